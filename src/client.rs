@@ -1,0 +1,266 @@
+//! The attach client: connects to a supervisor, puts the user's terminal in
+//! raw mode, relays keystrokes (through the detach matcher) and output, and
+//! leaves the terminal as it found it. Also the one-shot requests (detach,
+//! stop) share its connect/hello/reply steps.
+
+use crate::config::{Config, DetachMatcher};
+use crate::error::{Error, Result};
+use crate::protocol::{self, ExitStatus, Frame, FrameReader, Hello, ReplyStatus, Request};
+use crate::registry::{Registry, Session};
+use crate::signals::Signals;
+use crate::sys::{self, PollFd, WinSize, POLLERR_ANY, POLLIN};
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+/// Puts the user's terminal back the way it was: modes a program may have
+/// turned on are turned off, attributes reset, cursor shown. It never
+/// clears the screen, so the user's scrollback survives.
+pub const RESTORE_TERMINAL: &[u8] = b"\x1b[0m\x1b[?25h\x1b[0 q\x1b[?1l\x1b>\x1b[?2004l\
+\x1b[?9l\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1005l\x1b[?1006l\x1b[?1015l\x1b[?1004l\x1b[4l\x1b[?7h";
+
+/// Connect to a live session's socket; says clearly when it is not there.
+pub fn connect(reg: &Registry, s: &Session, short: &str) -> Result<UnixStream> {
+    let (path, _dir) = reg.socket_addr(&s.record.id)?;
+    UnixStream::connect(&path).map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ECONNREFUSED) => Error::Msg(format!(
+            "session {short} is not accepting connections (its supervisor has exited or is exiting)"
+        )),
+        _ => Error::io(format!("cannot connect to session {short}"), e),
+    })
+}
+
+/// Send the hello for `req`.
+pub fn send_hello(stream: &mut UnixStream, req: Request) -> Result<()> {
+    let hello = Frame::Hello(Hello {
+        version: protocol::PROTOCOL_VERSION,
+        request: Some(req),
+    });
+    stream
+        .write_all(&hello.to_bytes())
+        .map_err(|e| Error::io("cannot talk to the supervisor", e))
+}
+
+/// Read frames (blocking) until one arrives; None when the connection closed.
+pub fn read_frame(stream: &mut UnixStream, reader: &mut FrameReader) -> Result<Option<Frame>> {
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match reader.next_frame() {
+            Ok(Some(f)) => return Ok(Some(f)),
+            Ok(None) => {}
+            Err(e) => return Err(Error::Msg(format!("bad data from the supervisor: {e}"))),
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(None),
+            Ok(n) => reader.push(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Err(Error::Msg("the supervisor did not answer in time".into()))
+            }
+            Err(e) => return Err(Error::io("cannot read from the supervisor", e)),
+        }
+    }
+}
+
+/// Wait for the supervisor's reply to our hello; anything but ok becomes an error.
+pub fn expect_ok(stream: &mut UnixStream, reader: &mut FrameReader, short: &str) -> Result<String> {
+    match read_frame(stream, reader)? {
+        Some(Frame::Reply(ReplyStatus::Ok, m)) => Ok(m),
+        Some(Frame::Reply(ReplyStatus::Busy, _)) => Err(Error::Msg(format!(
+            "session {short} already has a client attached; detach it first with 'nono detach {short}'"
+        ))),
+        Some(Frame::Reply(ReplyStatus::Denied, m)) => {
+            Err(Error::Msg(format!("session {short} refused the connection: {m}")))
+        }
+        Some(Frame::Reply(ReplyStatus::VersionMismatch, m)) => Err(Error::Msg(format!(
+            "session {short} was started by another version of nono ({m}; this nono speaks protocol {}); use that version's binary to reach it",
+            protocol::PROTOCOL_VERSION
+        ))),
+        Some(Frame::Reply(ReplyStatus::Refused, m)) => {
+            Err(Error::Msg(format!("session {short}: {m}")))
+        }
+        Some(_) => Err(Error::Msg(format!(
+            "session {short} answered out of turn; is it run by a compatible nono?"
+        ))),
+        None => Err(Error::Msg(format!(
+            "session {short} closed the connection (its supervisor is exiting)"
+        ))),
+    }
+}
+
+/// The window size of the user's terminal, or the fallback.
+pub fn window_size() -> WinSize {
+    sys::get_winsize(0)
+        .or_else(|| sys::get_winsize(1))
+        .unwrap_or(WinSize::cells(
+            crate::defaults::FALLBACK_ROWS,
+            crate::defaults::FALLBACK_COLS,
+        ))
+}
+
+/// Raw mode for the user's terminal while attached; restored on drop.
+struct RawGuard {
+    /// Attributes to put back.
+    saved: sys::Termios,
+}
+
+impl Drop for RawGuard {
+    fn drop(&mut self) {
+        let _ = sys::set_termios(0, &self.saved);
+    }
+}
+
+/// How an attachment ended.
+enum End {
+    /// The program ended.
+    Exited(ExitStatus),
+    /// We were detached.
+    Detached,
+    /// The supervisor went away without a word.
+    Lost,
+    /// We got a signal.
+    Signal(i32),
+}
+
+/// Relay between the user's terminal and an attached session until it
+/// ends; returns the exit status for the nono process. The hello must have
+/// been answered ok already.
+pub fn run_attached(
+    mut stream: UnixStream,
+    mut reader: FrameReader,
+    short: &str,
+    config: &Config,
+) -> Result<i32> {
+    let interactive = sys::isatty(0);
+    let stdout_tty = sys::isatty(1);
+    let mut signals = Signals::new(&[libc::SIGWINCH, libc::SIGTERM, libc::SIGHUP, libc::SIGINT])?;
+    let guard = if interactive {
+        let saved = sys::enter_raw_mode(0).map_err(|e| Error::io("cannot set raw mode", e))?;
+        Some(RawGuard { saved })
+    } else {
+        None
+    };
+    let mut matcher = DetachMatcher::new(config.detach_sequence.clone());
+    stream
+        .set_nonblocking(true)
+        .map_err(|e| Error::io("socket", e))?;
+    let mut stdin_open = true;
+    let mut detaching = false;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut out = Vec::new();
+    let mut last_size = window_size();
+    let end = 'outer: loop {
+        // Frames already buffered are handled before sleeping.
+        loop {
+            match reader.next_frame() {
+                Ok(Some(Frame::Output(b))) => {
+                    if sys::write_all(1, &b).is_err() {
+                        break 'outer End::Lost;
+                    }
+                }
+                Ok(Some(Frame::Exited(st))) => break 'outer End::Exited(st),
+                Ok(Some(Frame::Detached(_))) => break 'outer End::Detached,
+                Ok(Some(_)) | Err(_) => break 'outer End::Lost,
+                Ok(None) => break,
+            }
+        }
+        let mut fds = vec![
+            PollFd::new(stream.as_raw_fd(), POLLIN),
+            PollFd::new(signals.fd(), POLLIN),
+        ];
+        if stdin_open && !detaching {
+            fds.push(PollFd::new(0, POLLIN));
+        }
+        sys::poll(&mut fds, -1).map_err(|e| Error::io("poll", e))?;
+        if fds[1].revents() != 0 {
+            for sig in signals.take() {
+                if sig == libc::SIGWINCH {
+                    let size = window_size();
+                    if size != last_size {
+                        last_size = size;
+                        let _ = send_all(&mut stream, &Frame::Resize(size).to_bytes());
+                    }
+                } else {
+                    break 'outer End::Signal(sig);
+                }
+            }
+        }
+        if fds.len() > 2 && fds[2].revents() != 0 {
+            match sys::read(0, &mut buf) {
+                Ok(0) | Err(_) if interactive => break 'outer End::Lost,
+                Ok(0) | Err(_) => {
+                    stdin_open = false;
+                    let _ = send_all(&mut stream, &Frame::Eof.to_bytes());
+                }
+                Ok(n) => {
+                    let mut frames = Vec::new();
+                    if interactive {
+                        out.clear();
+                        let hit = matcher.feed(&buf[..n], &mut out);
+                        protocol::push_input(&mut frames, &out);
+                        if hit {
+                            Frame::DetachMe.encode(&mut frames);
+                            detaching = true;
+                        }
+                    } else {
+                        protocol::push_input(&mut frames, &buf[..n]);
+                    }
+                    if send_all(&mut stream, &frames).is_err() {
+                        break 'outer End::Lost;
+                    }
+                }
+            }
+        }
+        if fds[0].revents() & (POLLIN | POLLERR_ANY) != 0 {
+            match stream.read(&mut buf) {
+                Ok(0) => break 'outer End::Lost,
+                Ok(n) => reader.push(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break 'outer End::Lost,
+            }
+        }
+    };
+    if stdout_tty {
+        let _ = sys::write_all(1, RESTORE_TERMINAL);
+    }
+    drop(guard);
+    match end {
+        End::Exited(st) => Ok(st.shell_code()),
+        End::Detached => {
+            let _ = sys::write_all(
+                1,
+                format!("\r\n[detached from session {short}]\r\n").as_bytes(),
+            );
+            Ok(0)
+        }
+        End::Lost => Err(Error::Msg(format!(
+            "lost the connection to session {short}; 'nono inspect {short}' shows its state"
+        ))),
+        End::Signal(sig) => Ok(128 + sig),
+    }
+}
+
+/// Write all bytes to a non-blocking socket, waiting for room as needed
+/// (bounded: a supervisor that takes nothing for 10 s is gone).
+fn send_all(stream: &mut UnixStream, mut bytes: &[u8]) -> io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !bytes.is_empty() {
+        match stream.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                let mut fds = [PollFd::new(stream.as_raw_fd(), sys::POLLOUT)];
+                sys::poll(&mut fds, left.as_millis() as i32 + 1)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

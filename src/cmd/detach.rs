@@ -1,0 +1,39 @@
+//! `nono detach`: drop a session's current attachment from anywhere.
+
+use crate::cli::{parse_session_command, print};
+use crate::client;
+use crate::error::{Error, Result};
+use crate::protocol::{FrameReader, Request};
+use crate::registry::Registry;
+
+/// `nono detach --help`.
+pub const USAGE: &str = "\
+Usage: nono detach SESSION
+
+Detach whichever client is attached to SESSION. That client prints
+'[detached from session ID]', restores its terminal and exits 0; the
+session keeps running.
+
+Exit status: 0 when a client was detached; 1 when none was attached or
+the session is not running.
+";
+
+/// Parse and run `nono detach`.
+pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
+    let Some(query) = parse_session_command(p, USAGE, |_, _| Ok(false))? else {
+        return Ok(0);
+    };
+    let reg = Registry::open()?;
+    let (s, short) = super::find(&reg, &query)?;
+    if !s.state.is_live() {
+        return Err(Error::Msg(format!(
+            "session {short} has {}",
+            super::attach::ended_phrase(&s)
+        )));
+    }
+    let mut stream = client::connect(&reg, &s, &short)?;
+    client::send_hello(&mut stream, Request::Detach)?;
+    client::expect_ok(&mut stream, &mut FrameReader::new(), &short)?;
+    print(&format!("Detached session {short}.\n"));
+    Ok(0)
+}

@@ -1,0 +1,133 @@
+//! `nono inspect`: everything about one session, or its event log.
+
+use crate::cli::{fmt_age, fmt_time, parse_session_command, print, warn};
+use crate::error::{Error, Result};
+use crate::registry::{self, Event, Registry};
+use nanoserde::{DeJson, SerJson};
+
+/// `nono inspect --help`.
+pub const USAGE: &str = "\
+Usage: nono inspect SESSION [--json] [--events]
+
+Show a session's id, name, status, attachment, program and supervisor
+pids, start and end times, exit code or signal, command, profile, working
+directory, network mode and rollback session.
+
+Options:
+      --json      print the full record as JSON (see nono(1) for fields)
+      --events    print the session's event log instead (with --json: the
+                  raw JSON lines)
+  -h, --help      show this help
+";
+
+/// Parse and run `nono inspect`.
+pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
+    let mut json = false;
+    let mut events = false;
+    let Some(query) = parse_session_command(p, USAGE, |a, _| {
+        if a.is(None, "json") {
+            json = true;
+        } else if a.is(None, "events") {
+            events = true;
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    })?
+    else {
+        return Ok(0);
+    };
+    let reg = Registry::open()?;
+    let (s, short) = super::find(&reg, &query)?;
+    if events {
+        let path = reg.events_path(&s.record.id);
+        let text = registry::read_small_file(&path)
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        let mut out = String::new();
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            if json {
+                out.push_str(line);
+                out.push('\n');
+                continue;
+            }
+            match Event::deserialize_json(line) {
+                Ok(e) => out.push_str(&format!(
+                    "{}  {:<9} {}\n",
+                    fmt_time(e.time),
+                    e.event,
+                    e.detail
+                )),
+                Err(_) => warn(&format!(
+                    "{}: line {} is not an event",
+                    path.display(),
+                    n + 1
+                )),
+            }
+        }
+        print(&out);
+        return Ok(0);
+    }
+    let r = s.effective_record();
+    if json {
+        print(&format!("{}\n", r.serialize_json()));
+        return Ok(0);
+    }
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let live = s.state.is_live();
+    let status = match s.state {
+        registry::State::Unknown => {
+            "exited (status unknown: the supervisor died without recording an end)".into()
+        }
+        st => st.describe(),
+    };
+    let now = registry::now();
+    let fields = [
+        ("Session", format!("{short} ({})", r.id)),
+        ("Name", r.name.clone()),
+        ("Status", status),
+        ("Attached", if r.attached { "yes" } else { "no" }.into()),
+        ("Command", r.command.join(" ")),
+        ("Workdir", r.workdir.clone()),
+        ("Profile", opt(r.profile.clone())),
+        ("Network", r.network.clone()),
+        (
+            "Program PID",
+            opt(r.child_pid.filter(|_| live).map(|p| p.to_string())),
+        ),
+        (
+            "Supervisor PID",
+            if live {
+                r.supervisor_pid.to_string()
+            } else {
+                "-".into()
+            },
+        ),
+        (
+            "Started",
+            format!(
+                "{} ({} ago)",
+                fmt_time(r.started_at),
+                fmt_age(now.saturating_sub(r.started_at))
+            ),
+        ),
+        ("Ended", opt(r.ended_at.map(fmt_time))),
+        ("Exit code", opt(r.exit_code.map(|c| c.to_string()))),
+        (
+            "Exit signal",
+            opt(r
+                .exit_signal
+                .map(|sig| format!("{sig} (SIG{})", registry::signal_name(sig)))),
+        ),
+        ("Rollback", opt(r.rollback_session.clone())),
+    ];
+    let mut out = String::new();
+    for (k, v) in fields {
+        out.push_str(&format!("{:<15} {v}\n", format!("{k}:")));
+    }
+    print(&out);
+    Ok(0)
+}

@@ -1,0 +1,112 @@
+//! `nono prune`: remove the files of exited sessions; never a live one.
+
+use crate::cli::{print, warn};
+use crate::error::{Error, Result};
+use crate::registry::{self, Registry, Session};
+use lexopt::prelude::*;
+
+/// `nono prune --help`.
+pub const USAGE: &str = "\
+Usage: nono prune [--dry-run] [--older-than DAYS] [--keep N]
+
+Remove the record, event log and any leftover socket of exited sessions.
+A session whose supervisor is alive (running or paused) is never touched.
+
+Options:
+  -n, --dry-run          print what would be removed; remove nothing
+      --older-than DAYS  only sessions that ended at least DAYS ago
+      --keep N           keep the N most recently ended sessions
+  -h, --help             show this help
+";
+
+/// Parse and run `nono prune`.
+pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
+    let mut dry = false;
+    let mut older_days: Option<f64> = None;
+    let mut keep = 0usize;
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('n') | Long("dry-run") => dry = true,
+            Long("older-than") => {
+                let v = p.value()?.string()?;
+                older_days = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|d: &f64| d.is_finite() && *d >= 0.0)
+                        .ok_or_else(|| {
+                            Error::Usage(format!(
+                                "invalid --older-than '{v}': give a number of days"
+                            ))
+                        })?,
+                );
+            }
+            Long("keep") => {
+                let v = p.value()?.string()?;
+                keep = v.parse().map_err(|_| {
+                    Error::Usage(format!("invalid --keep '{v}': give a whole number"))
+                })?;
+            }
+            Short('h') | Long("help") => {
+                print(USAGE);
+                return Ok(0);
+            }
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let reg = Registry::open()?;
+    let (sessions, bad) = reg.list()?;
+    for b in &bad {
+        warn(&format!(
+            "{b} (not pruned: nono removes only records it can read)"
+        ));
+    }
+    let ids: Vec<String> = sessions.iter().map(|s| s.record.id.clone()).collect();
+    let shorts = registry::short_ids(&ids);
+    let mut ended: Vec<(u64, &Session, &String)> = sessions
+        .iter()
+        .zip(shorts.iter())
+        .filter(|(s, _)| !s.state.is_live())
+        .map(|(s, short)| (end_time(&reg, s), s, short))
+        .collect();
+    // Most recently ended first, so --keep skips the head.
+    ended.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let now = registry::now();
+    let mut out = String::new();
+    for (end, s, short) in ended.into_iter().skip(keep) {
+        if let Some(days) = older_days {
+            if (now.saturating_sub(end) as f64) < days * 86_400.0 {
+                continue;
+            }
+        }
+        // Re-check liveness right before removing: never race a live session.
+        if !dry && Session::from_record(s.record.clone()).state.is_live() {
+            continue;
+        }
+        let verb = if dry { "Would remove" } else { "Removed" };
+        if !dry {
+            reg.remove_files(&s.record.id);
+        }
+        out.push_str(&format!(
+            "{verb} session {short} ({}, {}).\n",
+            s.record.name,
+            s.state.describe()
+        ));
+    }
+    if out.is_empty() {
+        out.push_str("Nothing to prune.\n");
+    }
+    print(&out);
+    Ok(0)
+}
+
+/// When a session ended: its recorded end, or for one whose supervisor died
+/// unrecorded, the last time its record was written.
+fn end_time(reg: &Registry, s: &Session) -> u64 {
+    s.record.ended_at.unwrap_or_else(|| {
+        std::fs::metadata(reg.record_path(&s.record.id))
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(s.record.started_at, |d| d.as_secs())
+    })
+}

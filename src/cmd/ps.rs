@@ -1,0 +1,165 @@
+//! `nono ps`: list sessions, fitted to the terminal width.
+
+use crate::cli::{fmt_age, print, warn};
+use crate::error::Result;
+use crate::registry::{self, Record, Registry, Session};
+use crate::sys;
+use lexopt::prelude::*;
+use nanoserde::SerJson;
+
+/// `nono ps --help`.
+pub const USAGE: &str = "\
+Usage: nono ps [--all] [--json]
+
+List running and paused sessions, oldest first.
+
+Columns: SESSION (shortest unique id prefix), NAME, STATUS (running,
+paused, exited(CODE), killed(SIGNAL), exited(?) when the supervisor died
+without recording an end), ATTACH (attached or detached), PID (the
+program's), UPTIME (how long it has run, or ran), PROFILE, COMMAND (cut to
+fit the terminal).
+
+Options:
+  -a, --all     include exited sessions
+      --json    print a JSON array of full records (see nono(1))
+  -h, --help    show this help
+";
+
+/// Parse and run `nono ps`.
+pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
+    let mut all = false;
+    let mut json = false;
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('a') | Long("all") => all = true,
+            Long("json") => json = true,
+            Short('h') | Long("help") => {
+                print(USAGE);
+                return Ok(0);
+            }
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let reg = Registry::open()?;
+    let (sessions, bad) = reg.list()?;
+    for b in &bad {
+        warn(&b.to_string());
+    }
+    let ids: Vec<String> = sessions.iter().map(|s| s.record.id.clone()).collect();
+    let shorts = registry::short_ids(&ids);
+    let shown: Vec<(&Session, &String)> = sessions
+        .iter()
+        .zip(shorts.iter())
+        .filter(|(s, _)| all || s.state.is_live())
+        .collect();
+    if json {
+        let records: Vec<Record> = shown.iter().map(|(s, _)| s.effective_record()).collect();
+        print(&format!("{}\n", records.serialize_json()));
+        return Ok(0);
+    }
+    let width = sys::isatty(1)
+        .then(|| sys::get_winsize(1).map(|w| w.cols as usize))
+        .flatten();
+    print(&table(&shown, registry::now(), width));
+    Ok(0)
+}
+
+/// The human table; `width` cuts COMMAND so no line wraps.
+fn table(rows: &[(&Session, &String)], now: u64, width: Option<usize>) -> String {
+    let header = [
+        "SESSION", "NAME", "STATUS", "ATTACH", "PID", "UPTIME", "PROFILE", "COMMAND",
+    ];
+    let mut cells: Vec<[String; 8]> = vec![header.map(String::from)];
+    for (s, short) in rows {
+        let r = &s.record;
+        let live = s.state.is_live();
+        let end = if live { now } else { r.ended_at.unwrap_or(now) };
+        cells.push([
+            (*short).clone(),
+            r.name.clone(),
+            s.state.describe(),
+            if !live {
+                "-".into()
+            } else if r.attached {
+                "attached".into()
+            } else {
+                "detached".into()
+            },
+            match (live, r.child_pid) {
+                (true, Some(pid)) => pid.to_string(),
+                _ => "-".into(),
+            },
+            if live || r.ended_at.is_some() {
+                fmt_age(end.saturating_sub(r.started_at))
+            } else {
+                "-".into()
+            },
+            r.profile.clone().unwrap_or_else(|| "-".into()),
+            r.command.join(" "),
+        ]);
+    }
+    let mut widths = [0usize; 7];
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &cells {
+        let mut line = String::new();
+        for (i, w) in widths.iter().enumerate() {
+            line.push_str(&format!("{:<w$}  ", row[i], w = w));
+        }
+        let room = width.map(|w| w.saturating_sub(line.chars().count()));
+        let cmd: String = match room {
+            Some(room) => row[7].chars().take(room).collect(),
+            None => row[7].clone(),
+        };
+        line.push_str(&cmd);
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::State;
+
+    #[test]
+    fn command_is_cut_to_the_width_never_wrapped() {
+        let s = Session {
+            record: Record {
+                id: "a3f7c20000000000".into(),
+                name: "calm-node".into(),
+                attached: false,
+                child_pid: Some(4821),
+                started_at: 1000,
+                command: vec!["claude".into(), "--a-very-long-flag".repeat(10)],
+                ..Record::default()
+            },
+            state: State::Running,
+        };
+        let short = "a3f7c2".to_string();
+        let text = table(&[(&s, &short)], 1120, Some(80));
+        for line in text.lines() {
+            assert!(line.chars().count() <= 80, "{line}");
+        }
+        let row = text.lines().nth(1).unwrap();
+        let words: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(
+            &words[..7],
+            [
+                "a3f7c2",
+                "calm-node",
+                "running",
+                "detached",
+                "4821",
+                "2m",
+                "-"
+            ]
+        );
+        assert!(words[7].starts_with("claude"));
+    }
+}

@@ -1,0 +1,171 @@
+//! `nono run`: start a program in a new session. An attached start is a
+//! detached start plus an attach over a socket pair made before the fork, so
+//! not a byte of early output is missed and the exit status always arrives.
+
+use crate::cli::print;
+use crate::client;
+use crate::config;
+use crate::defaults::START_TIMEOUT_MS;
+use crate::error::{Error, Result};
+use crate::protocol::{FrameReader, Request};
+use crate::registry::{self, Registry};
+use crate::supervisor::{self, Ready, StartSpec};
+use crate::sys::{self, Fork, PollFd, POLLIN};
+use lexopt::prelude::*;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+/// `nono run --help`.
+pub const USAGE: &str = "\
+Usage: nono run [--detached] [--name NAME] [--] COMMAND [ARG...]
+
+Start COMMAND in a new session whose supervisor owns its terminal.
+Attached (the default): this terminal shows the session until the program
+ends (nono exits with its status, 128+N for signal N) or you detach
+(Ctrl-] d). Detached: print the session id and return at once.
+
+Options:
+  -d, --detached     start in the background
+  -n, --name NAME    name the session (default: a random adjective-noun)
+  -h, --help         show this help
+
+Exit status: the program's status when attached; 0 when started detached;
+127 if COMMAND was not found, 126 if it could not be executed, 1 on other
+errors, 2 on usage errors.
+";
+
+/// Parse and run `nono run`.
+pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
+    let mut detached = false;
+    let mut name = None;
+    let mut command = Vec::new();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('d') | Long("detached") => detached = true,
+            Short('n') | Long("name") => name = Some(p.value()?.string()?),
+            Short('h') | Long("help") => {
+                print(USAGE);
+                return Ok(0);
+            }
+            Value(v) => {
+                command.push(v.string()?);
+                for a in p.raw_args()? {
+                    command.push(
+                        a.into_string().map_err(|a| {
+                            Error::Usage(format!("argument {a:?} is not valid UTF-8"))
+                        })?,
+                    );
+                }
+            }
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    if command.is_empty() {
+        return Err(Error::Usage(
+            "run needs a command, as in 'nono run -- bash'".into(),
+        ));
+    }
+    let config = config::load()?;
+    let reg = Registry::open()?;
+    let (sessions, _) = reg.list()?;
+    let live: Vec<&str> = sessions
+        .iter()
+        .filter(|s| s.state.is_live())
+        .map(|s| s.record.name.as_str())
+        .collect();
+    let name = match name {
+        Some(n) => {
+            registry::validate_name(&n)?;
+            if live.contains(&n.as_str()) {
+                return Err(Error::Msg(format!(
+                    "a running session is already named '{n}'; choose another --name"
+                )));
+            }
+            n
+        }
+        None => registry::new_name(&live)?,
+    };
+    let workdir = std::env::current_dir()
+        .map_err(|e| Error::io("cannot determine the current directory", e))?;
+    let spec = StartSpec {
+        command,
+        name,
+        workdir,
+        size: client::window_size(),
+        scrollback: config.scrollback_lines,
+    };
+    let (ready_r, ready_w) = sys::pipe().map_err(|e| Error::io("pipe", e))?;
+    let pair = if detached {
+        None
+    } else {
+        Some(UnixStream::pair().map_err(|e| Error::io("socketpair", e))?)
+    };
+    // SAFETY: nono never starts threads, so this process is single-threaded.
+    match unsafe { sys::fork() }.map_err(|e| Error::io("cannot fork", e))? {
+        Fork::Child => {
+            drop(ready_r);
+            supervisor::run(spec, ready_w, pair.map(|(_, sup_end)| sup_end))
+        }
+        Fork::Parent(_) => {
+            drop(ready_w);
+            let mut ours = pair.map(|(ours, _)| ours);
+            if let Some(s) = ours.as_mut() {
+                // The supervisor reads this before it opens the pty.
+                client::send_hello(s, Request::Attach(spec.size))?;
+            }
+            let id = match wait_ready(ready_r)? {
+                Ready::Started(id) => id,
+                Ready::Failed(code, msg) => {
+                    eprintln!("nono: {msg}");
+                    return Ok(code);
+                }
+            };
+            let short = reg.short_id(&id);
+            match ours {
+                None => {
+                    print(&format!(
+                        "Started detached session {short}.\nAttach with: nono attach {short}\n"
+                    ));
+                    Ok(0)
+                }
+                Some(mut stream) => {
+                    let mut reader = FrameReader::new();
+                    client::expect_ok(&mut stream, &mut reader, &short)?;
+                    client::run_attached(stream, reader, &short, &config)
+                }
+            }
+        }
+    }
+}
+
+/// Read the supervisor's one-line report: it arrives only after the record
+/// exists, the socket listens and exec succeeded.
+fn wait_ready(fd: OwnedFd) -> Result<Ready> {
+    let deadline = Instant::now() + Duration::from_millis(START_TIMEOUT_MS);
+    let mut text = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::Msg(
+                "the session's supervisor did not report ready in time".into(),
+            ));
+        }
+        let mut fds = [PollFd::new(fd.as_raw_fd(), POLLIN)];
+        sys::poll(&mut fds, left.as_millis() as i32 + 1).map_err(|e| Error::io("poll", e))?;
+        if fds[0].revents() == 0 {
+            continue;
+        }
+        match sys::read(fd.as_raw_fd(), &mut buf) {
+            Ok(0) => break,
+            Ok(n) => text.extend_from_slice(&buf[..n]),
+            Err(e) => return Err(Error::io("cannot read the supervisor's report", e)),
+        }
+        if text.ends_with(b"\n") {
+            break;
+        }
+    }
+    supervisor::parse_ready(&String::from_utf8_lossy(&text))
+        .ok_or_else(|| Error::Msg("the session's supervisor exited before it was ready".into()))
+}

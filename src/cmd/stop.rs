@@ -1,0 +1,116 @@
+//! `nono stop`: end a session through its supervisor, which escalates from
+//! SIGTERM to SIGKILL; if the supervisor itself hangs, kill it.
+
+use crate::cli::{parse_session_command, print, warn};
+use crate::client;
+use crate::defaults::{STOP_SUPERVISOR_GRACE_SECS, STOP_TIMEOUT_SECS};
+use crate::error::{Error, Result};
+use crate::protocol::{Frame, FrameReader, Request};
+use crate::registry::{signal_name, Registry, State};
+use crate::{procfs, sys};
+use lexopt::ValueExt;
+use std::time::{Duration, Instant};
+
+/// `nono stop --help`.
+pub const USAGE: &str = "\
+Usage: nono stop SESSION [--timeout SECS] [--force]
+
+End a session: its supervisor sends SIGTERM (and SIGCONT, if paused) to the
+program's process group, waits up to the timeout, then sends SIGKILL. It
+then records how the program ended, removes the socket and exits. This
+command returns once the record says exited, and reports how.
+
+Options:
+  -t, --timeout SECS   seconds between SIGTERM and SIGKILL (default 10)
+  -f, --force          send SIGKILL at once
+  -h, --help           show this help
+
+Exit status: 0 when the session has ended (or had already), 1 on errors.
+";
+
+/// Parse and run `nono stop`.
+pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
+    let mut timeout = Duration::from_secs(STOP_TIMEOUT_SECS);
+    let mut force = false;
+    let Some(query) = parse_session_command(p, USAGE, |a, p| {
+        if a.is(Some('t'), "timeout") {
+            let v = p.value()?.string()?;
+            let secs: f64 = v
+                .parse()
+                .ok()
+                .filter(|s: &f64| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "invalid --timeout '{v}': give seconds from 0 to 86400"
+                    ))
+                })?;
+            timeout = Duration::from_secs_f64(secs);
+        } else if a.is(Some('f'), "force") {
+            force = true;
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    })?
+    else {
+        return Ok(0);
+    };
+    let reg = Registry::open()?;
+    let (s, short) = super::find(&reg, &query)?;
+    if !s.state.is_live() {
+        print(&format!(
+            "Session {short} had already {}.\n",
+            super::attach::ended_phrase(&s)
+        ));
+        return Ok(0);
+    }
+    let mut stream = client::connect(&reg, &s, &short)?;
+    client::send_hello(
+        &mut stream,
+        Request::Stop {
+            force,
+            timeout_ms: timeout.as_millis().min(u32::MAX as u128) as u32,
+        },
+    )?;
+    let mut reader = FrameReader::new();
+    client::expect_ok(&mut stream, &mut reader, &short)?;
+    let deadline = Instant::now() + timeout + Duration::from_secs(STOP_SUPERVISOR_GRACE_SECS);
+    let _ = stream.set_read_timeout(Some(
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1)),
+    ));
+    let heard = matches!(
+        client::read_frame(&mut stream, &mut reader),
+        Ok(Some(Frame::Exited(_)))
+    );
+    let sup = s.record.supervisor_pid;
+    let sup_start = s.record.supervisor_start_time;
+    if !heard && procfs::is_same_process(sup, sup_start) {
+        let _ = sys::kill(sup, libc::SIGKILL);
+        let gone_by = Instant::now() + Duration::from_secs(5);
+        while procfs::is_same_process(sup, sup_start) && Instant::now() < gone_by {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        warn(&format!(
+            "the supervisor of session {short} (pid {sup}) did not finish within {:.0}s of the timeout; killed it (the program dies with it)",
+            STOP_SUPERVISOR_GRACE_SECS
+        ));
+    }
+    let after = reg.resolve(&s.record.id)?;
+    let how = match after.state {
+        State::Exited(c) => format!("exited with code {c}"),
+        State::Signaled(libc::SIGKILL) if !force => {
+            format!("killed by SIGKILL after the {}s timeout", timeout.as_secs_f64())
+        }
+        State::Signaled(sig) => format!("terminated by SIG{}", signal_name(sig)),
+        State::Unknown => "ended; how is unknown (its supervisor was killed)".into(),
+        State::Running | State::Paused => {
+            return Err(Error::Msg(format!(
+                "session {short} is still running after the stop request; try 'nono stop --force {short}'"
+            )))
+        }
+    };
+    print(&format!("Stopped session {short}: {how}.\n"));
+    Ok(0)
+}

@@ -1,0 +1,23 @@
+//! nono: a small, auditable session supervisor for sandboxed programs.
+//!
+//! `cli` parses argv and dispatches to one file per command under `cmd`;
+//! `supervisor` runs a session; `client` attaches to one; `protocol` is the
+//! wire format between them; `registry` is the on-disk state; `sys` is the
+//! only module with `unsafe`.
+
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod client;
+pub mod cmd;
+pub mod config;
+pub mod defaults;
+pub mod error;
+pub mod procfs;
+pub mod protocol;
+pub mod registry;
+pub mod signals;
+pub mod supervisor;
+pub mod sys;
+#[path = "termstub.rs"]
+pub mod term;

@@ -1,0 +1,5 @@
+//! `nono`: argv in, exit status out; everything else lives in the library.
+
+fn main() {
+    std::process::exit(nono::cli::main());
+}

@@ -1,0 +1,84 @@
+//! Reading `/proc/<pid>/stat`: process start times (to tell a live
+//! supervisor from a reused pid) and parent links (to tell whether a peer
+//! runs inside a session).
+
+use std::fs;
+
+/// The fields of `/proc/<pid>/stat` we use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// Parent process id.
+    pub ppid: i32,
+    /// Start time in clock ticks after boot; with the pid it names one process.
+    pub start_time: u64,
+}
+
+/// Parse the stat line; the command name may contain spaces and ')' so we
+/// split after the last ')'.
+pub fn parse_stat(line: &str) -> Option<Stat> {
+    let rest = &line[line.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    // After the name: state is field 3, ppid field 4, starttime field 22.
+    Some(Stat {
+        ppid: fields.get(1)?.parse().ok()?,
+        start_time: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// The stat of a live process, or None when there is no such process.
+pub fn stat(pid: i32) -> Option<Stat> {
+    if pid <= 0 {
+        return None;
+    }
+    parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Whether `pid` is alive and is the same process that started at `start_time`.
+pub fn is_same_process(pid: i32, start_time: u64) -> bool {
+    stat(pid).is_some_and(|s| s.start_time == start_time)
+}
+
+/// Whether `pid` is `ancestor` or one of its descendants (walks parent links;
+/// bounded so a racing /proc cannot loop us forever).
+pub fn is_self_or_descendant(pid: i32, ancestor: i32) -> bool {
+    let mut cur = pid;
+    for _ in 0..4096 {
+        if cur == ancestor {
+            return true;
+        }
+        match stat(cur) {
+            Some(s) if s.ppid > 0 => cur = s.ppid,
+            _ => return false,
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_with_parens_and_spaces_does_not_confuse_the_parser() {
+        let line =
+            "4821 (we (ird) name) S 77 4821 4821 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 123456 0 0";
+        assert_eq!(
+            parse_stat(line),
+            Some(Stat {
+                ppid: 77,
+                start_time: 123456
+            })
+        );
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn we_are_our_own_descendant_and_alive() {
+        let me = std::process::id() as i32;
+        let s = stat(me).expect("own stat");
+        assert!(is_same_process(me, s.start_time));
+        assert!(!is_same_process(me, s.start_time + 1));
+        assert!(is_self_or_descendant(me, s.ppid));
+        assert!(!is_self_or_descendant(s.ppid, me));
+    }
+}

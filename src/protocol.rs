@@ -1,0 +1,460 @@
+//! The wire format between a nono client and a session's supervisor: the
+//! single source of truth for both sides.
+//!
+//! One Unix stream connection per request. Every message is a frame:
+//! `type: u8, len: u32 big-endian, payload: len bytes`, with `len` at most
+//! [`MAX_FRAME_PAYLOAD`]. The client speaks first with a [`Hello`]; the
+//! supervisor answers with one [`Frame::Reply`]. After an ok attach the
+//! client sends `Input`/`Resize`/`Eof`/`DetachMe` and the supervisor sends
+//! `Output` and finally `Exited` or `Detached`; after an ok stop the
+//! supervisor sends `Exited` when the session has ended.
+//!
+//! Compatibility: the frame header and the hello's first six bytes
+//! (`NONO` + version) never change, so any two versions can at least tell
+//! each other apart; a supervisor answers a hello of another version with
+//! `ReplyStatus::VersionMismatch` carrying its own version in the message.
+
+use crate::defaults::MAX_FRAME_PAYLOAD;
+use crate::sys::WinSize;
+
+/// Version of this protocol; bump on any incompatible change.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// First bytes of every hello, so stray data is refused at once.
+pub const MAGIC: &[u8; 4] = b"NONO";
+
+/// Bytes in a frame header.
+pub const HEADER_LEN: usize = 5;
+
+/// What a client asks for in its hello.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Become the session's attached client, with this window size.
+    Attach(WinSize),
+    /// Detach whichever client is attached.
+    Detach,
+    /// End the session: SIGTERM, then SIGKILL after `timeout_ms` (at once with `force`).
+    Stop {
+        /// Kill at once with SIGKILL.
+        force: bool,
+        /// Milliseconds between SIGTERM and SIGKILL.
+        timeout_ms: u32,
+    },
+}
+
+/// How the session's program ended, as carried by `Exited`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Exited with a code.
+    Code(i32),
+    /// Killed by a signal.
+    Signal(i32),
+}
+
+impl ExitStatus {
+    /// The shell convention: the code, or 128 + signal.
+    pub fn shell_code(self) -> i32 {
+        match self {
+            ExitStatus::Code(c) => c,
+            ExitStatus::Signal(s) => 128 + s,
+        }
+    }
+}
+
+/// The supervisor's answer to a hello.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyStatus {
+    /// Request accepted.
+    Ok = 0,
+    /// Another client is attached.
+    Busy = 1,
+    /// The peer may not talk to this session (other uid, or inside it).
+    Denied = 2,
+    /// The hello's protocol version differs from the supervisor's.
+    VersionMismatch = 3,
+    /// The request could not be carried out; the message says why.
+    Refused = 4,
+}
+
+/// One decoded frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// Client's first frame: protocol version and request.
+    Hello(Hello),
+    /// Keyboard input for the program.
+    Input(Vec<u8>),
+    /// The client's window changed size.
+    Resize(WinSize),
+    /// The client's input ended (stdin was not a terminal and hit EOF).
+    Eof,
+    /// The client typed the detach sequence and wants to be let go.
+    DetachMe,
+    /// Supervisor's answer to the hello, with a human-readable message.
+    Reply(ReplyStatus, String),
+    /// Bytes for the client's terminal.
+    Output(Vec<u8>),
+    /// The session ended.
+    Exited(ExitStatus),
+    /// The client was detached; the message says by whom.
+    Detached(String),
+}
+
+/// The hello's content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hello {
+    /// Protocol version the client speaks.
+    pub version: u16,
+    /// What it asks for (None when the version is not ours and we cannot parse it).
+    pub request: Option<Request>,
+}
+
+// Frame type bytes; client to supervisor below 16, supervisor to client from 16.
+const T_HELLO: u8 = 1;
+const T_INPUT: u8 = 2;
+const T_RESIZE: u8 = 3;
+const T_EOF: u8 = 4;
+const T_DETACH_ME: u8 = 5;
+const T_REPLY: u8 = 16;
+const T_OUTPUT: u8 = 17;
+const T_EXITED: u8 = 18;
+const T_DETACHED: u8 = 19;
+
+// Request bytes inside a hello.
+const R_ATTACH: u8 = 1;
+const R_DETACH: u8 = 2;
+const R_STOP: u8 = 3;
+
+/// Why a frame could not be decoded; the connection is closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Length field beyond the maximum.
+    TooLong(u32),
+    /// Unknown frame type.
+    UnknownType(u8),
+    /// Payload does not match its type.
+    Malformed(u8),
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::TooLong(n) => write!(f, "frame of {n} bytes exceeds the limit"),
+            DecodeError::UnknownType(t) => write!(f, "unknown frame type {t}"),
+            DecodeError::Malformed(t) => write!(f, "malformed frame of type {t}"),
+        }
+    }
+}
+
+fn put_size(out: &mut Vec<u8>, s: WinSize) {
+    for v in [s.rows, s.cols, s.xpixel, s.ypixel] {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+}
+
+fn get_size(p: &[u8]) -> Option<WinSize> {
+    if p.len() != 8 {
+        return None;
+    }
+    let v = |i: usize| u16::from_be_bytes([p[i], p[i + 1]]);
+    Some(WinSize {
+        rows: v(0),
+        cols: v(2),
+        xpixel: v(4),
+        ypixel: v(6),
+    })
+}
+
+impl Frame {
+    /// Append this frame's bytes to `out`. Payloads must fit [`MAX_FRAME_PAYLOAD`];
+    /// callers chunk `Input`/`Output` (see [`push_output`]).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&[0; HEADER_LEN]);
+        let ty = match self {
+            Frame::Hello(h) => {
+                out.extend_from_slice(MAGIC);
+                out.extend_from_slice(&h.version.to_be_bytes());
+                match h.request {
+                    Some(Request::Attach(size)) => {
+                        out.push(R_ATTACH);
+                        put_size(out, size);
+                    }
+                    Some(Request::Detach) => out.push(R_DETACH),
+                    Some(Request::Stop { force, timeout_ms }) => {
+                        out.push(R_STOP);
+                        out.push(force as u8);
+                        out.extend_from_slice(&timeout_ms.to_be_bytes());
+                    }
+                    None => {}
+                }
+                T_HELLO
+            }
+            Frame::Input(b) => {
+                out.extend_from_slice(b);
+                T_INPUT
+            }
+            Frame::Resize(s) => {
+                put_size(out, *s);
+                T_RESIZE
+            }
+            Frame::Eof => T_EOF,
+            Frame::DetachMe => T_DETACH_ME,
+            Frame::Reply(st, msg) => {
+                out.push(*st as u8);
+                out.extend_from_slice(msg.as_bytes());
+                T_REPLY
+            }
+            Frame::Output(b) => {
+                out.extend_from_slice(b);
+                T_OUTPUT
+            }
+            Frame::Exited(st) => {
+                let (kind, v) = match st {
+                    ExitStatus::Code(c) => (0u8, *c),
+                    ExitStatus::Signal(s) => (1u8, *s),
+                };
+                out.push(kind);
+                out.extend_from_slice(&v.to_be_bytes());
+                T_EXITED
+            }
+            Frame::Detached(msg) => {
+                out.extend_from_slice(msg.as_bytes());
+                T_DETACHED
+            }
+        };
+        let len = (out.len() - start - HEADER_LEN) as u32;
+        out[start] = ty;
+        out[start + 1..start + HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+    }
+
+    /// This frame as bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        self.encode(&mut v);
+        v
+    }
+
+    /// Decode one frame from a type byte and its payload.
+    fn decode(ty: u8, p: &[u8]) -> Result<Frame, DecodeError> {
+        let bad = DecodeError::Malformed(ty);
+        Ok(match ty {
+            T_HELLO => {
+                if p.len() < 6 || &p[..4] != MAGIC {
+                    return Err(bad);
+                }
+                let version = u16::from_be_bytes([p[4], p[5]]);
+                if version != PROTOCOL_VERSION {
+                    return Ok(Frame::Hello(Hello {
+                        version,
+                        request: None,
+                    }));
+                }
+                let rest = &p[6..];
+                let request = match rest.split_first() {
+                    Some((&R_ATTACH, s)) => Request::Attach(get_size(s).ok_or(bad)?),
+                    Some((&R_DETACH, [])) => Request::Detach,
+                    Some((&R_STOP, [f, a, b, c, d])) if *f <= 1 => Request::Stop {
+                        force: *f == 1,
+                        timeout_ms: u32::from_be_bytes([*a, *b, *c, *d]),
+                    },
+                    _ => return Err(bad),
+                };
+                Frame::Hello(Hello {
+                    version,
+                    request: Some(request),
+                })
+            }
+            T_INPUT => Frame::Input(p.to_vec()),
+            T_RESIZE => Frame::Resize(get_size(p).ok_or(bad)?),
+            T_EOF if p.is_empty() => Frame::Eof,
+            T_DETACH_ME if p.is_empty() => Frame::DetachMe,
+            T_REPLY => {
+                let (st, msg) = p.split_first().ok_or(bad)?;
+                let st = match st {
+                    0 => ReplyStatus::Ok,
+                    1 => ReplyStatus::Busy,
+                    2 => ReplyStatus::Denied,
+                    3 => ReplyStatus::VersionMismatch,
+                    4 => ReplyStatus::Refused,
+                    _ => return Err(bad),
+                };
+                Frame::Reply(st, String::from_utf8_lossy(msg).into_owned())
+            }
+            T_OUTPUT => Frame::Output(p.to_vec()),
+            T_EXITED => match p {
+                [kind, a, b, c, d] => {
+                    let v = i32::from_be_bytes([*a, *b, *c, *d]);
+                    match kind {
+                        0 => Frame::Exited(ExitStatus::Code(v)),
+                        1 => Frame::Exited(ExitStatus::Signal(v)),
+                        _ => return Err(bad),
+                    }
+                }
+                _ => return Err(bad),
+            },
+            T_DETACHED => Frame::Detached(String::from_utf8_lossy(p).into_owned()),
+            T_EOF | T_DETACH_ME => return Err(bad),
+            other => return Err(DecodeError::UnknownType(other)),
+        })
+    }
+}
+
+/// Append `bytes` to `out` as `Output` frames, chunked below the payload limit.
+pub fn push_output(out: &mut Vec<u8>, bytes: &[u8]) {
+    for chunk in bytes.chunks(MAX_FRAME_PAYLOAD) {
+        Frame::Output(chunk.to_vec()).encode(out);
+    }
+}
+
+/// Append `bytes` to `out` as `Input` frames, chunked below the payload limit.
+pub fn push_input(out: &mut Vec<u8>, bytes: &[u8]) {
+    for chunk in bytes.chunks(MAX_FRAME_PAYLOAD) {
+        Frame::Input(chunk.to_vec()).encode(out);
+    }
+}
+
+/// Reassembles frames from a byte stream that arrives in arbitrary pieces.
+/// Memory is bounded: at most one header plus one maximal payload is held.
+#[derive(Default)]
+pub struct FrameReader {
+    /// Bytes received and not yet consumed as frames.
+    buf: Vec<u8>,
+}
+
+impl FrameReader {
+    /// A reader with nothing buffered.
+    pub fn new() -> FrameReader {
+        FrameReader::default()
+    }
+
+    /// Add received bytes.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Whether a partial frame is buffered.
+    pub fn has_partial(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// The next complete frame, None if more bytes are needed, or an error
+    /// (after which the connection must be closed).
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
+        if self.buf.len() < HEADER_LEN {
+            return Ok(None);
+        }
+        let ty = self.buf[0];
+        let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]);
+        if len as usize > MAX_FRAME_PAYLOAD {
+            return Err(DecodeError::TooLong(len));
+        }
+        let end = HEADER_LEN + len as usize;
+        if self.buf.len() < end {
+            return Ok(None);
+        }
+        let frame = Frame::decode(ty, &self.buf[HEADER_LEN..end]);
+        self.buf.drain(..end);
+        frame.map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(f: Frame) {
+        let bytes = f.to_bytes();
+        let mut r = FrameReader::new();
+        // Feed one byte at a time: frames split anywhere must reassemble.
+        for (i, b) in bytes.iter().enumerate() {
+            r.push(&[*b]);
+            let got = r.next_frame().unwrap();
+            if i + 1 < bytes.len() {
+                assert_eq!(got, None);
+            } else {
+                assert_eq!(got, Some(f.clone()));
+            }
+        }
+    }
+
+    #[test]
+    fn every_frame_survives_a_byte_by_byte_round_trip() {
+        let size = WinSize {
+            rows: 40,
+            cols: 120,
+            xpixel: 960,
+            ypixel: 800,
+        };
+        for req in [
+            Request::Attach(size),
+            Request::Detach,
+            Request::Stop {
+                force: true,
+                timeout_ms: 1500,
+            },
+        ] {
+            round_trip(Frame::Hello(Hello {
+                version: PROTOCOL_VERSION,
+                request: Some(req),
+            }));
+        }
+        round_trip(Frame::Input(b"ls\r".to_vec()));
+        round_trip(Frame::Resize(size));
+        round_trip(Frame::Eof);
+        round_trip(Frame::DetachMe);
+        round_trip(Frame::Reply(ReplyStatus::Busy, "attached elsewhere".into()));
+        round_trip(Frame::Output(vec![0x1b, b'[', b'H']));
+        round_trip(Frame::Exited(ExitStatus::Code(7)));
+        round_trip(Frame::Exited(ExitStatus::Signal(9)));
+        round_trip(Frame::Detached("by request".into()));
+    }
+
+    #[test]
+    fn oversized_and_unknown_frames_are_errors() {
+        let mut r = FrameReader::new();
+        r.push(&[T_INPUT, 0xff, 0xff, 0xff, 0xff]);
+        assert!(matches!(r.next_frame(), Err(DecodeError::TooLong(_))));
+        let mut r = FrameReader::new();
+        r.push(&[99, 0, 0, 0, 0]);
+        assert_eq!(r.next_frame(), Err(DecodeError::UnknownType(99)));
+        let mut r = FrameReader::new();
+        r.push(&[T_HELLO, 0, 0, 0, 3, b'x', b'y', b'z']);
+        assert_eq!(r.next_frame(), Err(DecodeError::Malformed(T_HELLO)));
+    }
+
+    #[test]
+    fn a_hello_of_another_version_is_recognised_not_rejected() {
+        let mut bytes = vec![T_HELLO, 0, 0, 0, 7];
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&99u16.to_be_bytes());
+        bytes.push(42);
+        let mut r = FrameReader::new();
+        r.push(&bytes);
+        assert_eq!(
+            r.next_frame(),
+            Ok(Some(Frame::Hello(Hello {
+                version: 99,
+                request: None
+            })))
+        );
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        for _ in 0..5_000 {
+            let mut r = FrameReader::new();
+            let n = (x % 64) as usize;
+            let mut bytes = Vec::with_capacity(n);
+            for _ in 0..n {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Keep lengths small so frames complete and decode gets exercised.
+                bytes.push(if bytes.len() % 5 == 1 { 0 } else { x as u8 });
+            }
+            r.push(&bytes);
+            while let Ok(Some(_)) = r.next_frame() {}
+        }
+    }
+}

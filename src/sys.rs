@@ -1,0 +1,500 @@
+//! The only module with `unsafe`: thin, typed wrappers over the libc calls
+//! std does not offer (ptys, poll, termios, peer credentials, prctl, fork,
+//! getrandom). Every block states the invariant it relies on; callers above
+//! this module never touch raw pointers.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+/// Turn a libc return value of -1 into the thread's errno.
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Retry a call interrupted by a signal (EINTR); every blocking call here can be.
+fn retry<T, F: FnMut() -> io::Result<T>>(mut f: F) -> io::Result<T> {
+    loop {
+        match f() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// A terminal window size as the kernel stores it (TIOCGWINSZ/TIOCSWINSZ).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WinSize {
+    /// Rows of character cells.
+    pub rows: u16,
+    /// Columns of character cells.
+    pub cols: u16,
+    /// Width in pixels (0 when the terminal does not say).
+    pub xpixel: u16,
+    /// Height in pixels (0 when the terminal does not say).
+    pub ypixel: u16,
+}
+
+impl WinSize {
+    /// A size with no pixel information.
+    pub fn cells(rows: u16, cols: u16) -> WinSize {
+        WinSize {
+            rows,
+            cols,
+            xpixel: 0,
+            ypixel: 0,
+        }
+    }
+}
+
+/// Open a new pseudo-terminal pair, both ends close-on-exec, neither ever
+/// becoming our controlling terminal (O_NOCTTY), with the given size.
+pub fn open_pty(size: WinSize) -> io::Result<(OwnedFd, OwnedFd)> {
+    // SAFETY: posix_openpt takes flags only and returns a new fd or -1.
+    let master =
+        cvt(unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) })?;
+    // SAFETY: `master` was just returned by posix_openpt and is owned by nobody else.
+    let master = unsafe { OwnedFd::from_raw_fd(master) };
+    // SAFETY: grantpt/unlockpt only take an fd, which is a valid pty master.
+    cvt(unsafe { libc::grantpt(master.as_raw_fd()) })?;
+    // SAFETY: as above.
+    cvt(unsafe { libc::unlockpt(master.as_raw_fd()) })?;
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: `name` is a writable buffer of the length we pass; ptsname_r
+    // NUL-terminates on success.
+    let rc = unsafe { libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    // SAFETY: ptsname_r succeeded, so `name` holds a NUL-terminated path.
+    let path = unsafe { CStr::from_ptr(name.as_ptr()) };
+    // SAFETY: `path` is a valid C string; open returns a new fd or -1.
+    let slave = cvt(unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: `slave` was just returned by open and is owned by nobody else.
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    set_winsize(master.as_raw_fd(), size)?;
+    Ok((master, slave))
+}
+
+/// Set the window size of the terminal behind `fd`.
+pub fn set_winsize(fd: RawFd, size: WinSize) -> io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: size.rows,
+        ws_col: size.cols,
+        ws_xpixel: size.xpixel,
+        ws_ypixel: size.ypixel,
+    };
+    // SAFETY: TIOCSWINSZ reads one `winsize` from the pointer, which is valid for the call.
+    cvt(unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) }).map(drop)
+}
+
+/// The window size of the terminal behind `fd`, or None if it is not a terminal.
+pub fn get_winsize(fd: RawFd) -> Option<WinSize> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` to the pointer, which is valid for the call.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) };
+    if rc == -1 || ws.ws_row == 0 || ws.ws_col == 0 {
+        return None;
+    }
+    Some(WinSize {
+        rows: ws.ws_row,
+        cols: ws.ws_col,
+        xpixel: ws.ws_xpixel,
+        ypixel: ws.ws_ypixel,
+    })
+}
+
+/// The foreground process group of the terminal behind `fd` (the pty master works).
+pub fn foreground_pgrp(fd: RawFd) -> Option<libc::pid_t> {
+    // SAFETY: tcgetpgrp only reads the fd.
+    let pgrp = unsafe { libc::tcgetpgrp(fd) };
+    (pgrp > 0).then_some(pgrp)
+}
+
+/// The end-of-file character of the terminal behind `fd` when it is in
+/// canonical mode (where that character means EOF), else None.
+pub fn canonical_eof_char(fd: RawFd) -> Option<u8> {
+    let t = get_termios(fd).ok()?;
+    (t.0.c_lflag & libc::ICANON != 0).then_some(t.0.c_cc[libc::VEOF])
+}
+
+/// Saved terminal attributes, to put a terminal back as we found it.
+#[derive(Clone)]
+pub struct Termios(libc::termios);
+
+/// Read the terminal attributes of `fd`.
+pub fn get_termios(fd: RawFd) -> io::Result<Termios> {
+    // SAFETY: termios is plain old data; all-zero is a valid value to be overwritten.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: tcgetattr writes one termios to the pointer, valid for the call.
+    cvt(unsafe { libc::tcgetattr(fd, &mut t) })?;
+    Ok(Termios(t))
+}
+
+/// Apply saved terminal attributes to `fd` (after output drains).
+pub fn set_termios(fd: RawFd, t: &Termios) -> io::Result<()> {
+    // SAFETY: tcsetattr reads one termios from the pointer, valid for the call.
+    retry(|| cvt(unsafe { libc::tcsetattr(fd, libc::TCSADRAIN, &t.0) })).map(drop)
+}
+
+/// Put the terminal behind `fd` in raw mode; returns the attributes to restore.
+pub fn enter_raw_mode(fd: RawFd) -> io::Result<Termios> {
+    let saved = get_termios(fd)?;
+    let mut raw = saved.0;
+    // SAFETY: cfmakeraw only modifies the struct it is given.
+    unsafe { libc::cfmakeraw(&mut raw) };
+    set_termios(fd, &Termios(raw))?;
+    Ok(saved)
+}
+
+/// Whether `fd` refers to a terminal.
+pub fn isatty(fd: RawFd) -> bool {
+    // SAFETY: isatty only inspects the fd.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// Switch O_NONBLOCK on or off for `fd`.
+pub fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
+    // SAFETY: F_GETFL takes no pointer argument.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    let flags = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    // SAFETY: F_SETFL takes an int argument.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) }).map(drop)
+}
+
+/// read(2) on a raw fd, retrying on EINTR.
+pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    retry(|| {
+        // SAFETY: the pointer and length describe `buf`, writable for the call.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    })
+}
+
+/// write(2) on a raw fd, retrying on EINTR; may write less than asked.
+pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    retry(|| {
+        // SAFETY: the pointer and length describe `buf`, readable for the call.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    })
+}
+
+/// Write all of `buf` to a blocking fd.
+pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match write(fd, buf)? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => buf = &buf[n..],
+        }
+    }
+    Ok(())
+}
+
+/// Interest and readiness bits for `poll`.
+pub const POLLIN: i16 = libc::POLLIN;
+/// Writable.
+pub const POLLOUT: i16 = libc::POLLOUT;
+/// Hang-up, error or invalid fd: the fd needs attention (read it to learn which).
+pub const POLLERR_ANY: i16 = libc::POLLHUP | libc::POLLERR | libc::POLLNVAL;
+
+/// One fd to watch in `poll`.
+#[derive(Clone, Copy, Debug)]
+#[repr(transparent)]
+pub struct PollFd(libc::pollfd);
+
+impl PollFd {
+    /// Watch `fd` for `events`.
+    pub fn new(fd: RawFd, events: i16) -> PollFd {
+        PollFd(libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        })
+    }
+    /// What happened to the fd during the last poll.
+    pub fn revents(&self) -> i16 {
+        self.0.revents
+    }
+}
+
+/// poll(2): wait until one of `fds` is ready or `timeout_ms` passes (-1: forever).
+/// EINTR is reported as zero ready fds so the caller re-checks its state.
+pub fn poll(fds: &mut [PollFd], timeout_ms: i32) -> io::Result<usize> {
+    // SAFETY: PollFd is repr(transparent) over pollfd, so the slice is a valid
+    // array of `fds.len()` pollfd structs for the call.
+    let n = unsafe {
+        libc::poll(
+            fds.as_mut_ptr().cast(),
+            fds.len() as libc::nfds_t,
+            timeout_ms,
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(0);
+        }
+        return Err(e);
+    }
+    Ok(n as usize)
+}
+
+/// A pipe whose both ends are close-on-exec: (read end, write end).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 writes two fds into the array, valid for the call.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: both fds were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Result of `fork`.
+pub enum Fork {
+    /// We are the new process.
+    Child,
+    /// We are the original process; the new one has this pid.
+    Parent(libc::pid_t),
+}
+
+/// fork(2).
+///
+/// # Safety
+/// The calling process must be single-threaded, so the child does not
+/// inherit locks held by threads that no longer exist.
+pub unsafe fn fork() -> io::Result<Fork> {
+    // SAFETY: the caller guarantees a single-threaded process.
+    match cvt(unsafe { libc::fork() })? {
+        0 => Ok(Fork::Child),
+        pid => Ok(Fork::Parent(pid)),
+    }
+}
+
+/// Start a new session with this process as its leader (no controlling terminal).
+pub fn setsid() -> io::Result<()> {
+    // SAFETY: setsid takes no arguments.
+    cvt(unsafe { libc::setsid() }).map(drop)
+}
+
+/// Set the file-creation mask; returns the previous one.
+pub fn umask(mask: u32) -> u32 {
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(mask as libc::mode_t) as u32 }
+}
+
+/// Become a child subreaper: orphaned descendants are reparented to us, so
+/// they stay our descendants and we can reap and account for them.
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag.
+    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+/// Replace fds 0, 1 and 2 with /dev/null and close every other fd except `keep`.
+/// Used by a freshly forked supervisor so nothing of the caller's stays open.
+pub fn detach_stdio_and_close_others(keep: &[RawFd]) -> io::Result<()> {
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    for target in 0..3 {
+        // SAFETY: dup2 takes two fds; `null` stays open for the call.
+        cvt(unsafe { libc::dup2(null.as_raw_fd(), target) })?;
+    }
+    drop(null);
+    let mut to_close = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        let fd: RawFd = match entry?.file_name().to_str().and_then(|s| s.parse().ok()) {
+            Some(fd) => fd,
+            None => continue,
+        };
+        if fd > 2 && !keep.contains(&fd) {
+            to_close.push(fd);
+        }
+    }
+    for fd in to_close {
+        // SAFETY: closing an fd we were handed by our parent and do not own
+        // elsewhere; the read_dir handle is already dropped (EBADF ignored).
+        unsafe { libc::close(fd) };
+    }
+    Ok(())
+}
+
+/// How a child changed state, from waitpid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitStatus {
+    /// Exited with this code.
+    Exited(i32),
+    /// Killed by this signal.
+    Signaled(i32),
+    /// Stopped by this signal (job control).
+    Stopped(i32),
+    /// Continued after a stop.
+    Continued,
+}
+
+/// waitpid(pid, WNOHANG | WUNTRACED | WCONTINUED): the next state change of
+/// `pid` (-1: any child), or None when nothing is pending.
+pub fn wait_nohang(pid: libc::pid_t) -> io::Result<Option<(libc::pid_t, WaitStatus)>> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: waitpid writes one int to the pointer, valid for the call.
+    let got = retry(|| {
+        cvt(unsafe {
+            libc::waitpid(
+                pid,
+                &mut status,
+                libc::WNOHANG | libc::WUNTRACED | libc::WCONTINUED,
+            )
+        })
+    })?;
+    if got == 0 {
+        return Ok(None);
+    }
+    let ws = if libc::WIFEXITED(status) {
+        WaitStatus::Exited(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        WaitStatus::Signaled(libc::WTERMSIG(status))
+    } else if libc::WIFSTOPPED(status) {
+        WaitStatus::Stopped(libc::WSTOPSIG(status))
+    } else {
+        WaitStatus::Continued
+    };
+    Ok(Some((got, ws)))
+}
+
+/// Send `sig` to process `pid`.
+pub fn kill(pid: libc::pid_t, sig: i32) -> io::Result<()> {
+    // SAFETY: kill takes two integers.
+    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// Send `sig` to every process in group `pgid`.
+pub fn killpg(pgid: libc::pid_t, sig: i32) -> io::Result<()> {
+    // SAFETY: killpg takes two integers.
+    cvt(unsafe { libc::killpg(pgid, sig) }).map(drop)
+}
+
+/// This process's id.
+pub fn getpid() -> libc::pid_t {
+    std::process::id() as libc::pid_t
+}
+
+/// The effective user id.
+pub fn geteuid() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Credentials of the process at the other end of a Unix socket, as the
+/// kernel recorded them at connect time (SO_PEERCRED).
+#[derive(Clone, Copy, Debug)]
+pub struct PeerCred {
+    /// Process id of the peer.
+    pub pid: libc::pid_t,
+    /// Effective user id of the peer.
+    pub uid: u32,
+}
+
+/// SO_PEERCRED of a connected Unix socket.
+pub fn peer_cred(fd: RawFd) -> io::Result<PeerCred> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`, which is that size.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(PeerCred {
+        pid: cred.pid,
+        uid: cred.uid,
+    })
+}
+
+/// Fill `buf` with random bytes from the kernel (getrandom, blocking until seeded).
+pub fn getrandom(buf: &mut [u8]) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = &mut buf[filled..];
+        // SAFETY: the pointer and length describe `rest`, writable for the call.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        filled += n as usize;
+    }
+    Ok(())
+}
+
+/// Arrange for `cmd` to start as the leader of a new session whose
+/// controlling terminal is its stdin (which must be a pty slave), and to be
+/// killed if `supervisor` (its parent) dies.
+pub fn make_session_leader_on_exec(cmd: &mut Command, supervisor: libc::pid_t) {
+    // SAFETY: the closure runs between fork and exec in the child and only
+    // makes async-signal-safe calls (setsid, ioctl, prctl, getppid, _exit);
+    // it allocates nothing and touches no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::ioctl(0, libc::TIOCSCTTY, 0) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) == -1
+            {
+                return Err(io::Error::last_os_error());
+            }
+            // The supervisor may have died before PDEATHSIG was armed.
+            if libc::getppid() != supervisor {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
