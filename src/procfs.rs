@@ -7,6 +7,8 @@ use std::fs;
 /// The fields of `/proc/<pid>/stat` we use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stat {
+    /// State letter: R, S, D, T, Z (zombie), X (dead), …
+    pub state: char,
     /// Parent process id.
     pub ppid: i32,
     /// Start time in clock ticks after boot; with the pid it names one process.
@@ -20,6 +22,7 @@ pub fn parse_stat(line: &str) -> Option<Stat> {
     let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
     // After the name: state is field 3, ppid field 4, starttime field 22.
     Some(Stat {
+        state: fields.first()?.chars().next()?,
         ppid: fields.get(1)?.parse().ok()?,
         start_time: fields.get(19)?.parse().ok()?,
     })
@@ -33,9 +36,10 @@ pub fn stat(pid: i32) -> Option<Stat> {
     parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
-/// Whether `pid` is alive and is the same process that started at `start_time`.
+/// Whether `pid` is alive (not a zombie) and is the same process that
+/// started at `start_time`.
 pub fn is_same_process(pid: i32, start_time: u64) -> bool {
-    stat(pid).is_some_and(|s| s.start_time == start_time)
+    stat(pid).is_some_and(|s| s.start_time == start_time && !matches!(s.state, 'Z' | 'X'))
 }
 
 /// Whether `pid` is `ancestor` or one of its descendants (walks parent links;
@@ -65,6 +69,7 @@ mod tests {
         assert_eq!(
             parse_stat(line),
             Some(Stat {
+                state: 'S',
                 ppid: 77,
                 start_time: 123456
             })
