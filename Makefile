@@ -6,7 +6,6 @@ DESTDIR ?=
 BINDIR   = $(DESTDIR)$(PREFIX)/bin
 MANDIR   = $(DESTDIR)$(PREFIX)/share/man
 CARGO   ?= cargo
-SHELL_TO_RUN ?= $(or $(SHELL),/bin/sh)
 
 .PHONY: all build run test bench install uninstall clean
 
@@ -17,7 +16,7 @@ build:
 
 # An attached session of your shell in the current directory; detach with Ctrl-] d.
 run: build
-	./target/release/nono run -- $(SHELL_TO_RUN)
+	./target/release/nono run -- "$${SHELL:-/bin/sh}"
 
 test:
 	$(CARGO) test --all-targets

@@ -40,7 +40,11 @@ fn detached_start_prints_exactly_the_id_and_attach_hint() {
 #[test]
 fn attached_run_returns_the_programs_exit_code() {
     let env = Env::new();
-    for (script, code) in [("exit 0", 0), ("echo seven; exit 7", 7), ("kill -TERM $$", 128 + 15)] {
+    for (script, code) in [
+        ("exit 0", 0),
+        ("echo seven; exit 7", 7),
+        ("kill -TERM $$", 128 + 15),
+    ] {
         let mut pty = env.spawn_pty(&["run", "--", "sh", "-c", script], 24, 80);
         assert_eq!(pty.wait(), code, "{script}: {:?}", pty.text());
     }
@@ -86,7 +90,10 @@ fn missing_or_unexecutable_command_fails_with_the_real_error_and_leaves_nothing(
     let env = Env::new();
     let o = env.run(&["run", "--detached", "--", "no-such-program-xyz"]);
     assert_eq!(o.code, 127, "{o:?}");
-    assert!(o.stderr.contains("no-such-program-xyz") && o.stderr.contains("No such file"), "{o:?}");
+    assert!(
+        o.stderr.contains("no-such-program-xyz") && o.stderr.contains("No such file"),
+        "{o:?}"
+    );
     let script = env.home.join("not-exec.sh");
     fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o644)).unwrap();
@@ -94,7 +101,10 @@ fn missing_or_unexecutable_command_fails_with_the_real_error_and_leaves_nothing(
     assert_eq!(o.code, 126, "{o:?}");
     assert!(o.stderr.contains("Permission denied"), "{o:?}");
     assert!(env.records().is_empty(), "a failed start left a record");
-    let left: Vec<_> = fs::read_dir(env.sessions_dir()).unwrap().flatten().collect();
+    let left: Vec<_> = fs::read_dir(env.sessions_dir())
+        .unwrap()
+        .flatten()
+        .collect();
     assert!(left.is_empty(), "files left behind: {left:?}");
 }
 
@@ -112,20 +122,77 @@ fn a_command_that_exits_at_once_is_not_a_failed_start() {
 #[test]
 fn kill_9_of_the_supervisor_ends_the_program_and_shows_exited_unknown() {
     let env = Env::new();
-    let id = env.start(&["--", "sleep", "300"]);
+    // A shell with a grandchild: the whole process group must go, not just the child.
+    let id = env.start(&["--", "sh", "-c", "sleep 300; true"]);
     let r = env.record(&id);
     let child = r.child_pid.unwrap();
+    wait_until("the grandchild", WAIT, || group_members(child).len() == 2);
     nono::sys::kill(r.supervisor_pid, libc::SIGKILL).unwrap();
     let t = Instant::now();
-    wait_until("the program to die with its supervisor", WAIT, || !alive(child));
-    assert!(t.elapsed() < Duration::from_secs(1), "took {:?}", t.elapsed());
+    wait_until("the process group to die with its supervisor", WAIT, || {
+        group_members(child).is_empty()
+    });
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        t.elapsed()
+    );
     let ps = env.run(&["ps", "--all"]);
     assert!(ps.stdout.contains("exited(?)"), "{ps:?}");
     let json = env.run(&["inspect", &id, "--json"]);
     assert!(json.stdout.contains("\"status\":\"exited\""), "{json:?}");
     let pr = env.run(&["prune"]);
-    assert!(pr.stdout.contains(&format!("Removed session {id}")), "{pr:?}");
+    assert!(
+        pr.stdout.contains(&format!("Removed session {id}")),
+        "{pr:?}"
+    );
     assert!(env.records().is_empty());
+}
+
+/// Live (non-zombie) processes in process group `pgid`.
+fn group_members(pgid: i32) -> Vec<i32> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                let f: Vec<&str> = s
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .collect();
+                f.first() != Some(&"Z") && f.get(2) == Some(&pgid.to_string().as_str())
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn sigterm_to_the_supervisor_stops_the_session_cleanly() {
+    let env = Env::new();
+    let id = env.start(&["--", "sleep", "300"]);
+    let r = env.record(&id);
+    nono::sys::kill(r.supervisor_pid, libc::SIGTERM).unwrap();
+    let r = env.wait_record(&id, "exit", |r| r.status == "exited");
+    assert_eq!(r.exit_signal, Some(15));
+}
+
+#[test]
+fn stop_kills_a_hung_supervisor_and_says_so() {
+    let env = Env::new();
+    let id = env.start(&["--", "sleep", "300"]);
+    let r = env.record(&id);
+    nono::sys::kill(r.supervisor_pid, libc::SIGSTOP).unwrap();
+    let o = env.run(&["stop", &id, "--timeout", "0.5"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(
+        o.stderr.contains("did not finish") && o.stderr.contains("killed it"),
+        "{o:?}"
+    );
+    assert!(o.stdout.contains("how is unknown"), "{o:?}");
+    wait_until("the program to die", WAIT, || !alive(r.child_pid.unwrap()));
 }
 
 #[test]
@@ -136,20 +203,31 @@ fn stop_ends_an_obedient_program_by_sigterm_quickly() {
     let o = env.run(&["stop", &id]);
     assert_eq!(o.code, 0, "{o:?}");
     assert!(t.elapsed() < Duration::from_secs(5));
-    assert_eq!(o.stdout, format!("Stopped session {id}: terminated by SIGTERM.\n"));
+    assert_eq!(
+        o.stdout,
+        format!("Stopped session {id}: terminated by SIGTERM.\n")
+    );
     let r = env.record(&id);
     assert_eq!((r.status.as_str(), r.exit_signal), ("exited", Some(15)));
     assert!(!env.sessions_dir().join(format!("{}.sock", r.id)).exists());
-    assert!(!alive(r.supervisor_pid));
+    wait_until("the supervisor to exit", WAIT, || !alive(r.supervisor_pid));
 }
 
 #[test]
 fn stop_escalates_to_sigkill_when_the_program_ignores_sigterm() {
     let env = Env::new();
-    let id = env.start(&["--", "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done"]);
+    let id = env.start(&[
+        "--",
+        "sh",
+        "-c",
+        "trap '' TERM; echo ready; while :; do sleep 0.05; done",
+    ]);
     wait_until("the trap to be set", WAIT, || {
-        fs::read_to_string(env.sessions_dir().join(format!("{}.events", env.record(&id).id)))
-            .is_ok_and(|e| e.contains("started"))
+        fs::read_to_string(
+            env.sessions_dir()
+                .join(format!("{}.events", env.record(&id).id)),
+        )
+        .is_ok_and(|e| e.contains("started"))
     });
     // Give sh a moment to install the trap: wait until it runs its loop (a sleep child exists).
     let child = env.record(&id).child_pid.unwrap();
@@ -161,8 +239,14 @@ fn stop_escalates_to_sigkill_when_the_program_ignores_sigterm() {
     let o = env.run(&["stop", &id, "--timeout", "1"]);
     let took = t.elapsed();
     assert_eq!(o.code, 0, "{o:?}");
-    assert!(o.stdout.contains("killed by SIGKILL after the 1s timeout"), "{o:?}");
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(6), "{took:?}");
+    assert!(
+        o.stdout.contains("killed by SIGKILL after the 1s timeout"),
+        "{o:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
     assert_eq!(env.record(&id).exit_signal, Some(9));
 }
 
@@ -172,10 +256,18 @@ fn stop_force_kills_at_once_and_stop_of_an_ended_session_says_so() {
     let id = env.start(&["--", "sh", "-c", "trap '' TERM; sleep 300"]);
     let o = env.run(&["stop", "--force", &id]);
     assert_eq!(o.code, 0, "{o:?}");
-    assert_eq!(o.stdout, format!("Stopped session {id}: terminated by SIGKILL.\n"));
+    assert_eq!(
+        o.stdout,
+        format!("Stopped session {id}: terminated by SIGKILL.\n")
+    );
     let again = env.run(&["stop", &id]);
     assert_eq!(again.code, 0);
-    assert!(again.stdout.contains("had already exited (killed by SIGKILL)"), "{again:?}");
+    assert!(
+        again
+            .stdout
+            .contains("had already exited (killed by SIGKILL)"),
+        "{again:?}"
+    );
 }
 
 #[test]
@@ -205,7 +297,10 @@ fn attach_redraws_nothing_lost_and_a_second_attach_is_refused() {
     assert!(env.run(&["ps"]).stdout.contains("attached"));
     let second = env.run(&["attach", &id]);
     assert_eq!(second.code, 1, "{second:?}");
-    assert!(second.stderr.contains("already has a client attached"), "{second:?}");
+    assert!(
+        second.stderr.contains("already has a client attached"),
+        "{second:?}"
+    );
     // The first client is unaffected.
     a.send(b"echo two-$((40+3))\r");
     a.expect("two-43");
@@ -221,7 +316,11 @@ fn detach_by_command_prints_one_line_and_keeps_the_session() {
     let o = env.run(&["detach", &id]);
     assert_eq!(o.code, 0, "{o:?}");
     assert_eq!(a.wait(), 0);
-    assert!(a.text().contains(&format!("[detached from session {id}]")), "{:?}", a.text());
+    assert!(
+        a.text().contains(&format!("[detached from session {id}]")),
+        "{:?}",
+        a.text()
+    );
     let r = env.wait_record(&id, "detached", |r| !r.attached);
     assert_eq!(r.status, "running");
     // With nobody attached, detach is an error.
@@ -243,7 +342,11 @@ fn detach_keys_split_across_writes_detach_and_are_not_forwarded() {
     std::thread::sleep(Duration::from_millis(50)); // a separate read for each key
     a.send(b"d");
     assert_eq!(a.wait(), 0);
-    assert!(a.text().contains("[detached from session"), "{:?}", a.text());
+    assert!(
+        a.text().contains("[detached from session"),
+        "{:?}",
+        a.text()
+    );
     // Reattach: a partial match followed by another key is forwarded intact
     // (od shows the Ctrl-] byte as octal 035).
     let mut b = env.spawn_pty(&["attach", &id], 24, 80);
@@ -263,17 +366,32 @@ fn a_configured_detach_sequence_is_used_and_a_bad_one_is_named() {
     let env = Env::new();
     let cfg = env.home.join("config/nono");
     fs::create_dir_all(&cfg).unwrap();
-    fs::write(cfg.join("config.toml"), "[ui]\ndetach_sequence = \"ctrl-a q\"\n").unwrap();
+    fs::write(
+        cfg.join("config.toml"),
+        "[ui]\ndetach_sequence = \"ctrl-a q\"\n",
+    )
+    .unwrap();
     let id = env.start(&["--", "cat"]);
     let mut a = env.spawn_pty(&["attach", &id], 24, 80);
     a.send(b"\x1dd\r");
     a.send(b"\x01q");
     assert_eq!(a.wait(), 0);
-    assert!(a.text().contains("[detached from session"), "{:?}", a.text());
-    fs::write(cfg.join("config.toml"), "[ui]\ndetach_sequence = \"ctrl-a qq\"\n").unwrap();
+    assert!(
+        a.text().contains("[detached from session"),
+        "{:?}",
+        a.text()
+    );
+    fs::write(
+        cfg.join("config.toml"),
+        "[ui]\ndetach_sequence = \"ctrl-a qq\"\n",
+    )
+    .unwrap();
     let o = env.run(&["attach", &id]);
     assert_eq!(o.code, 1);
-    assert!(o.stderr.contains("'qq'") && o.stderr.contains("line 2"), "{o:?}");
+    assert!(
+        o.stderr.contains("'qq'") && o.stderr.contains("line 2"),
+        "{o:?}"
+    );
 }
 
 #[test]
@@ -333,7 +451,10 @@ fn sessions_are_found_by_prefix_or_name_with_clear_errors() {
     assert_eq!(env.run(&["inspect", &id[..4], "--json"]).code, 0);
     let o = env.run(&["inspect", "nope"]);
     assert_eq!(o.code, 1);
-    assert_eq!(o.stderr, "nono: no session matches 'nope'; 'nono ps --all' lists sessions\n");
+    assert_eq!(
+        o.stderr,
+        "nono: no session matches 'nope'; 'nono ps --all' lists sessions\n"
+    );
     // Names are unique among live sessions.
     let o = env.run(&["run", "-d", "--name", "builder", "--", "true"]);
     assert_eq!(o.code, 1);
@@ -349,7 +470,11 @@ fn an_ambiguous_prefix_lists_the_candidates() {
     let env = Env::new();
     // Plant two records that share a prefix, as two past sessions would.
     fs::create_dir_all(env.sessions_dir()).unwrap();
-    fs::set_permissions(env.home.join("state/nono"), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::set_permissions(
+        env.home.join("state/nono"),
+        fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
     fs::set_permissions(env.sessions_dir(), fs::Permissions::from_mode(0o700)).unwrap();
     for id in ["abcdef0000000001", "abcdef0000000002"] {
         let rec = format!(
@@ -361,7 +486,8 @@ fn an_ambiguous_prefix_lists_the_candidates() {
     let o = env.run(&["inspect", "abc"]);
     assert_eq!(o.code, 1);
     assert!(
-        o.stderr.contains("matches 2 sessions (abcdef0000000001, abcdef0000000002)"),
+        o.stderr
+            .contains("matches 2 sessions (abcdef0000000001, abcdef0000000002)"),
         "{o:?}"
     );
     let ps = env.run(&["ps", "-a"]);
@@ -372,11 +498,18 @@ fn an_ambiguous_prefix_lists_the_candidates() {
 fn a_corrupt_record_is_named_and_the_others_still_list() {
     let env = Env::new();
     let id = env.start(&["--", "sleep", "60"]);
-    fs::write(env.sessions_dir().join("00000000000000ff.json"), "{\"version\":1,").unwrap();
+    fs::write(
+        env.sessions_dir().join("00000000000000ff.json"),
+        "{\"version\":1,",
+    )
+    .unwrap();
     let ps = env.run(&["ps"]);
     assert_eq!(ps.code, 0);
     assert!(ps.stdout.contains(&id));
-    assert!(ps.stderr.contains("00000000000000ff.json") && ps.stderr.contains("not a valid record"), "{ps:?}");
+    assert!(
+        ps.stderr.contains("00000000000000ff.json") && ps.stderr.contains("not a valid record"),
+        "{ps:?}"
+    );
 }
 
 #[test]
@@ -385,18 +518,41 @@ fn inspect_shows_every_field_and_the_event_log() {
     let id = env.start(&["--name", "inspected", "--", "sh", "-c", "sleep 60"]);
     let o = env.run(&["inspect", &id]);
     for key in [
-        "Session:", "Name:", "Status:", "Attached:", "Command:", "Workdir:", "Profile:", "Network:",
-        "Program PID:", "Supervisor PID:", "Started:", "Ended:", "Exit code:", "Exit signal:",
+        "Session:",
+        "Name:",
+        "Status:",
+        "Attached:",
+        "Command:",
+        "Workdir:",
+        "Profile:",
+        "Network:",
+        "Program PID:",
+        "Supervisor PID:",
+        "Started:",
+        "Ended:",
+        "Exit code:",
+        "Exit signal:",
         "Rollback:",
     ] {
         assert!(o.stdout.contains(key), "{key} missing: {}", o.stdout);
     }
     let json = env.run(&["inspect", &id, "--json"]).stdout;
     for field in [
-        "\"id\"", "\"name\":\"inspected\"", "\"status\":\"running\"", "\"attached\":false",
-        "\"child_pid\"", "\"supervisor_pid\"", "\"started_at\"", "\"ended_at\":null",
-        "\"exit_code\":null", "\"exit_signal\":null", "\"command\":[\"sh\",\"-c\",\"sleep 60\"]",
-        "\"profile\":null", "\"workdir\"", "\"network\":\"allowed\"", "\"rollback_session\":null",
+        "\"id\"",
+        "\"name\":\"inspected\"",
+        "\"status\":\"running\"",
+        "\"attached\":false",
+        "\"child_pid\"",
+        "\"supervisor_pid\"",
+        "\"started_at\"",
+        "\"ended_at\":null",
+        "\"exit_code\":null",
+        "\"exit_signal\":null",
+        "\"command\":[\"sh\",\"-c\",\"sleep 60\"]",
+        "\"profile\":null",
+        "\"workdir\"",
+        "\"network\":\"allowed\"",
+        "\"rollback_session\":null",
     ] {
         assert!(json.contains(field), "{field} missing: {json}");
     }
@@ -406,8 +562,15 @@ fn inspect_shows_every_field_and_the_event_log() {
     a.wait();
     env.run(&["stop", &id]);
     let ev = env.run(&["inspect", &id, "--events"]).stdout;
-    let kinds: Vec<&str> = ev.lines().map(|l| l.split_whitespace().nth(3).unwrap_or("")).collect();
-    assert_eq!(kinds, ["started", "attached", "detached", "stop", "exited"], "{ev}");
+    let kinds: Vec<&str> = ev
+        .lines()
+        .map(|l| l.split_whitespace().nth(3).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["started", "attached", "detached", "stop", "exited"],
+        "{ev}"
+    );
 }
 
 #[test]
@@ -421,7 +584,10 @@ fn a_hundred_detached_sessions_are_listed_correctly() {
     let rows: Vec<&str> = ps.stdout.lines().skip(1).collect();
     assert_eq!(rows.len(), 100, "{}", ps.stdout);
     for id in &ids {
-        assert!(rows.iter().any(|r| r.starts_with(id.as_str())), "{id} missing");
+        assert!(
+            rows.iter().any(|r| r.starts_with(id.as_str())),
+            "{id} missing"
+        );
     }
     let json = env.run(&["ps", "--json"]).stdout;
     assert_eq!(json.matches("\"status\":\"running\"").count(), 100);
@@ -440,7 +606,14 @@ fn prune_removes_only_exited_sessions_honouring_keep_and_age() {
     let o = env.run(&["prune", "--older-than", "1"]);
     assert_eq!(o.stdout, "Nothing to prune.\n");
     let o = env.run(&["prune", "--dry-run", "--keep", "1"]);
-    assert_eq!(o.stdout.lines().filter(|l| l.starts_with("Would remove")).count(), 2, "{o:?}");
+    assert_eq!(
+        o.stdout
+            .lines()
+            .filter(|l| l.starts_with("Would remove"))
+            .count(),
+        2,
+        "{o:?}"
+    );
     assert_eq!(env.records().len(), 4);
     let o = env.run(&["prune"]);
     assert_eq!(o.stdout.lines().count(), 3, "{o:?}");
@@ -458,7 +631,10 @@ fn an_unsafe_registry_directory_is_refused_with_the_fix() {
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
     let o = env.run(&["ps"]);
     assert_eq!(o.code, 1);
-    assert!(o.stderr.contains("mode 0755") && o.stderr.contains("chmod 700"), "{o:?}");
+    assert!(
+        o.stderr.contains("mode 0755") && o.stderr.contains("chmod 700"),
+        "{o:?}"
+    );
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
     assert_eq!(env.run(&["ps"]).code, 0);
 
@@ -487,13 +663,22 @@ fn a_socket_path_longer_than_sun_path_still_works() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{o:?}");
-    let id = String::from_utf8_lossy(&o.stdout).split_whitespace().nth(3).unwrap().trim_end_matches('.').to_string();
+    let id = String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .trim_end_matches('.')
+        .to_string();
     let mut c = env.cmd(&["attach", &id]);
     c.env("XDG_STATE_HOME", &deep);
     let mut a = common::Pty::spawn(c, 24, 80);
     a.send(b"long-path-ok\r");
     a.expect("long-path-ok");
-    let st = env.cmd(&["stop", &id]).env("XDG_STATE_HOME", &deep).output().unwrap();
+    let st = env
+        .cmd(&["stop", &id])
+        .env("XDG_STATE_HOME", &deep)
+        .output()
+        .unwrap();
     assert_eq!(st.status.code(), Some(0), "{st:?}");
     assert_eq!(a.wait(), 128 + 15);
 }

@@ -65,6 +65,15 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         return Ok(0);
     }
     let mut stream = client::connect(&reg, &s, &short)?;
+    // Everything below is bounded: a supervisor that hangs is killed, not waited on.
+    let deadline = Instant::now() + timeout + Duration::from_secs(STOP_SUPERVISOR_GRACE_SECS);
+    let left = || {
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
+    };
+    let _ = stream.set_read_timeout(Some(left()));
+    let _ = stream.set_write_timeout(Some(left()));
     client::send_hello(
         &mut stream,
         Request::Stop {
@@ -73,17 +82,27 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         },
     )?;
     let mut reader = FrameReader::new();
-    client::expect_ok(&mut stream, &mut reader, &short)?;
-    let deadline = Instant::now() + timeout + Duration::from_secs(STOP_SUPERVISOR_GRACE_SECS);
-    let _ = stream.set_read_timeout(Some(
-        deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1)),
-    ));
-    let heard = matches!(
-        client::read_frame(&mut stream, &mut reader),
-        Ok(Some(Frame::Exited(_)))
-    );
+    let heard = match client::expect_ok(&mut stream, &mut reader, &short) {
+        Ok(_) => {
+            let _ = stream.set_read_timeout(Some(left()));
+            matches!(
+                client::read_frame(&mut stream, &mut reader),
+                Ok(Some(Frame::Exited(_)))
+            )
+        }
+        // Denied, version mismatch and the like are real errors; silence is a hang.
+        Err(e)
+            if !procfs::is_same_process(
+                s.record.supervisor_pid,
+                s.record.supervisor_start_time,
+            ) =>
+        {
+            let _ = e;
+            false
+        }
+        Err(e) if Instant::now() < deadline => return Err(e),
+        Err(_) => false,
+    };
     let sup = s.record.supervisor_pid;
     let sup_start = s.record.supervisor_start_time;
     if !heard && procfs::is_same_process(sup, sup_start) {

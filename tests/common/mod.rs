@@ -254,7 +254,10 @@ impl Pty {
         let deadline = Instant::now() + WAIT;
         while !self.text().contains(needle) {
             if Instant::now() > deadline {
-                panic!("timed out waiting for {needle:?}; output so far: {:?}", self.text());
+                panic!(
+                    "timed out waiting for {needle:?}; output so far: {:?}",
+                    self.text()
+                );
             }
             self.pump(50);
         }
