@@ -406,13 +406,19 @@ impl Registry {
     }
 
     /// Remove a session's record, event log and socket. The socket is
-    /// removed only when `lstat` shows a socket we own: a file or symlink
-    /// planted at its path is left alone. Returns whether the record existed.
+    /// removed only when `lstat` shows a socket we own and nothing accepts
+    /// connections on it: a file or symlink planted at its path is left alone. Returns whether the record existed.
     pub fn remove_files(&self, id: &str) -> bool {
         let sock = self.socket_path(id);
         if let Ok(md) = fs::symlink_metadata(&sock) {
             use std::os::unix::fs::FileTypeExt;
-            if md.file_type().is_socket() && md.uid() == sys::geteuid() {
+            let refused = || {
+                self.socket_addr(id).is_ok_and(|(p, _dir)| {
+                    std::os::unix::net::UnixStream::connect(p)
+                        .is_err_and(|e| e.raw_os_error() == Some(libc::ECONNREFUSED))
+                })
+            };
+            if md.file_type().is_socket() && md.uid() == sys::geteuid() && refused() {
                 let _ = fs::remove_file(&sock);
             }
         }
