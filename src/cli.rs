@@ -13,7 +13,7 @@ Usage: nono COMMAND [OPTIONS]
 Run programs in sessions that outlive your terminal.
 
 Commands:
-  run [-d] [-n NAME] -- CMD [ARG...]   start CMD in a new session (attached unless -d)
+  run [-d] [-n NAME] [--] CMD [ARG...] start CMD in a new session (attached unless -d)
   attach SESSION                        attach this terminal to a running session
   detach SESSION                        detach whichever client is attached
   ps [-a] [--json]                      list sessions
@@ -24,7 +24,8 @@ Commands:
   help [COMMAND]                        show help for a command
 
 SESSION is any unique prefix of a session id, or a session name.
-While attached, press Ctrl-] d to detach (see nono(1) to change it).
+While attached, press the detach keys (default Ctrl-] d; see nono.toml(5))
+to detach.
 
 Options:
   -h, --help       show help
@@ -81,7 +82,7 @@ fn dispatch(p: &mut lexopt::Parser) -> Result<i32> {
                 "prune" => cmd::prune::main(p),
                 "help" => {
                     let text = match p.next()? {
-                        None => USAGE,
+                        None | Some(Short('h') | Long("help")) => USAGE,
                         Some(Value(c)) => {
                             let c = c.string()?;
                             usage_of(&c)

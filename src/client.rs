@@ -31,15 +31,20 @@ pub fn connect(reg: &Registry, s: &Session, short: &str) -> Result<UnixStream> {
     })
 }
 
-/// Send the hello for `req`.
+/// Send the hello for `req`. A supervisor that refuses us replies before
+/// reading and closes, so a broken pipe here is not an error yet: the
+/// reply (read next) says why.
 pub fn send_hello(stream: &mut UnixStream, req: Request) -> Result<()> {
     let hello = Frame::Hello(Hello {
         version: protocol::PROTOCOL_VERSION,
         request: Some(req),
     });
-    stream
-        .write_all(&hello.to_bytes())
-        .map_err(|e| Error::io("cannot talk to the supervisor", e))
+    match stream.write_all(&hello.to_bytes()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(Error::io("cannot talk to the supervisor", e))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Read frames (blocking) until one arrives; None when the connection closed.

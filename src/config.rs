@@ -47,7 +47,8 @@ pub fn load() -> Result<Config> {
     let Some(path) = config_dir().map(|d| d.join("config.toml")) else {
         return Ok(Config::default());
     };
-    let text = match crate::registry::read_small_file(&path) {
+    // The config may be a symlink (dotfile managers make them); records may not.
+    let text = match crate::registry::read_small_file(&path, true) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
         Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
@@ -69,7 +70,10 @@ fn line_of(text: &str, key: &str) -> usize {
 
 /// Parse config text; errors name the line and key.
 pub fn parse(text: &str) -> std::result::Result<Config, String> {
-    let table = TomlParser::parse(text).map_err(|e| format!("line {}: {}", e.line + 1, e.msg))?;
+    // nanoserde reports the line after the offending token's newline was
+    // consumed, which is the 1-based line of that token.
+    let table = TomlParser::parse(text)
+        .map_err(|e| format!("line {}: invalid TOML ({})", e.line.max(1), e.msg.trim()))?;
     let mut cfg = Config::default();
     for (key, value) in &table {
         let at = line_of(text, key);
@@ -94,9 +98,11 @@ pub fn parse(text: &str) -> std::result::Result<Config, String> {
                 }
                 cfg.scrollback_lines = *n as usize;
             }
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "line {at}: unknown key '{key}' (known: ui.detach_sequence, ui.scrollback_lines)"
-            )),
+            ))
+            }
         }
     }
     Ok(cfg)
@@ -281,6 +287,8 @@ mod tests {
         let c = parse("[ui]\ndetach_sequence = \"ctrl-a q\"\nscrollback_lines = 500\n").unwrap();
         assert_eq!(c.detach_sequence, vec![1, b'q']);
         assert_eq!(c.scrollback_lines, 500);
+        let e = parse("[ui]\nscrollback_lines = 1e3\n").unwrap_err();
+        assert!(e.starts_with("line 2: invalid TOML"), "{e}");
         let e = parse("[ui]\n\ndetach_sequnce = \"x y\"\n").unwrap_err();
         assert!(
             e.contains("line 3") && e.contains("ui.detach_sequnce"),

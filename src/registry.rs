@@ -168,8 +168,23 @@ pub fn signal_name(sig: i32) -> String {
         libc::SIGPIPE => "PIPE",
         libc::SIGALRM => "ALRM",
         libc::SIGTERM => "TERM",
+        libc::SIGSTKFLT => "STKFLT",
+        libc::SIGCHLD => "CHLD",
+        libc::SIGCONT => "CONT",
+        libc::SIGSTOP => "STOP",
+        libc::SIGTSTP => "TSTP",
+        libc::SIGTTIN => "TTIN",
+        libc::SIGTTOU => "TTOU",
+        libc::SIGURG => "URG",
         libc::SIGXCPU => "XCPU",
+        libc::SIGXFSZ => "XFSZ",
+        libc::SIGVTALRM => "VTALRM",
+        libc::SIGPROF => "PROF",
+        libc::SIGWINCH => "WINCH",
+        libc::SIGIO => "IO",
+        libc::SIGPWR => "PWR",
         libc::SIGSYS => "SYS",
+        libc::SIGTRAP => "TRAP",
         _ => return sig.to_string(),
     };
     name.into()
@@ -241,11 +256,13 @@ fn ensure_private_dir(path: &Path) -> Result<()> {
     check_private_dir(path)
 }
 
-/// Read a small file we own, refusing links and oversized content.
-pub fn read_small_file(path: &Path) -> std::io::Result<String> {
+/// Read a small regular file, refusing oversized content and, unless
+/// `follow` is set, a symlink in the last component.
+pub fn read_small_file(path: &Path, follow: bool) -> std::io::Result<String> {
+    let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
     let f = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .custom_flags(nofollow | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)?;
     if !f.metadata()?.is_file() {
         return Err(std::io::Error::new(
@@ -472,7 +489,7 @@ impl Registry {
                 continue;
             }
             let path = entry.path();
-            let parsed = read_small_file(&path)
+            let parsed = read_small_file(&path, false)
                 .map_err(|e| e.to_string())
                 .and_then(|t| parse_record(&t))
                 .and_then(|r| {

@@ -682,3 +682,31 @@ fn a_socket_path_longer_than_sun_path_still_works() {
     assert_eq!(st.status.code(), Some(0), "{st:?}");
     assert_eq!(a.wait(), 128 + 15);
 }
+
+#[test]
+fn a_program_inside_a_session_cannot_drive_its_own_supervisor() {
+    let env = Env::new();
+    let nono = common::bin();
+    let script = format!(
+        "{0} detach insider; echo detach-rc=$?; {0} stop insider; echo stop-rc=$?",
+        nono.display()
+    );
+    let mut a = env.spawn_pty(
+        &["run", "--name", "insider", "--", "sh", "-c", &script],
+        24,
+        100,
+    );
+    assert_eq!(a.wait(), 0);
+    let text = a.text();
+    assert!(
+        text.contains("detach-rc=1") && text.contains("stop-rc=1"),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("refused the connection") && text.contains("runs inside this session"),
+        "{text:?}"
+    );
+    let id = env.records()[0].id.clone();
+    let ev = env.run(&["inspect", &id, "--events"]).stdout;
+    assert_eq!(ev.matches("denied").count(), 2, "{ev}");
+}

@@ -13,8 +13,9 @@ Usage: nono attach SESSION
 
 Attach this terminal to a running session: the screen is redrawn as the
 program shows it, your window size is applied, and keystrokes go to the
-program. Press Ctrl-] d (or run 'nono detach SESSION') to detach; the
-session keeps running. Only one client may be attached at a time.
+program. Press the detach keys (default Ctrl-] d) or run
+'nono detach SESSION' to detach; the session keeps running. Only one
+client may be attached at a time.
 
 Exit status: 0 after detaching; the program's status if it ends while
 attached; 1 if the session is not running or already has a client.

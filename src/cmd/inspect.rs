@@ -41,7 +41,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     let (s, short) = super::find(&reg, &query)?;
     if events {
         let path = reg.events_path(&s.record.id);
-        let text = registry::read_small_file(&path)
+        let text = registry::read_small_file(&path, false)
             .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
         let mut out = String::new();
         for (n, line) in text

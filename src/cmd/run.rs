@@ -22,8 +22,9 @@ Usage: nono run [--detached] [--name NAME] [--] COMMAND [ARG...]
 
 Start COMMAND in a new session whose supervisor owns its terminal.
 Attached (the default): this terminal shows the session until the program
-ends (nono exits with its status, 128+N for signal N) or you detach
-(Ctrl-] d). Detached: print the session id and return at once.
+ends (nono exits with its status, 128+N for signal N) or you detach (the
+detach keys, default Ctrl-] d). Detached: print the session id and return
+at once.
 
 Options:
   -d, --detached     start in the background
