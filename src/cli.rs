@@ -18,6 +18,7 @@ Commands:
   detach SESSION                        detach whichever client is attached
   ps [-a] [--json]                      list sessions
   inspect SESSION [--json] [--events]   show everything about one session
+  logs SESSION [-f] [-n N]              print a session's history as text
   stop SESSION [-t SECS] [-f]           end a session: SIGTERM, then SIGKILL
   prune [-n] [--older-than DAYS] [--keep N]
                                         remove records of exited sessions
@@ -62,6 +63,7 @@ fn usage_of(name: &str) -> Option<&'static str> {
         "detach" => cmd::detach::USAGE,
         "ps" => cmd::ps::USAGE,
         "inspect" => cmd::inspect::USAGE,
+        "logs" => cmd::logs::USAGE,
         "stop" => cmd::stop::USAGE,
         "prune" => cmd::prune::USAGE,
         _ => return None,
@@ -78,6 +80,7 @@ fn dispatch(p: &mut lexopt::Parser) -> Result<i32> {
                 "detach" => cmd::detach::main(p),
                 "ps" => cmd::ps::main(p),
                 "inspect" => cmd::inspect::main(p),
+                "logs" => cmd::logs::main(p),
                 "stop" => cmd::stop::main(p),
                 "prune" => cmd::prune::main(p),
                 "help" => {

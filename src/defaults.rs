@@ -20,10 +20,19 @@ pub const SCROLLBACK_LINES: usize = 10_000;
 /// usually empties it.
 pub const PTY_READ_BYTES: usize = 64 * 1024;
 
-/// Output queued for an attached client beyond which the queue is dropped
-/// and the client gets a fresh render instead: a few screens of a fast
-/// program, small enough that a stalled client costs little memory.
+/// Output queued for an attached client beyond which the supervisor stops
+/// reading the program's output until the client catches up (as a real
+/// terminal would throttle it): a few screens of a fast program, small
+/// enough that a stalled client costs little memory.
 pub const CLIENT_QUEUE_MAX_BYTES: usize = 1024 * 1024;
+
+/// How long a backlogged client may hold the program back. A client that
+/// cannot take its backlog in this time (a stopped terminal, a dead link,
+/// anything under ~2 MiB/s) has the backlog dropped and is redrawn from the
+/// model once it drains; the program never waits longer than this. Half a
+/// second is far above a healthy terminal's ~20 ms for 1 MiB and short
+/// enough that an agent barely notices.
+pub const CLIENT_STALL_MS: u64 = 500;
 
 /// Largest frame payload either side accepts; output is chunked below this.
 /// 64 KiB keeps one pty read in one frame.
@@ -57,3 +66,7 @@ pub const SHORT_ID_MIN: usize = 6;
 /// Largest record or config file we read; real ones are under 4 KiB, so
 /// anything larger is corrupt or hostile.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Largest saved history `nono logs` reads: 1,000,000 lines (the most
+/// scrollback allowed) of about 100 bytes, rounded up.
+pub const MAX_LOG_BYTES: u64 = 128 * 1024 * 1024;

@@ -19,5 +19,4 @@ pub mod registry;
 pub mod signals;
 pub mod supervisor;
 pub mod sys;
-#[path = "termstub.rs"]
 pub mod term;

@@ -7,7 +7,9 @@
 //! supervisor answers with one [`Frame::Reply`]. After an ok attach the
 //! client sends `Input`/`Resize`/`Eof`/`DetachMe` and the supervisor sends
 //! `Output` and finally `Exited` or `Detached`; after an ok stop the
-//! supervisor sends `Exited` when the session has ended.
+//! supervisor sends `Exited` when the session has ended; after an ok logs
+//! request it sends the history as `Output` text and closes (or, following,
+//! keeps sending lines and ends with `Exited`).
 //!
 //! Compatibility: the frame header and the hello's first six bytes
 //! (`NONO` + version) never change, so any two versions can at least tell
@@ -39,6 +41,14 @@ pub enum Request {
         force: bool,
         /// Milliseconds between SIGTERM and SIGKILL.
         timeout_ms: u32,
+    },
+    /// The session's history as plain text (`Output` frames); with
+    /// `follow`, new lines until the session ends (then `Exited`).
+    Logs {
+        /// Keep the connection and send lines as they complete.
+        follow: bool,
+        /// Only the last this many lines of the history (0: all).
+        lines: u32,
     },
 }
 
@@ -123,6 +133,7 @@ const T_DETACHED: u8 = 19;
 const R_ATTACH: u8 = 1;
 const R_DETACH: u8 = 2;
 const R_STOP: u8 = 3;
+const R_LOGS: u8 = 4;
 
 /// Why a frame could not be decoded; the connection is closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,6 +195,11 @@ impl Frame {
                         out.push(R_STOP);
                         out.push(force as u8);
                         out.extend_from_slice(&timeout_ms.to_be_bytes());
+                    }
+                    Some(Request::Logs { follow, lines }) => {
+                        out.push(R_LOGS);
+                        out.push(follow as u8);
+                        out.extend_from_slice(&lines.to_be_bytes());
                     }
                     None => {}
                 }
@@ -256,6 +272,10 @@ impl Frame {
                     Some((&R_STOP, [f, a, b, c, d])) if *f <= 1 => Request::Stop {
                         force: *f == 1,
                         timeout_ms: u32::from_be_bytes([*a, *b, *c, *d]),
+                    },
+                    Some((&R_LOGS, [f, a, b, c, d])) if *f <= 1 => Request::Logs {
+                        follow: *f == 1,
+                        lines: u32::from_be_bytes([*a, *b, *c, *d]),
                     },
                     _ => return Err(bad),
                 };
@@ -391,6 +411,10 @@ mod tests {
             Request::Stop {
                 force: true,
                 timeout_ms: 1500,
+            },
+            Request::Logs {
+                follow: true,
+                lines: 20,
             },
         ] {
             round_trip(Frame::Hello(Hello {

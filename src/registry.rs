@@ -259,26 +259,38 @@ fn ensure_private_dir(path: &Path) -> Result<()> {
 /// Read a small regular file, refusing oversized content and, unless
 /// `follow` is set, a symlink in the last component.
 pub fn read_small_file(path: &Path, follow: bool) -> std::io::Result<String> {
+    read_file_limited(path, follow, MAX_FILE_BYTES)
+}
+
+/// Read one of our own files of at most `limit` bytes, never through a symlink.
+pub fn read_small_file_limited(path: &Path, limit: u64) -> std::io::Result<String> {
+    read_file_limited(path, false, limit)
+}
+
+/// Read a regular file of at most `limit` bytes (lossy UTF-8).
+fn read_file_limited(path: &Path, follow: bool, limit: u64) -> std::io::Result<String> {
     let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
     let f = OpenOptions::new()
         .read(true)
         .custom_flags(nofollow | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)?;
-    if !f.metadata()?.is_file() {
+    let md = f.metadata()?;
+    if !md.is_file() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             "not a regular file",
         ));
     }
-    let mut s = String::new();
-    f.take(MAX_FILE_BYTES + 1).read_to_string(&mut s)?;
-    if s.len() as u64 > MAX_FILE_BYTES {
+    let size = md.len().min(limit + 1);
+    let mut bytes = Vec::with_capacity(size as usize + 1);
+    f.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            "larger than 1 MiB",
+            format!("larger than {limit} bytes"),
         ));
     }
-    Ok(s)
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Parse a record's text; errors say what is wrong.
@@ -357,6 +369,11 @@ impl Registry {
         Ok((short, Some(dir)))
     }
 
+    /// Path of a session's saved history (written by the supervisor at exit).
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.log"))
+    }
+
     /// Path of a session's event log.
     pub fn events_path(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}.events"))
@@ -364,9 +381,17 @@ impl Registry {
 
     /// Write `rec` to a new temporary file (0600, O_EXCL, O_NOFOLLOW) and fsync it.
     fn write_temp(&self, rec: &Record) -> Result<PathBuf> {
+        let mut text = rec.serialize_json();
+        text.push('\n');
+        self.write_temp_bytes(&rec.id, text.as_bytes(), true)
+    }
+
+    /// Write `bytes` to a new temporary file (0600, O_EXCL, O_NOFOLLOW),
+    /// fsynced when `durable`.
+    fn write_temp_bytes(&self, id: &str, bytes: &[u8], durable: bool) -> Result<PathBuf> {
         let mut rnd = [0u8; 8];
         sys::getrandom(&mut rnd).map_err(|e| Error::io("getrandom", e))?;
-        let tmp = self.dir.join(format!(".{}.{}.tmp", rec.id, hex(&rnd)));
+        let tmp = self.dir.join(format!(".{id}.{}.tmp", hex(&rnd)));
         let ctx = || format!("cannot write {}", tmp.display());
         let mut f = OpenOptions::new()
             .write(true)
@@ -375,9 +400,9 @@ impl Registry {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)
             .map_err(|e| Error::io(ctx(), e))?;
-        let mut text = rec.serialize_json();
-        text.push('\n');
-        let written = f.write_all(text.as_bytes()).and_then(|_| f.sync_all());
+        let written = f
+            .write_all(bytes)
+            .and_then(|_| if durable { f.sync_all() } else { Ok(()) });
         if let Err(e) = written {
             let _ = fs::remove_file(&tmp);
             return Err(Error::io(ctx(), e));
@@ -392,16 +417,17 @@ impl Registry {
         }
     }
 
-    /// Create a record whose id must be new: fails with `AlreadyExists` on a collision.
+    /// Create a record whose id must be new (Ok(Err) on a collision). Not
+    /// fsynced: it only reserves the id, and the supervisor's next write,
+    /// before it reports ready, is durable.
     pub fn create_record(&self, rec: &Record) -> Result<std::result::Result<(), ()>> {
-        let tmp = self.write_temp(rec)?;
+        let mut text = rec.serialize_json();
+        text.push('\n');
+        let tmp = self.write_temp_bytes(&rec.id, text.as_bytes(), false)?;
         let linked = fs::hard_link(&tmp, self.record_path(&rec.id));
         let _ = fs::remove_file(&tmp);
         match linked {
-            Ok(()) => {
-                self.sync_dir();
-                Ok(Ok(()))
-            }
+            Ok(()) => Ok(Ok(())),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Err(())),
             Err(e) => Err(Error::io(
                 format!("cannot create {}", self.record_path(&rec.id).display()),
@@ -413,7 +439,17 @@ impl Registry {
     /// Atomically replace a record (temp file, fsync, rename, fsync directory).
     pub fn write_record(&self, rec: &Record) -> Result<()> {
         let tmp = self.write_temp(rec)?;
-        let path = self.record_path(&rec.id);
+        self.replace(tmp, self.record_path(&rec.id))
+    }
+
+    /// Atomically write a session's saved history.
+    pub fn write_log(&self, id: &str, text: &[u8]) -> Result<()> {
+        let tmp = self.write_temp_bytes(id, text, true)?;
+        self.replace(tmp, self.log_path(id))
+    }
+
+    /// Rename a finished temporary file over `path` and make it durable.
+    fn replace(&self, tmp: PathBuf, path: PathBuf) -> Result<()> {
         if let Err(e) = fs::rename(&tmp, &path) {
             let _ = fs::remove_file(&tmp);
             return Err(Error::io(format!("cannot replace {}", path.display()), e));
@@ -422,7 +458,7 @@ impl Registry {
         Ok(())
     }
 
-    /// Remove a session's record, event log and socket. The socket is
+    /// Remove a session's record, event log, saved history and socket. The socket is
     /// removed only when `lstat` shows a socket we own and nothing accepts
     /// connections on it: a file or symlink planted at its path is left alone. Returns whether the record existed.
     pub fn remove_files(&self, id: &str) -> bool {
@@ -440,6 +476,7 @@ impl Registry {
             }
         }
         let _ = fs::remove_file(self.events_path(id));
+        let _ = fs::remove_file(self.log_path(id));
         let existed = fs::remove_file(self.record_path(id)).is_ok();
         self.sync_dir();
         existed

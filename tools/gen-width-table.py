@@ -11,7 +11,7 @@ from this Python's `unicodedata` so the result never depends on a locale:
 * width 0: nonspacing and enclosing marks (Mn, Me), format characters (Cf)
   except U+00AD SOFT HYPHEN, Hangul Jungseong/Jongseong jamo U+1160..U+11FF
   and U+D7B0..U+D7FF, and U+200B ZERO WIDTH SPACE;
-* width 2: East Asian Width W or F, plus the CJK ideograph planes
+* width 2: assigned characters of East Asian Width W or F, plus the CJK ideograph planes
   (U+3400..U+4DBF, U+4E00..U+9FFF, U+20000..U+2FFFD, U+30000..U+3FFFD)
   whether or not assigned yet, so newer ideographs are not cut in half;
 * width 1: everything else (control characters never reach the table: the
@@ -38,7 +38,7 @@ def width(cp):
     cat = unicodedata.category(ch)
     if cat in ("Mn", "Me") or (cat == "Cf" and cp != 0x00AD):
         return 0
-    if unicodedata.east_asian_width(ch) in ("W", "F"):
+    if cat != "Cn" and unicodedata.east_asian_width(ch) in ("W", "F"):
         return 2
     if any(lo <= cp <= hi for lo, hi in WIDE_BLOCKS):
         return 2

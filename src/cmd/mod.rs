@@ -3,6 +3,7 @@
 pub mod attach;
 pub mod detach;
 pub mod inspect;
+pub mod logs;
 pub mod prune;
 pub mod ps;
 pub mod run;

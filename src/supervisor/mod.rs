@@ -4,11 +4,12 @@
 //! `pty_activity`, `listener_activity`, `client_activity`,
 //! `pending_activity`, `signal_activity`, then deadlines.
 
+mod follow;
 mod queue;
 
 use crate::defaults::{
-    CLIENT_QUEUE_MAX_BYTES, EXIT_FLUSH_TIMEOUT_MS, HELLO_TIMEOUT_MS, MAX_PENDING_CONNECTIONS,
-    PTY_READ_BYTES, STOP_TIMEOUT_SECS,
+    CLIENT_QUEUE_MAX_BYTES, CLIENT_STALL_MS, EXIT_FLUSH_TIMEOUT_MS, HELLO_TIMEOUT_MS,
+    MAX_PENDING_CONNECTIONS, PTY_READ_BYTES, STOP_TIMEOUT_SECS,
 };
 use crate::error::Error;
 use crate::procfs;
@@ -17,6 +18,7 @@ use crate::registry::{self, Record, Registry, RECORD_VERSION};
 use crate::signals::Signals;
 use crate::sys::{self, PollFd, WinSize, POLLERR_ANY, POLLIN, POLLOUT};
 use crate::term::Terminal;
+use follow::Follower;
 use nanoserde::SerJson;
 use queue::OutQueue;
 use registry::Event;
@@ -64,6 +66,15 @@ struct Client {
     needs_redraw: bool,
     /// Detached: flush what is queued, then close.
     leaving: bool,
+    /// While the backlog is over the bound: when it counts as stalled.
+    stall_at: Option<Instant>,
+}
+
+impl Client {
+    /// The backlog is over the bound: hold the program's output back.
+    fn backlogged(&self) -> bool {
+        !self.leaving && !self.needs_redraw && self.out.pending() > CLIENT_QUEUE_MAX_BYTES
+    }
 }
 
 /// A `nono stop` waiting to hear how the session ended.
@@ -102,6 +113,8 @@ struct Supervisor {
     pending: Vec<Pending>,
     /// Stop requests waiting for the end.
     stoppers: Vec<Stopper>,
+    /// `nono logs` connections.
+    followers: Vec<Follower>,
     /// Keystrokes not yet taken by the pty.
     to_pty: Vec<u8>,
     /// The master returned EOF/EIO: nothing holds the slave open any more.
@@ -296,6 +309,7 @@ impl Supervisor {
             client: None,
             pending: Vec::new(),
             stoppers: Vec::new(),
+            followers: Vec::new(),
             to_pty: Vec::new(),
             pty_closed: false,
             kill_at: None,
@@ -316,6 +330,7 @@ impl Supervisor {
                 out: OutQueue::default(),
                 needs_redraw: false,
                 leaving: false,
+                stall_at: None,
             };
             c.out
                 .push(&Frame::Reply(ReplyStatus::Ok, "attached".into()));
@@ -360,6 +375,7 @@ impl Supervisor {
             Listener,
             Client,
             Pending(usize),
+            Follower(usize),
         }
         let mut fds: Vec<PollFd> = Vec::new();
         let mut tokens: Vec<Token> = Vec::new();
@@ -373,7 +389,8 @@ impl Supervisor {
             fds.push(PollFd::new(self.signals.fd(), POLLIN));
             tokens.push(Token::Signal);
             if !self.pty_closed {
-                let mut ev = POLLIN;
+                let backlogged = self.client.as_ref().is_some_and(Client::backlogged);
+                let mut ev = if backlogged { 0 } else { POLLIN };
                 if !self.to_pty.is_empty() {
                     ev |= POLLOUT;
                 }
@@ -387,7 +404,7 @@ impl Supervisor {
                 if self.to_pty.len() < TO_PTY_MAX && !c.leaving {
                     ev |= POLLIN;
                 }
-                if c.out.pending() > 0 {
+                if c.out.pending() > 0 || c.needs_redraw {
                     ev |= POLLOUT;
                 }
                 fds.push(PollFd::new(c.stream.as_raw_fd(), ev));
@@ -397,6 +414,15 @@ impl Supervisor {
                 fds.push(PollFd::new(p.stream.as_raw_fd(), POLLIN));
                 tokens.push(Token::Pending(i));
             }
+            for (i, f) in self.followers.iter().enumerate() {
+                let ev = if f.out.pending() > 0 {
+                    POLLIN | POLLOUT
+                } else {
+                    POLLIN
+                };
+                fds.push(PollFd::new(f.stream.as_raw_fd(), ev));
+                tokens.push(Token::Follower(i));
+            }
             let timeout = self.next_timeout();
             if sys::poll(&mut fds, timeout).is_err() {
                 // Only EINVAL/ENOMEM are possible; avoid spinning.
@@ -404,6 +430,7 @@ impl Supervisor {
                 continue;
             }
             let mut pending_ready = Vec::new();
+            let mut followers_ready = Vec::new();
             for (fd, tok) in fds.iter().zip(tokens.iter()) {
                 let rev = fd.revents();
                 if rev == 0 {
@@ -415,7 +442,11 @@ impl Supervisor {
                     Token::Listener => self.listener_activity(),
                     Token::Client => self.client_activity(rev),
                     Token::Pending(i) => pending_ready.push(i),
+                    Token::Follower(i) => followers_ready.push((i, rev)),
                 }
+            }
+            for (i, rev) in followers_ready.into_iter().rev() {
+                self.follower_activity(i, rev);
             }
             // Highest index first so removals keep the others valid.
             for i in pending_ready.into_iter().rev() {
@@ -433,6 +464,7 @@ impl Supervisor {
             .iter()
             .map(|p| p.deadline)
             .chain(self.kill_at)
+            .chain(self.client.as_ref().and_then(|c| c.stall_at))
             .min();
         match nearest {
             None => -1,
@@ -443,9 +475,20 @@ impl Supervisor {
         }
     }
 
-    /// Drop silent connections; escalate a stop whose grace ran out.
+    /// Drop silent connections; give up on a stalled client's backlog;
+    /// escalate a stop whose grace ran out.
     fn deadlines(&mut self) {
         let now = Instant::now();
+        if let Some(c) = self.client.as_mut() {
+            if c.stall_at.is_some_and(|t| t <= now) {
+                c.stall_at = None;
+                if c.backlogged() {
+                    // Slow or stopped: stop holding the program back; redraw later.
+                    c.out.drop_unsent();
+                    c.needs_redraw = true;
+                }
+            }
+        }
         self.pending.retain(|p| p.deadline > now);
         if self.kill_at.is_some_and(|t| t <= now) {
             self.kill_at = None;
@@ -532,7 +575,12 @@ impl Supervisor {
                     self.pty_closed = true;
                     return;
                 }
-                Ok(n) => self.output(&buf[..n]),
+                Ok(n) => {
+                    self.output(&buf[..n]);
+                    if !drain && self.client.as_ref().is_some_and(Client::backlogged) {
+                        return;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 // EIO: every slave fd is closed.
                 Err(_) => {
@@ -546,21 +594,27 @@ impl Supervisor {
     /// Route program output to the model and the client's queue.
     fn output(&mut self, bytes: &[u8]) {
         self.term.feed(bytes);
+        for f in self.followers.iter_mut().filter(|f| f.follow) {
+            // A follower that cannot keep up is cut off rather than buffered without bound.
+            if f.out.pending() <= CLIENT_QUEUE_MAX_BYTES {
+                f.advance(&self.term);
+            }
+        }
         let Some(c) = self.client.as_mut() else {
             return;
         };
         if c.leaving || c.needs_redraw {
             return;
         }
-        if c.out.pending() + bytes.len() > CLIENT_QUEUE_MAX_BYTES {
-            // The client fell behind: drop its backlog, redraw from the model later.
-            c.out.drop_unsent();
-            c.needs_redraw = true;
-            return;
-        }
         let mut frames = Vec::with_capacity(bytes.len() + 16);
         protocol::push_output(&mut frames, bytes);
         c.out.push_encoded(&frames);
+        // Write now rather than after another poll: this is the echo path.
+        // A failure shows up as a hang-up on the next poll.
+        let _ = c.out.flush(c.stream.as_raw_fd());
+        if c.backlogged() && c.stall_at.is_none() {
+            c.stall_at = Some(Instant::now() + Duration::from_millis(CLIENT_STALL_MS));
+        }
     }
 
     /// Send queued keystrokes to the program.
@@ -690,6 +744,18 @@ impl Supervisor {
                 }
                 _ => reply(ReplyStatus::Refused, "no client is attached".into()),
             },
+            Request::Logs { follow, lines } => {
+                if self.followers.len() >= MAX_PENDING_CONNECTIONS {
+                    reply(ReplyStatus::Refused, "too many logs readers".into());
+                    return;
+                }
+                let mut f = Follower::new(stream, &self.term, follow, lines);
+                let sent = f.out.flush(f.stream.as_raw_fd()).is_ok();
+                // A snapshot that went out whole is done; closing ends the reader's stream.
+                if sent && (follow || f.out.pending() > 0) {
+                    self.followers.push(f);
+                }
+            }
             Request::Stop { force, timeout_ms } => {
                 if self.stoppers.len() >= MAX_PENDING_CONNECTIONS {
                     reply(ReplyStatus::Refused, "too many stop requests".into());
@@ -720,6 +786,7 @@ impl Supervisor {
             out: OutQueue::default(),
             needs_redraw: false,
             leaving: false,
+            stall_at: None,
         };
         c.out
             .push(&Frame::Reply(ReplyStatus::Ok, "attached".into()));
@@ -756,6 +823,7 @@ impl Supervisor {
             return;
         };
         c.out.drop_unsent();
+        c.out.push(&Frame::Output(leave_screen(&self.term)));
         c.out.push(&Frame::Detached(why.into()));
         c.leaving = true;
         let _ = c.out.flush(c.stream.as_raw_fd());
@@ -771,6 +839,25 @@ impl Supervisor {
             self.record.attached = false;
             self.save();
             self.event("detached", "client disconnected");
+        }
+    }
+
+    /// A logs connection is writable, or its reader hung up.
+    fn follower_activity(&mut self, i: usize, rev: i16) {
+        let f = &mut self.followers[i];
+        let mut gone = false;
+        if rev & (POLLIN | POLLERR_ANY) != 0 {
+            // Readers send nothing after the hello; any read result but
+            // "would block" means they are gone or misbehaving.
+            let mut buf = [0u8; 64];
+            gone = !matches!(sys::read(f.stream.as_raw_fd(), &mut buf),
+                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock);
+        }
+        if !gone && f.out.flush(f.stream.as_raw_fd()).is_err() {
+            gone = true;
+        }
+        if gone || (!f.follow && f.out.pending() == 0) {
+            self.followers.swap_remove(i);
         }
     }
 
@@ -792,6 +879,9 @@ impl Supervisor {
         if c.out.flush(c.stream.as_raw_fd()).is_err() {
             self.client_gone();
             return;
+        }
+        if !c.backlogged() {
+            c.stall_at = None;
         }
         if c.out.pending() == 0 {
             if c.leaving {
@@ -867,6 +957,12 @@ impl Supervisor {
             ExitStatus::Signal(s) => format!("killed by SIG{}", registry::signal_name(s)),
         };
         self.event("exited", &detail);
+        // The history stays readable with `nono logs` until `prune`.
+        let mut text = self.term.text_lines().join("\n");
+        text.push('\n');
+        if let Err(e) = self.reg.write_log(&self.record.id, text.as_bytes()) {
+            self.event("error", &format!("cannot save the history: {e}"));
+        }
         let _ = std::fs::remove_file(&self.sock_path);
         let deadline = Instant::now() + Duration::from_millis(EXIT_FLUSH_TIMEOUT_MS);
         let mut outs: Vec<(RawFd, &mut OutQueue)> = Vec::new();
@@ -877,6 +973,7 @@ impl Supervisor {
                     protocol::push_output(&mut frames, &self.term.render());
                     c.out.push_encoded(&frames);
                 }
+                c.out.push(&Frame::Output(leave_screen(&self.term)));
                 c.out.push(&Frame::Exited(st));
             }
             outs.push((c.stream.as_raw_fd(), &mut c.out));
@@ -885,7 +982,26 @@ impl Supervisor {
             s.out.push(&Frame::Exited(st));
             outs.push((s.stream.as_raw_fd(), &mut s.out));
         }
+        for f in self.followers.iter_mut() {
+            if f.follow {
+                f.finish(&self.term);
+                f.out.push(&Frame::Exited(st));
+            }
+            outs.push((f.stream.as_raw_fd(), &mut f.out));
+        }
         flush_until(&mut outs, deadline);
+    }
+}
+
+/// What the client's terminal needs, beyond the client's own fixed reset,
+/// to be back on the user's screen: leaving the alternate screen when the
+/// program is in it (only the model knows; leaving it when not in it would
+/// move the user's cursor).
+fn leave_screen(t: &Terminal) -> Vec<u8> {
+    if t.alternate_screen_active() {
+        b"\x1b[?1049l".to_vec()
+    } else {
+        Vec::new()
     }
 }
 

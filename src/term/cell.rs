@@ -63,7 +63,11 @@ impl Pen {
 
     /// Set the underline style (values above 5 are clamped to single).
     pub fn set_underline(&mut self, style: u16) {
-        let style = if style > UNDERLINE_MAX_STYLE { 1 } else { style };
+        let style = if style > UNDERLINE_MAX_STYLE {
+            1
+        } else {
+            style
+        };
         self.attrs = (self.attrs & !UNDERLINE_MASK) | (style << UNDERLINE_SHIFT);
     }
 
@@ -214,7 +218,10 @@ impl Cell {
 
     /// True for a space with the default pen (what an untouched cell holds).
     pub fn is_default_blank(&self) -> bool {
-        self.ch == ' ' && self.kind == KIND_NARROW && self.comb[0] == '\0' && self.pen == Pen::default()
+        self.ch == ' '
+            && self.kind == KIND_NARROW
+            && self.comb[0] == '\0'
+            && self.pen == Pen::default()
     }
 
     /// Attach a combining character; false when there is no room left.

@@ -9,15 +9,31 @@
 
 use std::collections::VecDeque;
 
-use super::cell::{Cell, Pen, KIND_SPACER, KIND_WIDE};
+use super::cell::{Cell, Color, Pen, KIND_NARROW, KIND_SPACER, KIND_WIDE};
 
 /// One screen row: exactly `cols` cells.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub(crate) struct Row {
     pub(crate) cells: Vec<Cell>,
     /// The text continues on the next row (autowrap happened here).
     pub(crate) wrapped: bool,
+    /// Every cell from here on is a default blank, so clearing and
+    /// trimming only touch the front (the scroll path's main cost was
+    /// blanking whole rows). Code writing cells directly calls `touch`.
+    dirty: usize,
+    /// Guarantee that every cell has the default pen, is narrow and has
+    /// no combining characters (false means "unknown"), so the history
+    /// conversion can skip checking each cell.
+    plain: bool,
 }
+
+/// A space with the default pen: what untouched cells hold.
+const DEFAULT_BLANK: Cell = Cell::blank(Pen {
+    fg: Color::Default,
+    bg: Color::Default,
+    underline_color: Color::Default,
+    attrs: 0,
+});
 
 impl Row {
     /// A row of `cols` blanks drawn with `pen`.
@@ -25,7 +41,19 @@ impl Row {
         Row {
             cells: vec![Cell::blank(pen); cols],
             wrapped: false,
+            dirty: if pen == Pen::default() { 0 } else { cols },
+            plain: pen == Pen::default(),
         }
+    }
+
+    /// Note that a cell may now be styled, wide or combined.
+    pub(crate) fn mark_styled(&mut self) {
+        self.plain = false;
+    }
+
+    /// Note that cells before `end` may have been written.
+    pub(crate) fn touch(&mut self, end: usize) {
+        self.dirty = self.dirty.max(end.min(self.cells.len()));
     }
 
     /// Number of cells.
@@ -35,7 +63,18 @@ impl Row {
 
     /// Blank every cell with `pen`.
     pub(crate) fn clear(&mut self, pen: Pen) {
-        self.cells.fill(Cell::blank(pen));
+        if pen == Pen::default() {
+            let dirty = self.dirty.min(self.cells.len());
+            if let Some(cells) = self.cells.get_mut(..dirty) {
+                cells.fill(DEFAULT_BLANK);
+            }
+            self.dirty = 0;
+            self.plain = true;
+        } else {
+            self.cells.fill(Cell::blank(pen));
+            self.dirty = self.cells.len();
+            self.plain = false;
+        }
         self.wrapped = false;
     }
 
@@ -68,6 +107,10 @@ impl Row {
         if let Some(cells) = self.cells.get_mut(from..to) {
             cells.fill(Cell::blank(pen));
         }
+        if pen != Pen::default() {
+            self.touch(to);
+            self.plain = false;
+        }
     }
 
     /// Insert `n` blanks at `x`, shifting the rest right and dropping what
@@ -88,6 +131,13 @@ impl Row {
         if let Some(cells) = self.cells.get_mut(x..x + n) {
             cells.fill(Cell::blank(pen));
         }
+        let end = if pen == Pen::default() {
+            self.dirty + n
+        } else {
+            self.plain = false;
+            len
+        };
+        self.touch(end);
     }
 
     /// Delete `n` cells at `x`, shifting the rest left and filling the end
@@ -106,6 +156,10 @@ impl Row {
         if let Some(cells) = self.cells.get_mut(len - n..) {
             cells.fill(Cell::blank(pen));
         }
+        if pen != Pen::default() {
+            self.touch(len);
+            self.plain = false;
+        }
     }
 
     /// Change the width to `cols`, truncating or padding with default blanks.
@@ -113,6 +167,7 @@ impl Row {
         if cols < self.len() {
             self.split_at(cols);
             self.cells.truncate(cols);
+            self.cells.shrink_to_fit();
             // A wide char in the last column would have lost its spacer.
             if let Some(last) = self.cells.last_mut() {
                 if last.kind == KIND_WIDE {
@@ -122,13 +177,17 @@ impl Row {
         } else {
             self.cells.resize(cols, Cell::default());
         }
+        self.dirty = self.dirty.min(cols);
     }
 
     /// Index just past the last cell that is not a default blank.
     pub(crate) fn used_len(&self) -> usize {
+        let dirty = self.dirty.min(self.cells.len());
         self.cells
+            .get(..dirty)
+            .unwrap_or(&[])
             .iter()
-            .rposition(|c| !c.is_default_blank())
+            .rposition(|c| *c != DEFAULT_BLANK)
             .map_or(0, |i| i + 1)
     }
 
@@ -145,9 +204,25 @@ impl Row {
     /// Compact copy for the history.
     pub(crate) fn to_history(&self) -> HistoryLine {
         let used = self.used_len();
+        let cells = self.cells.get(..used).unwrap_or(&[]);
+        // Fast path for the common plain line: default pen, no wide or
+        // combining characters, so the text is just the base characters.
+        let plain = self.plain
+            || cells
+                .iter()
+                .all(|c| c.pen == Pen::default() && c.kind == KIND_NARROW && c.comb[0] == '\0');
+        if plain {
+            let mut text = String::with_capacity(used);
+            text.extend(cells.iter().map(|c| c.ch));
+            return HistoryLine {
+                text: text.into_boxed_str(),
+                spans: Box::new([]),
+                wrapped: self.wrapped,
+            };
+        }
         let mut text = String::with_capacity(used);
         let mut spans: Vec<Span> = Vec::new();
-        for c in self.cells.get(..used).unwrap_or(&[]) {
+        for c in cells {
             if c.kind == KIND_SPACER {
                 continue;
             }
@@ -253,13 +328,6 @@ impl History {
         self.lines.push_back(line);
     }
 
-    /// Remove the newest line (used when a taller screen pulls it back).
-    pub(crate) fn pop(&mut self) -> Option<HistoryLine> {
-        let line = self.lines.pop_back()?;
-        self.bytes = self.bytes.saturating_sub(line.heap_bytes());
-        Some(line)
-    }
-
     /// Forget every line (ED 3); the total stays.
     pub(crate) fn clear(&mut self) {
         self.lines = VecDeque::new();
@@ -275,7 +343,6 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::term::cell::{Color, KIND_NARROW};
 
     fn wide(c: char) -> [Cell; 2] {
         let mut a = Cell::blank(Pen::default());
@@ -294,8 +361,12 @@ mod tests {
         r.cells[2] = b;
         r.cells[4] = a;
         r.cells[5] = b;
+        r.touch(6);
+        r.mark_styled();
         r.delete(2, 1, Pen::default());
         assert_eq!(r.text(), "   中");
+        r.insert(0, 1, Pen::default());
+        assert_eq!(r.text(), "    中");
         r.insert(0, 1, Pen::default());
         assert_eq!(r.text(), "");
         assert!(r.cells.iter().all(|c| c.kind == KIND_NARROW));
@@ -306,6 +377,7 @@ mod tests {
         let mut r = Row::new(10, Pen::default());
         r.cells[0].ch = 'h';
         r.cells[1].ch = 'i';
+        r.touch(2);
         let line = r.to_history();
         assert_eq!(&*line.text, "hi");
         assert!(line.spans.is_empty());

@@ -281,7 +281,9 @@ impl Parser {
     }
 
     fn intermediates(&self) -> &[u8] {
-        self.intermediates.get(..self.n_intermediates).unwrap_or(&[])
+        self.intermediates
+            .get(..self.n_intermediates)
+            .unwrap_or(&[])
     }
 
     fn escape<P: Perform>(&mut self, p: &mut P, b: u8) {
@@ -435,7 +437,13 @@ mod tests {
         }
         fn csi(&mut self, params: &Params, private: u8, inter: &[u8], action: u8) {
             let ps: Vec<String> = (0..params.len())
-                .map(|i| format!("{}{}", if params.is_sub(i) { ":" } else { "" }, params.get(i)))
+                .map(|i| {
+                    format!(
+                        "{}{}",
+                        if params.is_sub(i) { ":" } else { "" },
+                        params.get(i)
+                    )
+                })
                 .collect();
             self.0.push(format!(
                 "csi:{}{}{}{}",
@@ -446,10 +454,15 @@ mod tests {
             ));
         }
         fn esc(&mut self, inter: &[u8], action: u8) {
-            self.0.push(format!("esc:{}{}", String::from_utf8_lossy(inter), action as char));
+            self.0.push(format!(
+                "esc:{}{}",
+                String::from_utf8_lossy(inter),
+                action as char
+            ));
         }
         fn osc(&mut self, data: &[u8]) {
-            self.0.push(format!("osc:{}", String::from_utf8_lossy(data)));
+            self.0
+                .push(format!("osc:{}", String::from_utf8_lossy(data)));
         }
     }
 
@@ -484,7 +497,10 @@ mod tests {
     #[test]
     fn csi_with_subparams() {
         let v = parse_split(b"a\x1b[38:2::1:2:3;4mb\x1b[?25l");
-        assert_eq!(v, ["p:a", "csi:\u{0}38,:2,:0,:1,:2,:3,4m", "p:b", "csi:?25l"]);
+        assert_eq!(
+            v,
+            ["p:a", "csi:\u{0}38,:2,:0,:1,:2,:3,4m", "p:b", "csi:?25l"]
+        );
     }
 
     #[test]
@@ -500,7 +516,10 @@ mod tests {
     #[test]
     fn osc_terminators_and_strings() {
         let v = parse_split(b"\x1b]2;hi\x07\x1b]0;yo\x1b\\\x1bPq#0~\x1b\\z\x1b_apc\x07x\x1b\\");
-        assert_eq!(v, ["osc:2;hi", "osc:0;yo", "esc:\\", "esc:\\", "p:z", "esc:\\"]);
+        assert_eq!(
+            v,
+            ["osc:2;hi", "osc:0;yo", "esc:\\", "esc:\\", "p:z", "esc:\\"]
+        );
     }
 
     #[test]
@@ -514,7 +533,7 @@ mod tests {
         let mut log = Log::default();
         let mut p = Parser::new();
         let mut long = b"\x1b]2;".to_vec();
-        long.extend(std::iter::repeat(b'x').take(MAX_OSC_BYTES * 3));
+        long.extend(vec![b'x'; MAX_OSC_BYTES * 3]);
         long.push(BEL);
         p.advance(&mut log, &long);
         assert!(log.0.is_empty());

@@ -231,8 +231,8 @@ impl Pty {
         }
     }
 
-    /// Read whatever is available, waiting up to `ms`.
-    fn pump(&mut self, ms: i32) {
+    /// Read whatever is available, waiting up to `ms` for something to arrive.
+    pub fn pump(&mut self, ms: i32) {
         let mut fds = [PollFd::new(self.master.as_raw_fd(), POLLIN)];
         let _ = sys::poll(&mut fds, ms);
         let mut buf = [0u8; 65536];

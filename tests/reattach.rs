@@ -1,0 +1,223 @@
+//! Reattach shows exactly what the program shows: real programs (less,
+//! vim) in sessions, attached through real ptys. The test plays the user's
+//! terminal: every byte the client writes is fed to a terminal emulator,
+//! whose screen is compared with what the program is known to display.
+
+mod common;
+
+use common::{Env, Pty, WAIT};
+use nono::term::Terminal;
+use std::fs;
+use std::time::{Duration, Instant};
+
+/// The user's side: a pty running `nono attach` and an emulator of the
+/// terminal it draws on.
+struct Viewer {
+    pty: Pty,
+    term: Terminal,
+    fed: usize,
+}
+
+impl Viewer {
+    fn attach(env: &Env, id: &str, rows: u16, cols: u16) -> Viewer {
+        Viewer {
+            pty: env.spawn_pty(&["attach", id], rows, cols),
+            term: Terminal::new(rows, cols, 1000),
+            fed: 0,
+        }
+    }
+
+    /// Feed new client output to the emulator.
+    fn sync(&mut self) {
+        let new = &self.pty.out[self.fed..];
+        self.term.feed(new);
+        self.fed = self.pty.out.len();
+    }
+
+    /// Wait until the emulated screen satisfies `cond`.
+    fn wait_screen(&mut self, what: &str, cond: impl Fn(&[String]) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            self.sync();
+            if cond(&self.term.screen_text()) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out waiting for {what}; screen:\n{}",
+                    self.term.screen_text().join("\n")
+                );
+            }
+            self.pty.pump(20);
+        }
+    }
+
+    fn screen(&mut self) -> Vec<String> {
+        self.sync();
+        self.term.screen_text()
+    }
+}
+
+/// A file of numbered lines.
+fn numbered(env: &Env, n: usize) -> String {
+    let path = env.home.join("lines.txt");
+    let text: String = (1..=n).map(|i| format!("line {i:04}\n")).collect();
+    fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn less_is_redrawn_exactly_after_reattach_at_the_same_and_another_size() {
+    let env = Env::new();
+    let file = numbered(&env, 200);
+    let id = env.start(&["--", "less", "-S", &file]);
+    let mut v = Viewer::attach(&env, &id, 24, 80);
+    v.wait_screen("less to show the file", |s| {
+        s[0] == "line 0001" && s[22] == "line 0023"
+    });
+    v.pty.send(b"5j");
+    v.wait_screen("less to scroll", |s| s[0] == "line 0006");
+    v.pty.send(b"\x1dd");
+    assert_eq!(v.pty.wait(), 0);
+    // After detaching, the user's terminal is back on the main screen, in
+    // cooked mode, with the modes less turned on turned off again.
+    v.sync();
+    assert!(!v.term.alternate_screen_active());
+    let m = v.term.modes();
+    assert!(!m.cursor_keys_app && !m.keypad_app && m.cursor_visible);
+    let master = std::os::fd::AsRawFd::as_raw_fd(&v.pty.master);
+    assert!(
+        nono::sys::canonical_eof_char(master).is_some(),
+        "terminal left in raw mode"
+    );
+
+    // Same size: the screen comes back from the model, identical.
+    let mut w = Viewer::attach(&env, &id, 24, 80);
+    w.wait_screen("the redraw", |s| {
+        s[0] == "line 0006" && s[22] == "line 0028"
+    });
+    let expected: Vec<String> = (6..=28).map(|i| format!("line {i:04}")).collect();
+    assert_eq!(&w.screen()[..23], &expected[..]);
+    assert!(
+        w.term.alternate_screen_active(),
+        "less runs on the alternate screen"
+    );
+    assert!(w.term.modes().keypad_app, "keypad mode survives reattach");
+    w.pty.send(b"\x1dd");
+    assert_eq!(w.pty.wait(), 0);
+
+    // Another size: less repaints for the new size after the forced SIGWINCH.
+    let mut x = Viewer::attach(&env, &id, 30, 100);
+    x.wait_screen("less to repaint at 30 rows", |s| {
+        s.len() == 30 && s[0] == "line 0006" && s[28] == "line 0034"
+    });
+    x.pty.send(b"q");
+    assert_eq!(x.pty.wait(), 0);
+}
+
+#[test]
+fn input_modes_survive_reattach_and_are_undone_on_detach() {
+    let env = Env::new();
+    // Turn on application cursor keys, bracketed paste, SGR mouse and focus
+    // events, then echo keys so the program's view of input is visible.
+    let script =
+        "printf '\\033[?1h\\033[?2004h\\033[?1002h\\033[?1006h\\033[?1004hmodes-on\\n'; exec cat";
+    let id = env.start(&["--", "sh", "-c", script]);
+    let mut v = Viewer::attach(&env, &id, 24, 80);
+    v.wait_screen("the marker", |s| s.iter().any(|l| l == "modes-on"));
+    let m = v.term.modes();
+    assert!(m.cursor_keys_app && m.bracketed_paste && m.focus_events);
+    assert_eq!(m.mouse, nono::term::MouseTracking::ButtonEvent);
+    assert_eq!(m.mouse_encoding, nono::term::MouseEncoding::Sgr);
+    v.pty.send(b"\x1dd");
+    assert_eq!(v.pty.wait(), 0);
+    v.sync();
+    let m = v.term.modes();
+    assert!(!m.cursor_keys_app && !m.bracketed_paste && !m.focus_events);
+    assert_eq!(m.mouse, nono::term::MouseTracking::Off);
+}
+
+#[test]
+fn output_while_detached_is_shown_on_attach_and_in_logs() {
+    let env = Env::new();
+    let id = env.start(&[
+        "--",
+        "sh",
+        "-c",
+        "i=1; while [ $i -le 60 ]; do echo \"out $i\"; i=$((i+1)); done; exec cat",
+    ]);
+    // Nobody was attached: the model kept it all.
+    let logs = env.run(&["logs", &id]);
+    assert_eq!(logs.code, 0, "{logs:?}");
+    let expected: Vec<String> = (1..=60).map(|i| format!("out {i}")).collect();
+    assert_eq!(logs.stdout.lines().collect::<Vec<_>>(), expected);
+    let last = env.run(&["logs", &id, "--lines", "3"]);
+    assert_eq!(last.stdout, "out 58\nout 59\nout 60\n");
+    let mut v = Viewer::attach(&env, &id, 24, 80);
+    v.wait_screen("the last lines", |s| s.iter().any(|l| l == "out 60"));
+    // The history went through the client's terminal, into its scrollback.
+    assert!(v.pty.text().contains("out 1\r\n"));
+    v.pty.send(b"\x1dd");
+    v.pty.wait();
+    env.run(&["stop", &id]);
+    // After the session ended, the saved history is still readable.
+    let after = env.run(&["logs", &id, "-n", "2"]);
+    assert_eq!(after.code, 0, "{after:?}");
+    assert_eq!(after.stdout, "out 59\nout 60\n");
+}
+
+#[test]
+fn logs_follow_prints_new_lines_until_the_session_ends() {
+    let env = Env::new();
+    let id = env.start(&[
+        "--",
+        "sh",
+        "-c",
+        "echo first; read x; echo \"second $x\"; read y; exit 3",
+    ]);
+    let mut f = Pty::spawn(env.cmd(&["logs", &id, "--follow"]), 24, 80);
+    f.expect("first");
+    // Type into the session from an attached client, then detach.
+    let mut a = Viewer::attach(&env, &id, 24, 80);
+    a.wait_screen("first", |s| s[0] == "first");
+    a.pty.send(b"go\r");
+    f.expect("second go");
+    a.pty.send(b"\r");
+    assert_eq!(a.pty.wait(), 3);
+    assert_eq!(f.wait(), 0);
+    let text = f.text().replace('\r', "");
+    assert_eq!(text.matches("first\n").count(), 1, "{text:?}");
+    assert_eq!(text.matches("second go\n").count(), 1, "{text:?}");
+}
+
+#[test]
+fn vim_is_redrawn_after_reattach() {
+    if std::process::Command::new("vim")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("vim is not installed; .ci/run installs it");
+        return;
+    }
+    let env = Env::new();
+    let file = numbered(&env, 100);
+    let id = env.start(&["--", "vim", "-u", "NONE", "-N", &file]);
+    let mut v = Viewer::attach(&env, &id, 24, 80);
+    v.wait_screen("vim to show the file", |s| s[0] == "line 0001");
+    v.pty.send(b"50G");
+    v.wait_screen("vim to jump", |s| s.iter().any(|l| l == "line 0050"));
+    let before = v.screen();
+    let cursor = (v.term.cursor().x, v.term.cursor().y);
+    v.pty.send(b"\x1dd");
+    assert_eq!(v.pty.wait(), 0);
+    let mut w = Viewer::attach(&env, &id, 24, 80);
+    w.wait_screen("the same screen", |s| s == &before[..]);
+    assert_eq!(
+        (w.term.cursor().x, w.term.cursor().y),
+        cursor,
+        "cursor position survives"
+    );
+    w.pty.send(b":q!\r");
+    assert_eq!(w.pty.wait(), 0);
+}
