@@ -8,7 +8,7 @@ mod common;
 use common::{Env, Pty, WAIT};
 use nono::term::Terminal;
 use std::fs;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The user's side: a pty running `nono attach` and an emulator of the
 /// terminal it draws on.

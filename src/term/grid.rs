@@ -212,8 +212,18 @@ impl Row {
                 .iter()
                 .all(|c| c.pen == Pen::default() && c.kind == KIND_NARROW && c.comb[0] == '\0');
         if plain {
-            let mut text = String::with_capacity(used);
-            text.extend(cells.iter().map(|c| c.ch));
+            // ASCII (the bulk of program output) is copied byte by byte;
+            // UTF-8 encoding each char was the model's hottest loop.
+            let mut bytes = Vec::with_capacity(used);
+            let mut ascii = true;
+            for c in cells {
+                ascii &= c.ch.is_ascii();
+                bytes.push(c.ch as u8);
+            }
+            let text = match ascii {
+                true => String::from_utf8(bytes).unwrap_or_default(),
+                false => cells.iter().map(|c| c.ch).collect(),
+            };
             return HistoryLine {
                 text: text.into_boxed_str(),
                 spans: Box::new([]),
