@@ -221,3 +221,45 @@ fn vim_is_redrawn_after_reattach() {
     w.pty.send(b":q!\r");
     assert_eq!(w.pty.wait(), 0);
 }
+
+/// Resident memory of a process in KiB.
+fn rss_kib(pid: i32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_stopped_client_neither_blocks_the_program_nor_grows_the_supervisor() {
+    let env = Env::new();
+    let id = env.start(&[
+        "--",
+        "sh",
+        "-c",
+        "read go; yes 'filler line' | head -n 400000; echo all-done; exec cat",
+    ]);
+    let mut v = Viewer::attach(&env, &id, 24, 80);
+    v.wait_screen("the attach", |_| true);
+    env.wait_record(&id, "attached", |r| r.attached);
+    // From here on nobody reads the client's terminal: it stops, as a
+    // suspended ssh or a terminal under Ctrl-S would.
+    v.pty.send(b"\r");
+    let sup = env.record(&id).supervisor_pid;
+    common::wait_until(
+        "the program to finish despite the stopped client",
+        WAIT,
+        || env.run(&["logs", &id, "--lines", "1"]).stdout == "all-done\n",
+    );
+    assert!(
+        rss_kib(sup) < 16 * 1024,
+        "supervisor RSS {} KiB",
+        rss_kib(sup)
+    );
+    // Reading again: the client catches up with a redraw of the current screen.
+    v.wait_screen("the redraw", |s| s.iter().any(|l| l == "all-done"));
+    v.pty.send(b"\x1dd");
+    assert_eq!(v.pty.wait(), 0);
+}
