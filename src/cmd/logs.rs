@@ -6,7 +6,6 @@ use crate::error::{Error, Result};
 use crate::protocol::{Frame, FrameReader, Request};
 use crate::registry::{self, Registry};
 use crate::sys;
-use lexopt::ValueExt;
 
 /// `nono logs --help`.
 pub const USAGE: &str = "\
@@ -31,10 +30,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         if a.is(Some('f'), "follow") {
             follow = true;
         } else if a.is(Some('n'), "lines") {
-            let v = p.value()?.string()?;
-            lines = v
-                .parse()
-                .map_err(|_| Error::Usage(format!("invalid --lines '{v}': give a whole number")))?;
+            lines = super::value(p, "--lines", "a whole number")?;
         } else {
             return Ok(false);
         }

@@ -1,7 +1,7 @@
 //! `nono prune`: remove the files of exited sessions; never a live one.
 
-use crate::cli::{print, warn};
-use crate::error::{Error, Result};
+use crate::cli::print;
+use crate::error::Result;
 use crate::registry::{self, Registry, Session};
 use lexopt::prelude::*;
 
@@ -28,24 +28,14 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         match arg {
             Short('n') | Long("dry-run") => dry = true,
             Long("older-than") => {
-                let v = p.value()?.string()?;
-                older_days = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|d: &f64| d.is_finite() && *d >= 0.0)
-                        .ok_or_else(|| {
-                            Error::Usage(format!(
-                                "invalid --older-than '{v}': give a number of days"
-                            ))
-                        })?,
-                );
+                older_days = Some(super::bounded(
+                    p,
+                    "--older-than",
+                    f64::MAX,
+                    "a number of days",
+                )?)
             }
-            Long("keep") => {
-                let v = p.value()?.string()?;
-                keep = v.parse().map_err(|_| {
-                    Error::Usage(format!("invalid --keep '{v}': give a whole number"))
-                })?;
-            }
+            Long("keep") => keep = super::value(p, "--keep", "a whole number")?,
             Short('h') | Long("help") => {
                 print(USAGE);
                 return Ok(0);
@@ -54,14 +44,8 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         }
     }
     let reg = Registry::open()?;
-    let (sessions, bad) = reg.list()?;
-    for b in &bad {
-        warn(&format!(
-            "{b} (not pruned: nono removes only records it can read)"
-        ));
-    }
-    let ids: Vec<String> = sessions.iter().map(|s| s.record.id.clone()).collect();
-    let shorts = registry::short_ids(&ids);
+    // Unreadable records are warned about and left alone: nono removes only what it can read.
+    let (sessions, shorts) = super::listing(&reg)?;
     let mut ended: Vec<(u64, &Session, &String)> = sessions
         .iter()
         .zip(shorts.iter())

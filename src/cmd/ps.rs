@@ -1,6 +1,6 @@
 //! `nono ps`: list sessions, fitted to the terminal width.
 
-use crate::cli::{fmt_age, print, warn};
+use crate::cli::{fmt_age, print};
 use crate::error::Result;
 use crate::registry::{self, Record, Registry, Session};
 use crate::sys;
@@ -41,12 +41,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         }
     }
     let reg = Registry::open()?;
-    let (sessions, bad) = reg.list()?;
-    for b in &bad {
-        warn(&b.to_string());
-    }
-    let ids: Vec<String> = sessions.iter().map(|s| s.record.id.clone()).collect();
-    let shorts = registry::short_ids(&ids);
+    let (sessions, shorts) = super::listing(&reg)?;
     let shown: Vec<(&Session, &String)> = sessions
         .iter()
         .zip(shorts.iter())

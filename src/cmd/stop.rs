@@ -8,7 +8,6 @@ use crate::error::{Error, Result};
 use crate::protocol::{Frame, FrameReader, Request};
 use crate::registry::{signal_name, Registry, State};
 use crate::{procfs, sys};
-use lexopt::ValueExt;
 use std::time::{Duration, Instant};
 
 /// `nono stop --help`.
@@ -34,16 +33,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     let mut force = false;
     let Some(query) = parse_session_command(p, USAGE, |a, p| {
         if a.is(Some('t'), "timeout") {
-            let v = p.value()?.string()?;
-            let secs: f64 = v
-                .parse()
-                .ok()
-                .filter(|s: &f64| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
-                .ok_or_else(|| {
-                    Error::Usage(format!(
-                        "invalid --timeout '{v}': give seconds from 0 to 86400"
-                    ))
-                })?;
+            let secs = super::bounded(p, "--timeout", 86_400.0, "seconds from 0 to 86400")?;
             timeout = Duration::from_secs_f64(secs);
         } else if a.is(Some('f'), "force") {
             force = true;

@@ -71,6 +71,20 @@ struct Client {
 }
 
 impl Client {
+    /// A newly attached client, its ok reply already queued.
+    fn new(stream: UnixStream) -> Client {
+        let mut out = OutQueue::default();
+        out.push(&Frame::Reply(ReplyStatus::Ok, "attached".into()));
+        Client {
+            stream,
+            reader: FrameReader::new(),
+            out,
+            needs_redraw: false,
+            leaving: false,
+            stall_at: None,
+        }
+    }
+
     /// The backlog is over the bound: hold the program's output back.
     fn backlogged(&self) -> bool {
         !self.leaving && !self.needs_redraw && self.out.pending() > CLIENT_QUEUE_MAX_BYTES
@@ -327,17 +341,7 @@ impl Supervisor {
         if let Some(stream) = pre {
             let _ = stream.set_read_timeout(None);
             let _ = stream.set_nonblocking(true);
-            let mut c = Client {
-                stream,
-                reader: FrameReader::new(),
-                out: OutQueue::default(),
-                needs_redraw: false,
-                leaving: false,
-                stall_at: None,
-            };
-            c.out
-                .push(&Frame::Reply(ReplyStatus::Ok, "attached".into()));
-            sup.client = Some(c);
+            sup.client = Some(Client::new(stream));
             sup.record.attached = true;
             sup.event("attached", "by the launching terminal");
         }
@@ -789,16 +793,7 @@ impl Supervisor {
     fn attach(&mut self, stream: UnixStream, size: WinSize) {
         self.client = None; // a leaving client is let go at once
         self.apply_size(size, true);
-        let mut c = Client {
-            stream,
-            reader: FrameReader::new(),
-            out: OutQueue::default(),
-            needs_redraw: false,
-            leaving: false,
-            stall_at: None,
-        };
-        c.out
-            .push(&Frame::Reply(ReplyStatus::Ok, "attached".into()));
+        let mut c = Client::new(stream);
         let mut frames = Vec::new();
         protocol::push_output(&mut frames, &self.term.render());
         c.out.push_encoded(&frames);

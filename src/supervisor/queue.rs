@@ -34,20 +34,32 @@ impl OutQueue {
         self.buf.len() - self.sent
     }
 
+    /// Offset just past the frame that starts at `pos` (clamped to the buffer).
+    fn frame_end(&self, pos: usize) -> usize {
+        let len = match self.buf.get(pos + 1..pos + HEADER_LEN) {
+            Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]) as usize,
+            _ => return self.buf.len(),
+        };
+        (pos + HEADER_LEN + len).min(self.buf.len())
+    }
+
     /// Offset just past the frame that contains byte `at` (or `at` itself
     /// when it lies on a boundary).
     fn boundary_after(&self, at: usize) -> usize {
         let mut pos = 0;
-        while pos < at && pos + HEADER_LEN <= self.buf.len() {
-            let len = u32::from_be_bytes([
-                self.buf[pos + 1],
-                self.buf[pos + 2],
-                self.buf[pos + 3],
-                self.buf[pos + 4],
-            ]) as usize;
-            pos += HEADER_LEN + len;
+        while pos < at && pos < self.buf.len() {
+            pos = self.frame_end(pos);
         }
-        pos.min(self.buf.len())
+        pos
+    }
+
+    /// Start of the frame that contains byte `at`.
+    fn boundary_before(&self, at: usize) -> usize {
+        let mut pos = 0;
+        while pos < self.buf.len() && self.frame_end(pos) <= at {
+            pos = self.frame_end(pos);
+        }
+        pos
     }
 
     /// Drop every frame not yet begun; a partly written frame is kept so the
@@ -72,38 +84,11 @@ impl OutQueue {
             self.buf.clear();
             self.sent = 0;
         } else if self.sent >= COMPACT_AFTER {
-            let cut = self.boundary_after(self.sent);
-            let cut = if cut > self.sent {
-                // Inside a frame: cut at that frame's start instead.
-                self.frame_start_before(self.sent)
-            } else {
-                cut
-            };
+            let cut = self.boundary_before(self.sent);
             self.buf.drain(..cut);
             self.sent -= cut;
         }
         Ok(())
-    }
-
-    /// Start of the frame containing byte `at`.
-    fn frame_start_before(&self, at: usize) -> usize {
-        let mut pos = 0;
-        loop {
-            if pos + HEADER_LEN > self.buf.len() {
-                return pos;
-            }
-            let len = u32::from_be_bytes([
-                self.buf[pos + 1],
-                self.buf[pos + 2],
-                self.buf[pos + 3],
-                self.buf[pos + 4],
-            ]) as usize;
-            let next = pos + HEADER_LEN + len;
-            if next > at {
-                return pos;
-            }
-            pos = next;
-        }
     }
 }
 
@@ -126,5 +111,36 @@ mod tests {
         r.push(&q.buf);
         assert_eq!(r.next_frame(), Ok(Some(Frame::Output(b"hello".to_vec()))));
         assert_eq!(r.next_frame(), Ok(Some(Frame::Detached("bye".into()))));
+    }
+
+    #[test]
+    fn frames_arrive_whole_and_in_order_across_partial_writes_and_compaction() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        b.set_nonblocking(true).unwrap();
+        let mut q = OutQueue::default();
+        // Frames of odd sizes so partial writes end mid-frame.
+        for i in 0..300u32 {
+            q.push(&Frame::Output(vec![i as u8; 3001 + i as usize]));
+        }
+        let mut r = FrameReader::new();
+        let mut got = 0u32;
+        let mut buf = vec![0u8; 8192];
+        while got < 300 {
+            q.flush(a.as_raw_fd()).unwrap();
+            while let Ok(n) = b.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                r.push(&buf[..n]);
+            }
+            while let Some(f) = r.next_frame().unwrap() {
+                assert_eq!(f, Frame::Output(vec![got as u8; 3001 + got as usize]));
+                got += 1;
+            }
+        }
+        assert_eq!(q.pending(), 0);
     }
 }
