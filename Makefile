@@ -19,7 +19,7 @@ run: build
 	./target/release/nono run -- "$${SHELL:-/bin/sh}"
 
 test:
-	$(CARGO) test --all-targets
+	$(CARGO) test
 
 bench: build
 	$(CARGO) bench --bench runtime
