@@ -12,6 +12,16 @@
 //! 4. `nono ps --all` over synthetic exited records, against `cat` of the
 //!    same record files.
 //! 5. Idle supervisor RSS, against the RSS of a bare `sleep`.
+//! 6. Terminal model parse speed over plain 80-column text and over
+//!    escape-heavy full-screen output, fed in 64 KiB chunks, against a bare
+//!    pass over the same bytes that counts newlines.
+//! 7. Terminal model render time for 10,000 lines of scrollback plus a full
+//!    50x200 screen with attributes (no bare side).
+//! 8. Supervisor RSS once a detached session has printed 100 MiB, against
+//!    the RSS of an idle supervisor.
+//! 9. Attach to first full frame: `nono attach` on a fresh pty until the
+//!    session's screen (after thousands of lines) has arrived, against `cat`
+//!    of the same text to a fresh pty.
 //!
 //! Every benchmark runs in its own HOME/XDG_STATE_HOME/XDG_CONFIG_HOME under
 //! /tmp and stops every session it started. `NONO_BENCH_QUICK=1` shrinks the
@@ -21,7 +31,10 @@ use nanoserde::SerJson;
 use nono::procfs;
 use nono::registry::{self, Record, RECORD_VERSION};
 use nono::sys::{self, PollFd, WinSize, POLLIN};
+use nono::term::Terminal;
+use std::fmt::Write as _;
 use std::fs;
+use std::hint::black_box;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
@@ -60,6 +73,18 @@ struct Sizes {
     records: usize,
     /// Timed `ps` runs per side.
     ps_reps: usize,
+    /// Bytes of each corpus fed to the terminal model.
+    parse_bytes: usize,
+    /// Timed passes over each corpus per side; the median is reported.
+    parse_reps: usize,
+    /// Timed renders; the median is reported.
+    render_reps: usize,
+    /// Bytes the session prints before its RSS is read.
+    output_bytes: u64,
+    /// Lines of history in the session attached to.
+    attach_lines: usize,
+    /// Timed attaches (and `cat`s) per side.
+    attaches: usize,
 }
 
 impl Sizes {
@@ -75,6 +100,12 @@ impl Sizes {
                 starts: 10,
                 records: 100,
                 ps_reps: 5,
+                parse_bytes: 8 * 1024 * 1024,
+                parse_reps: 1,
+                render_reps: 3,
+                output_bytes: 10 * 1024 * 1024,
+                attach_lines: 5000,
+                attaches: 3,
             }
         } else {
             Sizes {
@@ -85,6 +116,12 @@ impl Sizes {
                 starts: 50,
                 records: 1000,
                 ps_reps: 10,
+                parse_bytes: 64 * 1024 * 1024,
+                parse_reps: 3,
+                render_reps: 5,
+                output_bytes: 100 * 1024 * 1024,
+                attach_lines: 5000,
+                attaches: 10,
             }
         }
     }
@@ -151,12 +188,17 @@ fn main() {
     let mut rows = Vec::new();
     let mut notes = Notes::new();
     type Bench = fn(&Sizes, &Path, &mut Notes) -> Res<Vec<Row>>;
-    let benches: [(&str, Bench); 5] = [
+    let benches: [(&str, Bench); 10] = [
         ("attached throughput", bench_throughput),
         ("keystroke echo", bench_echo),
         ("detached start", bench_start),
         ("ps --all", bench_ps),
         ("idle supervisor RSS", bench_rss),
+        ("model parse, ASCII-heavy", bench_parse_text),
+        ("model parse, escape-heavy", bench_parse_escapes),
+        ("model render", bench_render),
+        ("supervisor RSS after output", bench_rss_output),
+        ("attach to first full frame", bench_attach_frame),
     ];
     for (name, f) in benches {
         eprintln!("runtime bench: {name}...");
@@ -168,7 +210,6 @@ fn main() {
             }
         }
     }
-    rows.extend(term_model_rows(&sizes, &mut notes));
     print_table(&rows);
     println!();
     for n in &notes {
@@ -176,23 +217,6 @@ fn main() {
     }
     println!();
     println!("Total bench time: {:.1} s", started.elapsed().as_secs_f64());
-}
-
-// ---------------------------------------------------------------------------
-// TERMINAL MODEL HOOK. The terminal model (src/term/) is being written
-// separately, so this bench deliberately does not call it yet. Add its
-// parse-speed rows here once `nono::term::Terminal` is stable: build fixed
-// corpora (plain 80-column lines, SGR-heavy colour output, cursor-addressed
-// full-screen redraws, wide and combining UTF-8), time `Terminal::feed` over
-// each in 64 KiB chunks, and report MiB/s against a bare pass over the same
-// bytes (e.g. counting newlines) with `Row::new`. The attached-throughput
-// row above already includes whatever `feed` costs inside the supervisor.
-// ---------------------------------------------------------------------------
-
-/// Parse-speed rows for the terminal model; none until it lands (see above).
-fn term_model_rows(_sizes: &Sizes, notes: &mut Notes) -> Vec<Row> {
-    notes.push("terminal model parse speed: not measured yet (hook in term_model_rows)".into());
-    Vec::new()
 }
 
 // --- 1. Attached throughput ------------------------------------------------
@@ -607,13 +631,581 @@ fn bench_rss(_s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
 
 /// VmRSS of a process in KiB.
 fn vm_rss_kib(pid: i32) -> Res<u64> {
+    vm_kib(pid, "VmRSS")
+}
+
+/// A `Vm*` field of /proc/PID/status in KiB.
+fn vm_kib(pid: i32, field: &str) -> Res<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status"))
         .map_err(|e| format!("read /proc/{pid}/status: {e}"))?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| format!("no VmRSS for pid {pid}"))
+        .ok_or_else(|| format!("no {field} for pid {pid}"))
+}
+
+// --- 6. Terminal model parse speed -----------------------------------------
+
+/// Chunk size the model is fed in (a large pty read in the supervisor).
+const FEED_CHUNK: usize = 64 * 1024;
+
+/// Scrollback of the models fed by the parse benchmarks (the default).
+const MODEL_SCROLLBACK: usize = 10_000;
+
+/// Tokens of the plain-text corpus: the vocabulary of build and server logs.
+const WORDS: &[&str] = &[
+    "the",
+    "build",
+    "Compiling",
+    "warning:",
+    "error[E0308]:",
+    "src/main.rs:42:7",
+    "ok",
+    "test",
+    "passed",
+    "failed",
+    "GET",
+    "/api/v1/items",
+    "status",
+    "latency",
+    "ms",
+    "user",
+    "session",
+    "request",
+    "done",
+    "INFO",
+    "DEBUG",
+    "=>",
+    "nono",
+    "v0.1.0",
+    "(cached)",
+    "Finished",
+    "release",
+    "in",
+    "of",
+    "and",
+];
+
+/// MiB/s of `Terminal::feed` over 80-column text, against counting its newlines.
+fn bench_parse_text(s: &Sizes, _nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
+    let mut rng = 0x7465_7874_u64;
+    let mut corpus = Vec::with_capacity(s.parse_bytes + 2 * usize::from(COLS));
+    while corpus.len() < s.parse_bytes {
+        text_line(&mut rng, LINE_CHARS, &mut corpus);
+        // What the program's `\n` becomes on a pty (ONLCR).
+        corpus.extend_from_slice(b"\r\n");
+    }
+    let row = parse_row("model parse, ASCII-heavy", &corpus, s, notes)?;
+    notes.push(
+        "parse ASCII: lines of up to 79 columns of words, numbers and the odd tab, ending in CR LF"
+            .into(),
+    );
+    Ok(vec![row])
+}
+
+/// MiB/s of `Terminal::feed` over full-screen-program output, against counting its newlines.
+fn bench_parse_escapes(s: &Sizes, _nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
+    let corpus = escape_corpus(s.parse_bytes);
+    let row = parse_row("model parse, escape-heavy", &corpus, s, notes)?;
+    notes.push(
+        "parse escapes: CUP, SGR (16/256/truecolour), EL, 1-20 character runs (some box drawing), \
+         scroll-region scrolls and alternate-screen switches, from a fixed-seed PRNG"
+            .into(),
+    );
+    Ok(vec![row])
+}
+
+/// Time the model and the bare newline count over `corpus`; one row of median MiB/s.
+fn parse_row(name: &str, corpus: &[u8], s: &Sizes, notes: &mut Notes) -> Res<Row> {
+    let mut model = Vec::with_capacity(s.parse_reps);
+    let mut bare = Vec::with_capacity(s.parse_reps);
+    let mut heap = 0;
+    for _ in 0..s.parse_reps {
+        let mut t = Terminal::new(ROWS, COLS, MODEL_SCROLLBACK);
+        let t0 = Instant::now();
+        for chunk in corpus.chunks(FEED_CHUNK) {
+            t.feed(chunk);
+        }
+        model.push(t0.elapsed());
+        heap = black_box(&t).heap_bytes();
+        let t0 = Instant::now();
+        let mut newlines = 0;
+        for chunk in corpus.chunks(FEED_CHUNK) {
+            // black_box: the count must not be hoisted or skipped.
+            newlines += black_box(chunk).iter().filter(|&&b| b == b'\n').count();
+        }
+        black_box(newlines);
+        bare.push(t0.elapsed());
+    }
+    let size = mib(corpus.len() as u64);
+    let (mr, br) = (
+        size / percentile(&model, 50.0).as_secs_f64(),
+        size / percentile(&bare, 50.0).as_secs_f64(),
+    );
+    notes.push(format!(
+        "{name}: {size:.0} MiB in {} KiB chunks into Terminal::new({ROWS}, {COLS}, {MODEL_SCROLLBACK}), \
+         median of {} pass(es); bare = counting b'\\n' over the same chunks (no parsing, just \
+         touching every byte), so the ratio is the model's cost per byte; model heap afterwards {} KiB",
+        FEED_CHUNK >> 10,
+        s.parse_reps,
+        heap >> 10
+    ));
+    Ok(Row::new(
+        &format!("{name}, {size:.0} MiB"),
+        format!("{mr:.0} MiB/s"),
+        format!("{br:.0} MiB/s"),
+        mr,
+        br,
+    ))
+}
+
+/// Append one line of words, numbers and the odd tab, at most `width`
+/// columns, without a line end.
+fn text_line(rng: &mut u64, width: usize, out: &mut Vec<u8>) {
+    let mut col = 0;
+    let mut after_tab = false;
+    let mut tok = String::new();
+    loop {
+        let r = splitmix64(rng);
+        let pick = (r >> 16) as usize;
+        tok.clear();
+        match r % 10 {
+            0 if col > 0 => {
+                let next = (col / 8 + 1) * 8;
+                if next >= width {
+                    return;
+                }
+                out.push(b'\t');
+                col = next;
+                after_tab = true;
+                continue;
+            }
+            1 | 2 => {
+                let _ = write!(tok, "{}", pick % 100_000);
+            }
+            _ => tok.push_str(WORDS[pick % WORDS.len()]),
+        }
+        let sep = usize::from(col > 0 && !after_tab);
+        if col + sep + tok.len() > width {
+            return;
+        }
+        if sep == 1 {
+            out.push(b' ');
+        }
+        out.extend_from_slice(tok.as_bytes());
+        col += sep + tok.len();
+        after_tab = false;
+    }
+}
+
+/// About `size` bytes of what a full-screen program writes, from a fixed seed.
+fn escape_corpus(size: usize) -> Vec<u8> {
+    const TEXT: &[u8] =
+        b"abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 .,:;-_/[]()";
+    let (rows, cols) = (u64::from(ROWS), u64::from(COLS));
+    let mut rng = 0x6573_6361_u64;
+    let mut o = String::with_capacity(size + 256);
+    let mut alt = true;
+    o.push_str("\x1b[?1049h\x1b[H\x1b[2J");
+    while o.len() < size {
+        let r = splitmix64(&mut rng);
+        let (a, b, c) = ((r >> 10) & 0xff, (r >> 18) & 0xff, (r >> 26) & 0xff);
+        let _ = match r % 1000 {
+            0..=249 => write!(o, "\x1b[{};{}H", a % rows + 1, b % cols + 1),
+            250..=349 => match c % 4 {
+                0 => write!(o, "\x1b[0m"),
+                1 => write!(o, "\x1b[1;{}m", 30 + a % 8),
+                2 => write!(o, "\x1b[{};{}m", 90 + a % 8, 40 + b % 8),
+                _ => write!(o, "\x1b[0;7;{}m", 30 + a % 8),
+            },
+            350..=429 => write!(o, "\x1b[{};5;{a}m", if c % 2 == 0 { 38 } else { 48 }),
+            430..=479 => write!(o, "\x1b[38;2;{a};{b};{c}m"),
+            480..=539 => write!(o, "\x1b[{}K", ["", "1", "2"][(c % 3) as usize]),
+            540..=969 => {
+                let n = 1 + (a % 20) as usize;
+                if c % 8 == 0 {
+                    // Box drawing: multi-byte UTF-8, as TUIs draw borders.
+                    (0..n).for_each(|_| o.push('─'));
+                } else {
+                    let start = (b as usize) % (TEXT.len() - n);
+                    o.push_str(std::str::from_utf8(&TEXT[start..start + n]).unwrap_or("x"));
+                }
+                Ok(())
+            }
+            970..=997 => {
+                // Scroll a region: margins, line feeds at its bottom, margins reset.
+                let top = 1 + a % (rows / 2);
+                let bottom = top + 1 + b % (rows - top);
+                write!(o, "\x1b[{top};{bottom}r\x1b[{bottom};1H")
+                    .and_then(|_| write!(o, "{}", "\n".repeat(1 + (c % 3) as usize)))
+                    .and_then(|_| write!(o, "\x1b[r"))
+            }
+            _ => {
+                alt = !alt;
+                write!(o, "\x1b[?1049{}", if alt { 'h' } else { 'l' })
+            }
+        };
+    }
+    o.into_bytes()
+}
+
+// --- 7. Terminal model render time -----------------------------------------
+
+/// Screen of the render benchmark.
+const RENDER_ROWS: u16 = 50;
+/// See `RENDER_ROWS`.
+const RENDER_COLS: u16 = 200;
+
+/// Median time of `Terminal::render` with full scrollback and an attributed screen.
+fn bench_render(s: &Sizes, _nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
+    let mut t = Terminal::new(RENDER_ROWS, RENDER_COLS, MODEL_SCROLLBACK);
+    let mut rng = 0x7265_6e64_u64;
+    let mut text = String::new();
+    let lines = MODEL_SCROLLBACK + usize::from(RENDER_ROWS);
+    for i in 0..lines {
+        attributed_line(&mut rng, usize::from(RENDER_COLS), &mut text);
+        // No line end after the last line, so the screen stays full.
+        if i + 1 < lines {
+            text.push_str("\r\n");
+        }
+    }
+    t.feed(text.as_bytes());
+    if t.history_len() != MODEL_SCROLLBACK {
+        return Err(format!(
+            "the model holds {} scrollback lines, not {MODEL_SCROLLBACK}",
+            t.history_len()
+        ));
+    }
+    // One untimed render warms the allocator and caches.
+    let size = t.render().len();
+    let mut times = Vec::with_capacity(s.render_reps);
+    for _ in 0..s.render_reps {
+        let t0 = Instant::now();
+        black_box(t.render());
+        times.push(t0.elapsed());
+    }
+    let m = percentile(&times, 50.0);
+    notes.push(format!(
+        "render: {MODEL_SCROLLBACK} scrollback lines + a full {RENDER_ROWS}x{RENDER_COLS} screen, every line \
+         {RENDER_COLS} columns of words in changing SGR colours/attributes; median of {} renders; \
+         {} KiB of output ({:.0} MiB/s); no bare side (nothing comparable to render)",
+        s.render_reps,
+        size >> 10,
+        mib(size as u64) / m.as_secs_f64()
+    ));
+    Ok(vec![Row::new(
+        &format!("model render, {MODEL_SCROLLBACK} + {RENDER_ROWS}x{RENDER_COLS}"),
+        ms(m),
+        "-".into(),
+        m.as_secs_f64(),
+        0.0,
+    )])
+}
+
+/// Append exactly `cols` columns of words, each run in its own SGR, then reset the pen.
+fn attributed_line(rng: &mut u64, cols: usize, out: &mut String) {
+    let mut col = 0;
+    while col < cols {
+        let r = splitmix64(rng);
+        let (a, b, c) = ((r >> 10) & 0xff, (r >> 18) & 0xff, (r >> 26) & 0xff);
+        let _ = match r % 4 {
+            0 => write!(out, "\x1b[0;1;{}m", 30 + a % 8),
+            1 => write!(out, "\x1b[0;38;5;{a};48;5;{b}m"),
+            2 => write!(out, "\x1b[0;3;38;2;{a};{b};{c}m"),
+            _ => write!(out, "\x1b[0;4;7;{}m", 90 + a % 8),
+        };
+        let word = WORDS[(r >> 34) as usize % WORDS.len()];
+        let n = word.len().min(cols - col);
+        out.push_str(&word[..n]);
+        col += n;
+        if col < cols {
+            out.push(' ');
+            col += 1;
+        }
+    }
+    out.push_str("\x1b[0m");
+}
+
+// --- 8. Supervisor RSS after output ----------------------------------------
+
+/// Printed by the output program after its text, so we know it was all consumed.
+const DONE_MARK: &str = "nono-bench-output-done";
+
+/// Longest the supervisor may take to consume the output program's text.
+const OUTPUT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Target for a supervisor's RSS after heavy output, in KiB (from the issue).
+const RSS_TARGET_KIB: u64 = 8 * 1024;
+
+/// VmRSS of a supervisor whose program printed `output_bytes`, against an idle one.
+fn bench_rss_output(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
+    let sb = Sandbox::new("rss-output", nono)?;
+    let result = (|| -> Res<(u64, u64, u64, Duration)> {
+        let idle_id = start_detached(&sb, "idle", &["sleep", "1000"])?;
+        std::thread::sleep(SETTLE);
+        let idle = vm_rss_kib(supervisor_pid(&sb, &idle_id)?)?;
+        // One 79-character line of words (no tabs, no quotes) for `yes`.
+        let mut line = Vec::new();
+        text_line(&mut 0x7273_735f_u64, LINE_CHARS, &mut line);
+        let mut line = String::from_utf8_lossy(&line).replace('\t', " ");
+        while line.len() < LINE_CHARS {
+            line.push('.');
+        }
+        let script = format!(
+            "yes '{line}' | head -c {}; echo {DONE_MARK}; exec sleep 1000",
+            s.output_bytes
+        );
+        let t0 = Instant::now();
+        let id = start_detached(&sb, "output", &["sh", "-c", &script])?;
+        wait_for_last_line(&sb, &id, DONE_MARK, OUTPUT_TIMEOUT)?;
+        let consumed = t0.elapsed();
+        std::thread::sleep(SETTLE);
+        let pid = supervisor_pid(&sb, &id)?;
+        Ok((vm_rss_kib(pid)?, vm_kib(pid, "VmHWM")?, idle, consumed))
+    })();
+    sb.stop_all(notes)?;
+    let (rss, hwm, idle, consumed) = result?;
+    let size = s.output_bytes >> 20;
+    notes.push(format!(
+        "rss after output: {size} MiB of 80-byte lines (`yes | head -c`) then an end marker, default scrollback \
+         ({} lines); VmRSS read {} ms after `nono logs ID --lines 1` showed the marker (all consumed \
+         {:.1} s after the start, ~{:.0} MiB/s with 50 ms polling); peak VmHWM {hwm} KiB; bare = an idle \
+         supervisor's VmRSS; target < {} KiB: {}",
+        nono::defaults::SCROLLBACK_LINES,
+        SETTLE.as_millis(),
+        consumed.as_secs_f64(),
+        size as f64 / consumed.as_secs_f64(),
+        RSS_TARGET_KIB,
+        if rss < RSS_TARGET_KIB { "met" } else { "NOT met" }
+    ));
+    Ok(vec![Row::new(
+        &format!("supervisor RSS after {size} MiB output"),
+        format!("{rss} KiB"),
+        format!("{idle} KiB idle"),
+        rss as f64,
+        idle as f64,
+    )])
+}
+
+/// `nono run --detached --name NAME -- COMMAND...`; returns the session id.
+fn start_detached(sb: &Sandbox, name: &str, command: &[&str]) -> Res<String> {
+    let mut args = vec!["run", "--detached", "--name", name, "--"];
+    args.extend_from_slice(command);
+    let out = sb
+        .nono(&args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(err("run nono"))?;
+    check_output(&out, "nono run --detached")?;
+    sb.records()
+        .into_iter()
+        .find(|r| r.name == name)
+        .map(|r| r.id)
+        .ok_or_else(|| format!("no record named {name} after a detached start"))
+}
+
+/// The supervisor's pid, as `nono inspect ID --json` reports it.
+fn supervisor_pid(sb: &Sandbox, id: &str) -> Res<i32> {
+    let out = sb
+        .nono(&["inspect", id, "--json"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(err("run nono inspect"))?;
+    check_output(&out, "nono inspect --json")?;
+    let rec = registry::parse_record(&String::from_utf8_lossy(&out.stdout))
+        .map_err(|e| format!("nono inspect --json: {e}"))?;
+    Ok(rec.supervisor_pid)
+}
+
+/// Poll `nono logs ID --lines 1` until the last line starts with `prefix`.
+fn wait_for_last_line(sb: &Sandbox, id: &str, prefix: &str, timeout: Duration) -> Res<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let out = sb
+            .nono(&["logs", id, "--lines", "1"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(err("run nono logs"))?;
+        let last = String::from_utf8_lossy(&out.stdout);
+        if out.status.success() && last.starts_with(prefix) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the session's last line was still {:?} after {timeout:?} ({})",
+                last.trim_end(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        // Each poll is a process and a history dump; do not crowd the supervisor.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// --- 9. Attach to first full frame -----------------------------------------
+
+/// The attach client's detach keys (the default Ctrl-] d).
+const DETACH_KEYS: [u8; 2] = [0x1d, b'd'];
+
+/// Output gap after which the screen is checked even without the marker.
+const QUIET: Duration = Duration::from_millis(100);
+
+/// Median time from spawning `nono attach` until the whole redraw has
+/// arrived, against `cat` of the same text to a pty.
+fn bench_attach_frame(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
+    let sb = Sandbox::new("attach", nono)?;
+    let path = sb.root.join("home/history.txt");
+    let mut text = Vec::new();
+    let mut rng = 0x6869_7374_u64;
+    for i in 1..=s.attach_lines {
+        // Numbered lines make the last screen unique; numbers in the text have no leading zeros.
+        text.extend_from_slice(format!("{i:06} ").as_bytes());
+        text_line(&mut rng, LINE_CHARS - 7, &mut text);
+        text.push(b'\n');
+    }
+    fs::write(&path, &text).map_err(err("write the history text"))?;
+    let want = {
+        let mut t = Terminal::new(ROWS, COLS, 0);
+        for line in text.split_inclusive(|&b| b == b'\n') {
+            t.feed(&line[..line.len() - 1]);
+            t.feed(b"\r\n");
+        }
+        t.screen_text()
+    };
+    let marker = format!("{:06} ", s.attach_lines);
+    let path_arg = path.to_str().ok_or("non-UTF-8 temp path")?;
+    let result = (|| -> Res<(Vec<Duration>, Vec<Duration>)> {
+        let id = start_detached(
+            &sb,
+            "history",
+            &["sh", "-c", &format!("cat '{path_arg}'; exec sleep 1000")],
+        )?;
+        wait_for_last_line(&sb, &id, &marker, HANG)?;
+        let mut via = Vec::with_capacity(s.attaches);
+        let mut bare = Vec::with_capacity(s.attaches);
+        for i in 0..s.attaches {
+            // Alternate sides so drift in machine load hits both alike.
+            via.push(
+                attach_once(&sb, &id, &want, &marker)
+                    .map_err(|e| format!("attach {}: {e}", i + 1))?,
+            );
+            bare.push(
+                cat_once(&sb, path_arg, &want, &marker)
+                    .map_err(|e| format!("cat {}: {e}", i + 1))?,
+            );
+        }
+        Ok((via, bare))
+    })();
+    sb.stop_all(notes)?;
+    let (via, bare) = result?;
+    let (nm, bm) = (percentile(&via, 50.0), percentile(&bare, 50.0));
+    notes.push(format!(
+        "attach: a detached session that printed {} numbered lines ({} KiB, so the redraw carries \
+         scrollback) and sleeps; median of {} attaches, each timed from spawning `nono attach` on a \
+         fresh {ROWS}x{COLS} pty to the last byte after which a Terminal fed with the client's output \
+         shows the session's final screen (parsed once the last line's number has arrived, or after \
+         {} ms of quiet, so checking does not slow the client), then detached with Ctrl-] d; \
+         bare = `cat` of the same text to a fresh pty, detected the same way",
+        s.attach_lines,
+        text.len() >> 10,
+        s.attaches,
+        QUIET.as_millis()
+    ));
+    Ok(vec![Row::new(
+        "attach to first full frame, median",
+        ms(nm),
+        ms(bm),
+        nm.as_secs_f64(),
+        bm.as_secs_f64(),
+    )])
+}
+
+/// Attach on a fresh pty, time the full frame, detach and check the client exits 0.
+fn attach_once(sb: &Sandbox, id: &str, want: &[String], marker: &str) -> Res<Duration> {
+    let t0 = Instant::now();
+    // Dropping `p` on an error kills the client.
+    let mut p = OnPty::spawn(sb.nono(&["attach", id]))?;
+    let took = wait_for_screen(&p.master, want, marker, t0)?;
+    sys::write_all(p.master.as_raw_fd(), &DETACH_KEYS).map_err(err("write pty"))?;
+    drain(&p.master)?;
+    let st = p.wait(Duration::from_secs(10))?;
+    if !st.success() {
+        return Err(format!("the client exited with {st} after detaching"));
+    }
+    Ok(took)
+}
+
+/// `cat` the history text on a fresh pty and time it the same way.
+fn cat_once(sb: &Sandbox, path: &str, want: &[String], marker: &str) -> Res<Duration> {
+    let t0 = Instant::now();
+    let mut p = OnPty::spawn(sb.bare("cat", &[path]))?;
+    let took = wait_for_screen(&p.master, want, marker, t0)?;
+    drain(&p.master)?;
+    let st = p.wait(HANG)?;
+    if !st.success() {
+        return Err(format!("cat exited with {st}"));
+    }
+    Ok(took)
+}
+
+/// Read the master until a terminal fed with the output shows `want`;
+/// returns the time from `t0` to the arrival of the last byte read.
+/// Bytes are parsed only when `marker` has arrived or output has paused,
+/// so a slow check does not hold the writer back.
+fn wait_for_screen(master: &OwnedFd, want: &[String], marker: &str, t0: Instant) -> Res<Duration> {
+    let fd = master.as_raw_fd();
+    let marker = marker.as_bytes();
+    let mut term = Terminal::new(ROWS, COLS, 0);
+    let mut got = Vec::new();
+    let (mut fed, mut scanned) = (0, 0);
+    let mut seen = false;
+    let mut last = t0;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match sys::read(fd, &mut buf) {
+            Ok(0) => return Err("the pty closed before the full screen".into()),
+            Ok(n) => {
+                last = Instant::now();
+                got.extend_from_slice(&buf[..n]);
+                if !seen {
+                    seen = got[scanned..].windows(marker.len()).any(|w| w == marker);
+                    scanned = got.len().saturating_sub(marker.len() - 1);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if seen || last.elapsed() >= QUIET {
+                    term.feed(&got[fed..]);
+                    fed = got.len();
+                    if term.screen_text() == want {
+                        return Ok(last - t0);
+                    }
+                }
+                if t0.elapsed() > HANG {
+                    return Err(format!(
+                        "no full screen within {} s ({} bytes; last row shown {:?})",
+                        HANG.as_secs(),
+                        got.len(),
+                        term.screen_text().iter().rev().find(|l| !l.is_empty())
+                    ));
+                }
+                let mut fds = [PollFd::new(fd, POLLIN)];
+                sys::poll(&mut fds, QUIET.as_millis() as i32).map_err(err("poll"))?;
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => {
+                // The writer is gone (a fast `cat`): whatever it wrote is all there is.
+                term.feed(&got[fed..]);
+                if term.screen_text() == want {
+                    return Ok(last - t0);
+                }
+                return Err(format!(
+                    "the pty closed before the full screen: {:?}",
+                    String::from_utf8_lossy(&got[got.len().saturating_sub(300)..])
+                ));
+            }
+            Err(e) => return Err(format!("read pty: {e}")),
+        }
+    }
 }
 
 // --- Environment -----------------------------------------------------------

@@ -21,7 +21,7 @@ Commands:
   logs SESSION [-f] [-n N]              print a session's history as text
   stop SESSION [-t SECS] [-f]           end a session: SIGTERM, then SIGKILL
   prune [-n] [--older-than DAYS] [--keep N]
-                                        remove records of exited sessions
+                                        remove the files of exited sessions
   help [COMMAND]                        show help for a command
 
 SESSION is any unique prefix of a session id, or a session name.

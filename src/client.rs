@@ -152,23 +152,30 @@ pub fn run_attached(
         .map_err(|e| Error::io("socket", e))?;
     let mut stdin_open = true;
     let mut detaching = false;
+    // A signal that asked us to detach: our exit status becomes 128 + it.
+    let mut by_signal: Option<i32> = None;
     let mut buf = vec![0u8; 64 * 1024];
     let mut out = Vec::new();
+    let mut term_out = Vec::new();
     let mut last_size = window_size();
     let end = 'outer: loop {
-        // Frames already buffered are handled before sleeping.
-        loop {
+        // Frames already buffered are handled before sleeping; their
+        // output goes to the terminal in one write.
+        term_out.clear();
+        let last = loop {
             match reader.next_frame() {
-                Ok(Some(Frame::Output(b))) => {
-                    if sys::write_all(1, &b).is_err() {
-                        break 'outer End::Lost;
-                    }
-                }
-                Ok(Some(Frame::Exited(st))) => break 'outer End::Exited(st),
-                Ok(Some(Frame::Detached(_))) => break 'outer End::Detached,
-                Ok(Some(_)) | Err(_) => break 'outer End::Lost,
-                Ok(None) => break,
+                Ok(Some(Frame::Output(b))) => term_out.extend_from_slice(&b),
+                Ok(Some(Frame::Exited(st))) => break Some(End::Exited(st)),
+                Ok(Some(Frame::Detached(_))) => break Some(End::Detached),
+                Ok(Some(_)) | Err(_) => break Some(End::Lost),
+                Ok(None) => break None,
             }
+        };
+        if sys::write_all(1, &term_out).is_err() {
+            break 'outer End::Lost;
+        }
+        if let Some(end) = last {
+            break 'outer end;
         }
         let mut fds = vec![
             PollFd::new(stream.as_raw_fd(), POLLIN),
@@ -186,8 +193,17 @@ pub fn run_attached(
                         last_size = size;
                         let _ = send_all(&mut stream, &Frame::Resize(size).to_bytes());
                     }
-                } else {
+                } else if sig == libc::SIGHUP || detaching {
+                    // The terminal is gone, or a detach already timed out on us.
                     break 'outer End::Signal(sig);
+                } else {
+                    // Detach properly, so the supervisor sends what puts the
+                    // terminal back (it alone knows the alternate screen).
+                    if send_all(&mut stream, &Frame::DetachMe.to_bytes()).is_err() {
+                        break 'outer End::Signal(sig);
+                    }
+                    detaching = true;
+                    by_signal = Some(sig);
                 }
             }
         }
@@ -238,7 +254,7 @@ pub fn run_attached(
                 1,
                 format!("\r\n[detached from session {short}]\r\n").as_bytes(),
             );
-            Ok(0)
+            Ok(by_signal.map_or(0, |s| 128 + s))
         }
         End::Lost => Err(Error::Msg(format!(
             "lost the connection to session {short}; 'nono inspect {short}' shows its state"

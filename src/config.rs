@@ -50,7 +50,12 @@ pub fn load() -> Result<Config> {
     // The config may be a symlink (dotfile managers make them); records may not.
     let text = match crate::registry::read_small_file(&path, true) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && std::fs::symlink_metadata(&path).is_err() =>
+        {
+            return Ok(Config::default())
+        }
         Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
     };
     parse(&text).map_err(|m| Error::Msg(format!("{}: {m}", path.display())))
@@ -68,10 +73,52 @@ fn line_of(text: &str, key: &str) -> usize {
         .map_or(0, |i| i + 1)
 }
 
+/// Check that every line is blank, a comment, `[section]` or
+/// `key = value` with a value that starts like a TOML value, so syntax
+/// errors get their true line number (nanoserde's are off by one for some
+/// tokens and not others).
+fn check_line_shapes(text: &str) -> std::result::Result<(), String> {
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let ok = if let Some(rest) = line.strip_prefix('[') {
+            rest.split('#')
+                .next()
+                .unwrap_or("")
+                .trim_end()
+                .ends_with(']')
+        } else if let Some((key, value)) = line.split_once('=') {
+            let key_ok = !key.trim().is_empty()
+                && key
+                    .trim()
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+            let v = value.trim_start();
+            let value_ok = v.starts_with(['"', '\'', '[', '{', '-', '+'])
+                || v.starts_with(|c: char| c.is_ascii_digit())
+                || v.starts_with("true")
+                || v.starts_with("false");
+            key_ok && value_ok
+        } else {
+            false
+        };
+        if !ok {
+            return Err(format!(
+                "line {}: expected '[section]' or 'key = value', found '{line}'",
+                i + 1
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Parse config text; errors name the line and key.
 pub fn parse(text: &str) -> std::result::Result<Config, String> {
-    // nanoserde reports the line after the offending token's newline was
-    // consumed, which is the 1-based line of that token.
+    check_line_shapes(text)?;
+    // Lines are well-shaped now; what nanoserde still rejects is a value
+    // (it reports the line after such a token's newline: the 1-based line).
     let table = TomlParser::parse(text)
         .map_err(|e| format!("line {}: invalid TOML ({})", e.line.max(1), e.msg.trim()))?;
     let mut cfg = Config::default();
@@ -289,6 +336,17 @@ mod tests {
         assert_eq!(c.scrollback_lines, 500);
         let e = parse("[ui]\nscrollback_lines = 1e3\n").unwrap_err();
         assert!(e.starts_with("line 2: invalid TOML"), "{e}");
+        for (text, line) in [
+            ("[ui\nx=1\n", 1),
+            ("[ui]\ndetach_sequence = = 1\n", 2),
+            ("[ui]\n\n\nfoo bar\n", 4),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(
+                e.starts_with(&format!("line {line}: expected")),
+                "{text:?}: {e}"
+            );
+        }
         let e = parse("[ui]\n\ndetach_sequnce = \"x y\"\n").unwrap_err();
         assert!(
             e.contains("line 3") && e.contains("ui.detach_sequnce"),

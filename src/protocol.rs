@@ -319,10 +319,14 @@ impl Frame {
     }
 }
 
-/// Append `bytes` to `out` as `Output` frames, chunked below the payload limit.
+/// Append `bytes` to `out` as `Output` frames, chunked below the payload
+/// limit and encoded in place (this is the hot path for program output).
 pub fn push_output(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() + HEADER_LEN * (bytes.len() / MAX_FRAME_PAYLOAD + 1));
     for chunk in bytes.chunks(MAX_FRAME_PAYLOAD) {
-        Frame::Output(chunk.to_vec()).encode(out);
+        out.push(T_OUTPUT);
+        out.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
+        out.extend_from_slice(chunk);
     }
 }
 

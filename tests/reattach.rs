@@ -263,3 +263,22 @@ fn a_stopped_client_neither_blocks_the_program_nor_grows_the_supervisor() {
     v.pty.send(b"\x1dd");
     assert_eq!(v.pty.wait(), 0);
 }
+
+#[test]
+fn sigterm_to_an_attached_client_detaches_it_and_leaves_the_alternate_screen() {
+    let env = Env::new();
+    let file = numbered(&env, 100);
+    let id = env.start(&["--", "less", &file]);
+    let mut v = Viewer::attach(&env, &id, 24, 80);
+    v.wait_screen("less", |s| s[0] == "line 0001");
+    assert!(v.term.alternate_screen_active());
+    nono::sys::kill(v.pty.child.id() as i32, libc::SIGTERM).unwrap();
+    assert_eq!(v.pty.wait(), 128 + 15);
+    v.sync();
+    assert!(
+        !v.term.alternate_screen_active(),
+        "left on the alternate screen"
+    );
+    assert!(v.pty.text().contains("[detached from session"));
+    assert_eq!(env.record(&id).status, "running");
+}

@@ -17,8 +17,9 @@ Works while the session runs and, from the copy its supervisor saves at
 exit, after it has ended (until 'nono prune').
 
 Options:
-  -f, --follow     keep printing lines as they complete, until the session ends
-  -n, --lines N    print only the last N lines first
+  -f, --follow     keep printing lines as they complete, until the session
+                   ends (for an ended session: print the saved copy)
+  -n, --lines N    print only the last N lines first (0: all, the default)
   -h, --help       show this help
 ";
 

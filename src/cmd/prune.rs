@@ -9,7 +9,8 @@ use lexopt::prelude::*;
 pub const USAGE: &str = "\
 Usage: nono prune [--dry-run] [--older-than DAYS] [--keep N]
 
-Remove the record, event log and any leftover socket of exited sessions.
+Remove the record, event log, saved history and any leftover socket of
+exited sessions.
 A session whose supervisor is alive (running or paused) is never touched.
 
 Options:

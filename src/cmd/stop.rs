@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 pub const USAGE: &str = "\
 Usage: nono stop SESSION [--timeout SECS] [--force]
 
-End a session: its supervisor sends SIGTERM (and SIGCONT, if paused) to the
-program's process group, waits up to the timeout, then sends SIGKILL. It
+End a session: its supervisor sends SIGTERM and SIGCONT (so a paused
+program can act on it) to the program's process group, waits up to the timeout, then sends SIGKILL. It
 then records how the program ended, removes the socket and exits. This
 command returns once the record says exited, and reports how.
 

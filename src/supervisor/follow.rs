@@ -97,9 +97,7 @@ impl Follower {
 
     /// Queue text as output frames.
     fn send(&mut self, text: &[u8]) {
-        let mut frames = Vec::new();
-        protocol::push_output(&mut frames, text);
-        self.out.push_encoded(&frames);
+        self.out.push_output(text);
     }
 
     /// Print lines that completed (or changed) since the last call.

@@ -608,7 +608,8 @@ impl Supervisor {
     fn output(&mut self, bytes: &[u8]) {
         self.term.feed(bytes);
         for f in self.followers.iter_mut().filter(|f| f.follow) {
-            // A follower that cannot keep up is cut off rather than buffered without bound.
+            // A follower over the bound is paused (not buffered without
+            // bound); lines that leave the history meanwhile are skipped.
             if f.out.pending() <= CLIENT_QUEUE_MAX_BYTES {
                 f.advance(&self.term);
             }
@@ -619,9 +620,7 @@ impl Supervisor {
         if c.leaving || c.needs_redraw {
             return;
         }
-        let mut frames = Vec::with_capacity(bytes.len() + 16);
-        protocol::push_output(&mut frames, bytes);
-        c.out.push_encoded(&frames);
+        c.out.push_output(bytes);
         // Write now rather than after another poll: this is the echo path.
         // A failure shows up as a hang-up on the next poll.
         let _ = c.out.flush(c.stream.as_raw_fd());
@@ -794,9 +793,7 @@ impl Supervisor {
         self.client = None; // a leaving client is let go at once
         self.apply_size(size, true);
         let mut c = Client::new(stream);
-        let mut frames = Vec::new();
-        protocol::push_output(&mut frames, &self.term.render());
-        c.out.push_encoded(&frames);
+        c.out.push_output(&self.term.render());
         let _ = c.out.flush(c.stream.as_raw_fd());
         self.client = Some(c);
         self.record.attached = true;
@@ -892,9 +889,7 @@ impl Supervisor {
                 self.client = None;
             } else if c.needs_redraw {
                 c.needs_redraw = false;
-                let mut frames = Vec::new();
-                protocol::push_output(&mut frames, &self.term.render());
-                c.out.push_encoded(&frames);
+                c.out.push_output(&self.term.render());
             }
         }
     }
@@ -948,6 +943,13 @@ impl Supervisor {
         // Nothing of the session outlives it: leftovers in its process group go too.
         let _ = sys::killpg(self.child, libc::SIGKILL);
         while let Ok(Some(_)) = sys::wait_nohang(-1) {}
+        // The history stays readable with `nono logs` until `prune`; it is
+        // saved before the record says exited, so readers never miss it.
+        let mut text = self.term.text_lines().join("\n");
+        text.push('\n');
+        if let Err(e) = self.reg.write_log(&self.record.id, text.as_bytes()) {
+            self.event("error", &format!("cannot save the history: {e}"));
+        }
         self.record.status = "exited".into();
         self.record.ended_at = Some(registry::now());
         self.record.attached = false;
@@ -961,21 +963,13 @@ impl Supervisor {
             ExitStatus::Signal(s) => format!("killed by SIG{}", registry::signal_name(s)),
         };
         self.event("exited", &detail);
-        // The history stays readable with `nono logs` until `prune`.
-        let mut text = self.term.text_lines().join("\n");
-        text.push('\n');
-        if let Err(e) = self.reg.write_log(&self.record.id, text.as_bytes()) {
-            self.event("error", &format!("cannot save the history: {e}"));
-        }
         let _ = std::fs::remove_file(&self.sock_path);
         let deadline = Instant::now() + Duration::from_millis(EXIT_FLUSH_TIMEOUT_MS);
         let mut outs: Vec<(RawFd, &mut OutQueue)> = Vec::new();
         if let Some(c) = self.client.as_mut() {
             if !c.leaving {
                 if c.needs_redraw {
-                    let mut frames = Vec::new();
-                    protocol::push_output(&mut frames, &self.term.render());
-                    c.out.push_encoded(&frames);
+                    c.out.push_output(&self.term.render());
                 }
                 c.out.push(&Frame::Output(leave_screen(&self.term)));
                 c.out.push(&Frame::Exited(st));

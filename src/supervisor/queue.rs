@@ -24,9 +24,9 @@ impl OutQueue {
         frame.encode(&mut self.buf);
     }
 
-    /// Queue already-encoded frames.
-    pub fn push_encoded(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
+    /// Queue bytes for the client's terminal as `Output` frames.
+    pub fn push_output(&mut self, bytes: &[u8]) {
+        crate::protocol::push_output(&mut self.buf, bytes);
     }
 
     /// Bytes still to write.
