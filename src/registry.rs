@@ -554,12 +554,13 @@ impl Registry {
         resolve_in(&all, query)
     }
 
-    /// Append one event to a session's log (used by the supervisor only).
+    /// Create a new session's event log for appending (supervisor only):
+    /// O_EXCL, so an existing file or a planted link is never reused.
     pub fn open_events(&self, id: &str) -> Result<File> {
         let path = self.events_path(id);
         OpenOptions::new()
             .append(true)
-            .create(true)
+            .create_new(true)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&path)
