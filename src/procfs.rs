@@ -42,20 +42,21 @@ pub fn is_same_process(pid: i32, start_time: u64) -> bool {
     stat(pid).is_some_and(|s| s.start_time == start_time && !matches!(s.state, 'Z' | 'X'))
 }
 
-/// Whether `pid` is `ancestor` or one of its descendants (walks parent links;
-/// bounded so a racing /proc cannot loop us forever).
-pub fn is_self_or_descendant(pid: i32, ancestor: i32) -> bool {
+/// Whether `pid` is `ancestor` or one of its descendants (walking parent
+/// links, bounded so a racing /proc cannot loop us forever). None when it
+/// cannot be told: `pid`, or a process between it and init, is gone.
+pub fn is_self_or_descendant(pid: i32, ancestor: i32) -> Option<bool> {
     let mut cur = pid;
     for _ in 0..4096 {
         if cur == ancestor {
-            return true;
+            return Some(true);
         }
-        match stat(cur) {
-            Some(s) if s.ppid > 0 => cur = s.ppid,
-            _ => return false,
+        if cur <= 1 {
+            return Some(false);
         }
+        cur = stat(cur)?.ppid;
     }
-    false
+    None
 }
 
 #[cfg(test)]
@@ -83,7 +84,9 @@ mod tests {
         let s = stat(me).expect("own stat");
         assert!(is_same_process(me, s.start_time));
         assert!(!is_same_process(me, s.start_time + 1));
-        assert!(is_self_or_descendant(me, s.ppid));
-        assert!(!is_self_or_descendant(s.ppid, me));
+        assert_eq!(is_self_or_descendant(me, s.ppid), Some(true));
+        assert_eq!(is_self_or_descendant(s.ppid, me), Some(false));
+        // A pid that does not exist cannot be vouched for.
+        assert_eq!(is_self_or_descendant(i32::MAX, me), None);
     }
 }

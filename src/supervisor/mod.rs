@@ -348,6 +348,9 @@ impl Supervisor {
         if let Err(e) = sup.reg.write_record(&sup.record) {
             let _ = sys::killpg(child, libc::SIGKILL);
             let _ = sys::wait_nohang(child);
+            // Our own listener still accepts, so remove_files would rightly
+            // keep the socket: unlink it ourselves.
+            let _ = std::fs::remove_file(&sup.sock_path);
             sup.reg.remove_files(&sup.record.id);
             return Err(fail(e));
         }
@@ -681,13 +684,19 @@ impl Supervisor {
                 sys::geteuid()
             ));
         }
-        if procfs::is_self_or_descendant(cred.pid, sys::getpid()) {
-            return Err(format!(
+        // Fail closed: a peer whose ancestry cannot be read (it connected
+        // and exited, handing the socket to another process) is refused.
+        match procfs::is_self_or_descendant(cred.pid, sys::getpid()) {
+            Some(false) => Ok(()),
+            Some(true) => Err(format!(
                 "pid {} runs inside this session; a session cannot control itself",
                 cred.pid
-            ));
+            )),
+            None => Err(format!(
+                "pid {} exited before its origin could be checked",
+                cred.pid
+            )),
         }
-        Ok(())
     }
 
     /// A not-yet-hello'd connection sent bytes (or hung up).
