@@ -59,6 +59,12 @@ pub struct Record {
     pub rollback_session: Option<String>,
 }
 
+/// Parse one event-log line (checked first, like records).
+pub fn parse_event(line: &str) -> std::result::Result<Event, String> {
+    crate::json::check(line)?;
+    Event::deserialize_json(line).map_err(|e| e.to_string())
+}
+
 /// One line of a session's event log (`<id>.events`, JSON lines).
 #[derive(Clone, Debug, SerJson, DeJson)]
 pub struct Event {
@@ -295,6 +301,7 @@ fn read_file_limited(path: &Path, follow: bool, limit: u64) -> std::io::Result<S
 
 /// Parse a record's text; errors say what is wrong.
 pub fn parse_record(text: &str) -> std::result::Result<Record, String> {
+    crate::json::check(text).map_err(|e| format!("not a valid record ({e})"))?;
     let r = Record::deserialize_json(text).map_err(|e| format!("not a valid record ({e})"))?;
     if r.version > RECORD_VERSION {
         return Err(format!(

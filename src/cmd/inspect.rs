@@ -2,8 +2,8 @@
 
 use crate::cli::{fmt_age, fmt_time, parse_session_command, print, warn};
 use crate::error::{Error, Result};
-use crate::registry::{self, Event, Registry};
-use nanoserde::{DeJson, SerJson};
+use crate::registry::{self, Registry};
+use nanoserde::SerJson;
 
 /// `nono inspect --help`.
 pub const USAGE: &str = "\
@@ -54,7 +54,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                 out.push('\n');
                 continue;
             }
-            match Event::deserialize_json(line) {
+            match registry::parse_event(line) {
                 Ok(e) => out.push_str(&format!(
                     "{}  {:<9} {}\n",
                     fmt_time(e.time),

@@ -115,7 +115,8 @@ impl Env {
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
             .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-            .filter_map(|e| fs::read_to_string(e.path()).ok())
+            // The library's reader: no symlinks, no FIFOs, bounded size.
+            .filter_map(|e| nono::registry::read_small_file(&e.path(), false).ok())
             .filter_map(|t| nono::registry::parse_record(&t).ok())
             .collect()
     }
