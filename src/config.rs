@@ -42,11 +42,42 @@ pub fn config_dir() -> Option<PathBuf> {
 /// spent elsewhere (1,000,000 lines is ~100 MiB of text).
 const MAX_SCROLLBACK_LINES: usize = 1_000_000;
 
+/// Refuse a config directory or file that someone else could change: it
+/// must be ours and not writable by group or others. Symlinks (dotfile
+/// managers) are followed and their target is what gets checked; a
+/// missing path is fine (defaults apply).
+fn check_not_writable_by_others(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let md = match std::fs::metadata(path) {
+        Ok(md) => md,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(format!("cannot inspect {}", path.display()), e)),
+    };
+    let p = path.display();
+    let me = crate::sys::geteuid();
+    if md.uid() != me {
+        return Err(Error::Msg(format!(
+            "{p} is owned by uid {}, not by you (uid {me}); nono reads only configuration you own",
+            md.uid()
+        )));
+    }
+    if md.mode() & 0o022 != 0 {
+        return Err(Error::Msg(format!(
+            "{p} is writable by group or others (mode {:04o}); run 'chmod go-w {p}'",
+            md.mode() & 0o7777
+        )));
+    }
+    Ok(())
+}
+
 /// Load the config file; a missing file means defaults.
 pub fn load() -> Result<Config> {
-    let Some(path) = config_dir().map(|d| d.join("config.toml")) else {
+    let Some(dir) = config_dir() else {
         return Ok(Config::default());
     };
+    check_not_writable_by_others(&dir)?;
+    let path = dir.join("config.toml");
+    check_not_writable_by_others(&path)?;
     // The config may be a symlink (dotfile managers make them); records may not.
     let text = match crate::registry::read_small_file(&path, true) {
         Ok(t) => t,

@@ -710,3 +710,37 @@ fn a_program_inside_a_session_cannot_drive_its_own_supervisor() {
     let ev = env.run(&["inspect", &id, "--events"]).stdout;
     assert_eq!(ev.matches("denied").count(), 2, "{ev}");
 }
+
+#[test]
+fn a_config_that_others_can_change_is_refused_with_the_fix() {
+    let env = Env::new();
+    let dir = env.home.join("config/nono");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("config.toml"),
+        "[ui]\ndetach_sequence = \"ctrl-a q\"\n",
+    )
+    .unwrap();
+    // mkdir's usual 0755 is fine: others may read, not write.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(env.run(&["run", "--", "true"]).code, 0);
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let o = env.run(&["run", "--", "true"]);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stderr.contains("writable by group or others") && o.stderr.contains("chmod go-w"),
+        "{o:?}"
+    );
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::set_permissions(dir.join("config.toml"), fs::Permissions::from_mode(0o666)).unwrap();
+    let o = env.run(&["run", "--", "true"]);
+    assert!(
+        o.stderr
+            .contains("config.toml is writable by group or others"),
+        "{o:?}"
+    );
+    fs::set_permissions(dir.join("config.toml"), fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+    let o = env.run(&["run", "--", "true"]);
+    assert!(o.stderr.contains("owned by uid 65534"), "{o:?}");
+}
