@@ -580,6 +580,15 @@ impl Supervisor {
         let mut buf = std::mem::take(&mut self.pty_buf);
         self.read_pty_into(&mut buf, drain);
         self.pty_buf = buf;
+        // One write per wakeup rather than per read: fewer syscalls and
+        // client wakeups, and an echo still goes out in this same wakeup.
+        if let Some(c) = self.client.as_mut() {
+            // A failure shows up as a hang-up on the next poll.
+            let _ = c.out.flush(c.stream.as_raw_fd());
+            if c.backlogged() && c.stall_at.is_none() {
+                c.stall_at = Some(Instant::now() + Duration::from_millis(CLIENT_STALL_MS));
+            }
+        }
     }
 
     /// `read_pty` with the buffer lent out of `self`.
@@ -624,12 +633,6 @@ impl Supervisor {
             return;
         }
         c.out.push_output(bytes);
-        // Write now rather than after another poll: this is the echo path.
-        // A failure shows up as a hang-up on the next poll.
-        let _ = c.out.flush(c.stream.as_raw_fd());
-        if c.backlogged() && c.stall_at.is_none() {
-            c.stall_at = Some(Instant::now() + Duration::from_millis(CLIENT_STALL_MS));
-        }
     }
 
     /// Send queued keystrokes to the program.
