@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Env, Pty, WAIT};
+use common::{rss_kib, Env, Pty, WAIT};
 use nono::term::Terminal;
 use std::fs;
 use std::time::Instant;
@@ -220,16 +220,6 @@ fn vim_is_redrawn_after_reattach() {
     );
     w.pty.send(b":q!\r");
     assert_eq!(w.pty.wait(), 0);
-}
-
-/// Resident memory of a process in KiB.
-fn rss_kib(pid: i32) -> u64 {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }
 
 #[test]

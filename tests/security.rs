@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{alive, bin, wait_until, Env, Out, WAIT};
+use common::{alive, bin, group_members, rss_kib, wait_until, Env, Out, WAIT};
 use nono::protocol::{Frame, FrameReader, Hello, ReplyStatus, Request, PROTOCOL_VERSION};
 use nono::sys::WinSize;
 use std::fs;
@@ -155,16 +155,6 @@ fn fds(pid: i32) -> Vec<i32> {
     v
 }
 
-/// Resident memory of `pid` in KiB.
-fn rss_kib(pid: i32) -> u64 {
-    fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 /// A hello for `req` in this protocol version.
 fn hello(req: Request) -> Vec<u8> {
     Frame::Hello(Hello {
@@ -265,26 +255,6 @@ fn as_nobody(env: &Env, program: &Path, args: &[&str]) -> Out {
 /// `nono inspect ID --events`.
 fn events(env: &Env, id: &str) -> String {
     env.run(&["inspect", id, "--events"]).stdout
-}
-
-/// Live (non-zombie) processes in process group `pgid`.
-fn group_members(pgid: i32) -> Vec<i32> {
-    fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-                let f: Vec<&str> = s
-                    .rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .split_whitespace()
-                    .collect();
-                f.first() != Some(&"Z") && f.get(2) == Some(&pgid.to_string().as_str())
-            })
-        })
-        .collect()
 }
 
 /// Run a command to completion, killing it if it takes longer than `limit`.
@@ -657,19 +627,11 @@ fn files_are_never_wider_than_0600_while_sessions_are_created_even_with_umask_0(
         let prog = if i % 2 == 0 { "sleep 60" } else { "true" };
         if i % 2 == 0 {
             // The caller's umask must not matter; the first start creates the directories.
-            let out = Command::new("/bin/sh")
-                .args([
-                    "-c",
+            let out = env
+                .sh(
                     "umask 0; exec \"$0\" run -d -- sh -c \"$1\"",
-                    bin().to_str().unwrap(),
-                    prog,
-                ])
-                .env_clear()
-                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-                .env("HOME", &env.home)
-                .env("XDG_STATE_HOME", env.home.join("state"))
-                .env("XDG_CONFIG_HOME", env.home.join("config"))
-                .current_dir(&env.home)
+                    &[bin().to_str().unwrap(), prog],
+                )
                 .stdin(Stdio::null())
                 .output()
                 .unwrap();
@@ -1565,18 +1527,11 @@ fn a_start_that_runs_out_of_space_midway_leaves_nothing_behind() {
 fn the_program_gets_only_the_pty_and_attach_cycles_leak_no_fds() {
     let env = Env::new();
     // An fd the caller leaks into nono must reach neither supervisor nor program.
-    let out = Command::new("/bin/sh")
-        .args([
-            "-c",
+    let out = env
+        .sh(
             "exec 7</etc/hostname; exec \"$0\" run -d -- cat",
-            bin().to_str().unwrap(),
-        ])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", &env.home)
-        .env("XDG_STATE_HOME", env.home.join("state"))
-        .env("XDG_CONFIG_HOME", env.home.join("config"))
-        .current_dir(&env.home)
+            &[bin().to_str().unwrap()],
+        )
         .stdin(Stdio::null())
         .output()
         .unwrap();

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{alive, wait_until, Env, WAIT};
+use common::{alive, group_members, wait_until, Env, WAIT};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -147,26 +147,6 @@ fn kill_9_of_the_supervisor_ends_the_program_and_shows_exited_unknown() {
         "{pr:?}"
     );
     assert!(env.records().is_empty());
-}
-
-/// Live (non-zombie) processes in process group `pgid`.
-fn group_members(pgid: i32) -> Vec<i32> {
-    fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-                let f: Vec<&str> = s
-                    .rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .split_whitespace()
-                    .collect();
-                f.first() != Some(&"Z") && f.get(2) == Some(&pgid.to_string().as_str())
-            })
-        })
-        .collect()
 }
 
 #[test]

@@ -735,13 +735,19 @@ impl Emulator {
     /// Scroll rows `top..=bottom` up by `n`; on the main screen with the
     /// region starting at row 0, the rows leaving the top go to history.
     fn scroll_up(&mut self, top: usize, bottom: usize, n: usize) {
+        let to_history = !self.alt_active && top == 0;
+        self.scroll_rows_up(top, bottom, n, to_history);
+    }
+
+    /// Scroll rows `top..=bottom` up by `n`, blank rows entering at the
+    /// bottom; the rows leaving the top go to history when `to_history`.
+    fn scroll_rows_up(&mut self, top: usize, bottom: usize, n: usize, to_history: bool) {
         let bottom = bottom.min(self.rows - 1);
         if top > bottom {
             return;
         }
         let n = n.min(bottom - top + 1);
         let pen = self.erase_pen();
-        let to_history = !self.alt_active && top == 0;
         let screen = if self.alt_active {
             &mut self.alt
         } else {
@@ -844,23 +850,7 @@ impl Emulator {
         }
         // Deleting lines never feeds the history: only true scrolls do.
         self.pending_wrap = false;
-        self.scroll_up_no_history(self.y, self.bottom, n);
-    }
-
-    fn scroll_up_no_history(&mut self, top: usize, bottom: usize, n: usize) {
-        let bottom = bottom.min(self.rows - 1);
-        if top > bottom {
-            return;
-        }
-        let n = n.min(bottom - top + 1);
-        let pen = self.erase_pen();
-        if let Some(region) = self.screen_mut().rows.get_mut(top..=bottom) {
-            region.rotate_left(n);
-            let len = region.len();
-            for row in region.iter_mut().skip(len - n) {
-                row.clear(pen);
-            }
-        }
+        self.scroll_rows_up(self.y, self.bottom, n, false);
     }
 
     // ---- save/restore, screens, resets ----

@@ -71,15 +71,28 @@ impl Env {
     /// A `nono` command with this environment.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
-        c.args(args)
-            .env_clear()
+        c.args(args);
+        self.apply(&mut c);
+        c
+    }
+
+    /// `/bin/sh -c SCRIPT ARGS...` with this environment (`$0` is the first arg).
+    pub fn sh(&self, script: &str, args: &[&str]) -> Command {
+        let mut c = Command::new("/bin/sh");
+        c.arg("-c").arg(script).args(args);
+        self.apply(&mut c);
+        c
+    }
+
+    /// Give `c` this environment: nothing inherited but PATH.
+    fn apply(&self, c: &mut Command) {
+        c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", &self.home)
             .env("XDG_STATE_HOME", self.home.join("state"))
             .env("XDG_CONFIG_HOME", self.home.join("config"))
             .env("TERM", "xterm-256color")
             .current_dir(&self.home);
-        c
     }
 
     /// Run `nono ARGS` to completion with no terminal and empty stdin.
@@ -317,6 +330,36 @@ impl Drop for Pty {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Resident memory of a process in KiB.
+pub fn rss_kib(pid: i32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Live (non-zombie) processes in process group `pgid`.
+pub fn group_members(pgid: i32) -> Vec<i32> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                let f: Vec<&str> = s
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .collect();
+                f.first() != Some(&"Z") && f.get(2) == Some(&pgid.to_string().as_str())
+            })
+        })
+        .collect()
 }
 
 /// Remove a path whatever it is (file, dir, symlink).
