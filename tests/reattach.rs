@@ -197,6 +197,11 @@ fn vim_is_redrawn_after_reattach() {
         .output()
         .is_err()
     {
+        // CI installs vim: there a missing one is a failure, not a skip.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "vim is missing; .ci/run installs it"
+        );
         eprintln!("vim is not installed; .ci/run installs it");
         return;
     }
