@@ -551,6 +551,7 @@ fn write_records(dir: &Path, n: usize) -> Res<Vec<PathBuf>> {
             workdir: "/tmp".into(),
             profile: None,
             network: "allowed".into(),
+            sandbox: None,
             supervisor_pid: 100_000 + i as i32,
             supervisor_start_time: 1_000 + i as u64,
             child_pid: Some(100_001 + i as i32),
@@ -1384,7 +1385,7 @@ impl OnPty {
         cmd.stdin(Stdio::from(dup(&slave)?))
             .stdout(Stdio::from(dup(&slave)?))
             .stderr(Stdio::from(slave));
-        sys::make_session_leader_on_exec(&mut cmd, sys::getpid());
+        sys::make_session_leader_on_exec(&mut cmd, sys::getpid(), sys::Confinement::default());
         let child = cmd.spawn().map_err(err("spawn on the pty"))?;
         // Our copies of the slave go with `cmd`, so EIO on the master marks the end.
         drop(cmd);

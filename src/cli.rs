@@ -13,7 +13,8 @@ Usage: nono COMMAND [OPTIONS]
 Run programs in sessions that outlive your terminal.
 
 Commands:
-  run [-d] [-n NAME] [--] CMD [ARG...] start CMD in a new session (attached unless -d)
+  run [-d] [-n NAME] [--] CMD [ARG...] start CMD in a new session (attached unless -d),
+                                        sandboxed by a profile (see 'nono help run')
   attach SESSION                        attach this terminal to a running session
   detach SESSION                        detach whichever client is attached
   ps [-a] [--json]                      list sessions
@@ -22,6 +23,7 @@ Commands:
   stop SESSION [-t SECS] [-f]           end a session: SIGTERM, then SIGKILL
   prune [-n] [--older-than DAYS] [--keep N]
                                         remove the files of exited sessions
+  profile list | show PROFILE          list sandbox profiles, or show one resolved
   help [COMMAND]                        show help for a command
 
 SESSION is any unique prefix of a session id, or a session name.
@@ -66,6 +68,7 @@ fn usage_of(name: &str) -> Option<&'static str> {
         "logs" => cmd::logs::USAGE,
         "stop" => cmd::stop::USAGE,
         "prune" => cmd::prune::USAGE,
+        "profile" => cmd::profile::USAGE,
         _ => return None,
     })
 }
@@ -83,6 +86,7 @@ fn dispatch(p: &mut lexopt::Parser) -> Result<i32> {
                 "logs" => cmd::logs::main(p),
                 "stop" => cmd::stop::main(p),
                 "prune" => cmd::prune::main(p),
+                "profile" => cmd::profile::main(p),
                 "help" => {
                     let text = match p.next()? {
                         None | Some(Short('h') | Long("help")) => USAGE,

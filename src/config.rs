@@ -92,69 +92,16 @@ pub fn load() -> Result<Config> {
     parse(&text).map_err(|m| Error::Msg(format!("{}: {m}", path.display())))
 }
 
-/// The line (1-based) where `key` (dotted) is assigned, for error messages.
-fn line_of(text: &str, key: &str) -> usize {
-    let last = key.rsplit('.').next().unwrap_or(key);
-    text.lines()
-        .position(|l| {
-            let l = l.trim_start();
-            l.strip_prefix(last)
-                .is_some_and(|r| r.trim_start().starts_with('='))
-        })
-        .map_or(0, |i| i + 1)
-}
-
-/// Check that every line is blank, a comment, `[section]` or
-/// `key = value` with a value that starts like a TOML value, so syntax
-/// errors get their true line number (nanoserde's are off by one for some
-/// tokens and not others).
-fn check_line_shapes(text: &str) -> std::result::Result<(), String> {
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let ok = if let Some(rest) = line.strip_prefix('[') {
-            rest.split('#')
-                .next()
-                .unwrap_or("")
-                .trim_end()
-                .ends_with(']')
-        } else if let Some((key, value)) = line.split_once('=') {
-            let key_ok = !key.trim().is_empty()
-                && key
-                    .trim()
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
-            let v = value.trim_start();
-            let value_ok = v.starts_with(['"', '\'', '[', '{', '-', '+'])
-                || v.starts_with(|c: char| c.is_ascii_digit())
-                || v.starts_with("true")
-                || v.starts_with("false");
-            key_ok && value_ok
-        } else {
-            false
-        };
-        if !ok {
-            return Err(format!(
-                "line {}: expected '[section]' or 'key = value', found '{line}'",
-                i + 1
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Parse config text; errors name the line and key.
 pub fn parse(text: &str) -> std::result::Result<Config, String> {
-    check_line_shapes(text)?;
-    // Lines are well-shaped now; what nanoserde still rejects is a value
+    let lines = crate::toml::check(text)?;
+    // The shape is checked; what nanoserde still rejects is a value
     // (it reports the line after such a token's newline: the 1-based line).
     let table = TomlParser::parse(text)
         .map_err(|e| format!("line {}: invalid TOML ({})", e.line.max(1), e.msg.trim()))?;
     let mut cfg = Config::default();
     for (key, value) in &table {
-        let at = line_of(text, key);
+        let at = lines.get(key).copied().unwrap_or(0);
         let wrong = |what: &str| format!("line {at}: '{key}' must be {what}");
         match key.as_str() {
             "ui.detach_sequence" => {

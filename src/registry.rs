@@ -37,10 +37,12 @@ pub struct Record {
     pub command: Vec<String>,
     /// Directory the program started in.
     pub workdir: String,
-    /// Sandbox profile name; null while sessions run unsandboxed.
+    /// Sandbox profile as named at start; null when started `--no-sandbox`.
     pub profile: Option<String>,
     /// Network mode: `allowed` or `blocked`.
     pub network: String,
+    /// What the kernel enforces on the program; null when unsandboxed.
+    pub sandbox: Option<SandboxInfo>,
     /// Process id of the supervisor.
     pub supervisor_pid: i32,
     /// Supervisor start time (clock ticks after boot) to detect pid reuse.
@@ -57,6 +59,31 @@ pub struct Record {
     pub exit_signal: Option<i32>,
     /// Rollback snapshot session (reserved; always null for now).
     pub rollback_session: Option<String>,
+}
+
+/// The sandbox a session's program runs in, as applied at start.
+#[derive(Clone, Debug, Default, SerJson, DeJson, PartialEq)]
+#[nserde(serialize_none_as_null)]
+pub struct SandboxInfo {
+    /// Landlock ABI version of the kernel that enforced it.
+    pub landlock_abi: u32,
+    /// Protections in force: `no-new-privs`, `filesystem`, `refer`,
+    /// `truncate`, `ioctl-dev`, `tcp`, `seccomp-sockets`, `scope-signal`,
+    /// `scope-abstract-unix`.
+    pub enforced: Vec<String>,
+    /// The private temporary directory (`$TMPDIR` of the program).
+    pub tmpdir: Option<String>,
+    /// Every granted path.
+    pub paths: Vec<PathGrant>,
+}
+
+/// One granted path of a sandbox.
+#[derive(Clone, Debug, Default, SerJson, DeJson, PartialEq)]
+pub struct PathGrant {
+    /// Canonical path.
+    pub path: String,
+    /// `read`, `write` or `read-write`.
+    pub access: String,
 }
 
 /// Parse one event-log line (checked first, like records).

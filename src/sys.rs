@@ -465,13 +465,42 @@ pub fn getrandom(buf: &mut [u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Arrange for `cmd` to start as the leader of a new session whose
-/// controlling terminal is its stdin (which must be a pty slave), and to be
-/// killed if `supervisor` (its parent) dies.
-pub fn make_session_leader_on_exec(cmd: &mut Command, supervisor: libc::pid_t) {
+/// What the child applies to itself just before exec, once it is the
+/// session leader: the sandbox. Everything here was built by the supervisor
+/// beforehand, so the child between fork and exec only makes syscalls.
+#[derive(Default)]
+pub struct Confinement {
+    /// A Landlock ruleset to enforce (`landlock_restrict_self`); it implies
+    /// `PR_SET_NO_NEW_PRIVS`.
+    pub landlock: Option<OwnedFd>,
+    /// A seccomp filter program to install (`SECCOMP_SET_MODE_FILTER`).
+    pub seccomp: Option<Vec<libc::sock_filter>>,
+}
+
+impl Confinement {
+    /// Whether anything is applied at all (false for `--no-sandbox`).
+    pub fn is_empty(&self) -> bool {
+        self.landlock.is_none() && self.seccomp.is_none()
+    }
+}
+
+/// Make the spawned program a session leader with stdin (the pty slave) as
+/// its controlling terminal, killed when the supervisor dies, and confined
+/// by `confine` (applied last, so the setup above needs no grant).
+pub fn make_session_leader_on_exec(
+    cmd: &mut Command,
+    supervisor: libc::pid_t,
+    confine: Confinement,
+) {
+    let sandboxed = !confine.is_empty();
+    let ruleset = confine.landlock;
+    let filter = confine.seccomp;
     // SAFETY: the closure runs between fork and exec in the child and only
-    // makes async-signal-safe calls (setsid, ioctl, prctl, getppid, _exit);
-    // it allocates nothing and touches no lock.
+    // makes async-signal-safe calls (setsid, ioctl, prctl, getppid, syscall,
+    // _exit); it allocates nothing and touches no lock: the ruleset fd and
+    // the filter were built before the fork and are only borrowed here, and
+    // `fprog` points into `filter`, which the closure owns and outlives the
+    // seccomp() call (the kernel copies the program).
     unsafe {
         cmd.pre_exec(move || {
             if libc::setsid() == -1 {
@@ -494,7 +523,125 @@ pub fn make_session_leader_on_exec(cmd: &mut Command, supervisor: libc::pid_t) {
             if libc::getppid() != supervisor {
                 libc::_exit(1);
             }
+            if sandboxed && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            if let Some(fd) = &ruleset {
+                if libc::syscall(libc::SYS_landlock_restrict_self, fd.as_raw_fd(), 0) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            if let Some(prog) = &filter {
+                let fprog = libc::sock_fprog {
+                    len: prog.len() as libc::c_ushort,
+                    filter: prog.as_ptr() as *mut libc::sock_filter,
+                };
+                if libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    0,
+                    &fprog as *const libc::sock_fprog,
+                ) == -1
+                {
+                    return Err(io::Error::last_os_error());
+                }
+            }
             Ok(())
         });
     }
+}
+
+/// The Landlock ABI version this kernel offers; an error (ENOSYS,
+/// EOPNOTSUPP) when Landlock is missing or disabled.
+pub fn landlock_abi() -> io::Result<u32> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with a null attribute, size 0 and the VERSION flag the call
+    // only returns a number; it reads no memory.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as u32)
+    }
+}
+
+/// `struct landlock_ruleset_attr` as of ABI 6. Older kernels accept the
+/// larger struct as long as the fields they do not know are zero.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LandlockRulesetAttr {
+    /// Filesystem rights the ruleset handles (denies unless granted).
+    pub handled_access_fs: u64,
+    /// Network rights it handles (ABI 4+).
+    pub handled_access_net: u64,
+    /// IPC scopes (ABI 6+).
+    pub scoped: u64,
+}
+
+/// Create a Landlock ruleset (the fd is close-on-exec).
+pub fn landlock_create_ruleset(attr: &LandlockRulesetAttr) -> io::Result<OwnedFd> {
+    // SAFETY: `attr` is a valid, initialized struct of the size we pass;
+    // the kernel only reads it.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            attr as *const LandlockRulesetAttr,
+            std::mem::size_of::<LandlockRulesetAttr>(),
+            0,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// Grant `access` beneath the file or directory `parent` (an O_PATH fd).
+pub fn landlock_add_path_rule(ruleset: &OwnedFd, parent: &OwnedFd, access: u64) -> io::Result<()> {
+    const LANDLOCK_RULE_PATH_BENEATH: libc::c_int = 1;
+    // `struct landlock_path_beneath_attr` is packed in the kernel's uapi.
+    #[repr(C, packed)]
+    struct PathBeneath {
+        allowed_access: u64,
+        parent_fd: i32,
+    }
+    let attr = PathBeneath {
+        allowed_access: access,
+        parent_fd: parent.as_raw_fd(),
+    };
+    // SAFETY: both fds are open for the duration of the call and `attr`
+    // is a valid packed struct the kernel only reads.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_add_rule,
+            ruleset.as_raw_fd(),
+            LANDLOCK_RULE_PATH_BENEATH,
+            &attr as *const PathBeneath,
+            0,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Open `path` for use as a Landlock rule anchor: O_PATH (no read or
+/// write access is taken), following symlinks, close-on-exec.
+pub fn open_path(path: &std::path::Path) -> io::Result<OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(path)?;
+    Ok(OwnedFd::from(f))
 }

@@ -70,7 +70,7 @@ fn numbered(env: &Env, n: usize) -> String {
 fn less_is_redrawn_exactly_after_reattach_at_the_same_and_another_size() {
     let env = Env::new();
     let file = numbered(&env, 200);
-    let id = env.start(&["--", "less", "-S", &file]);
+    let id = env.start(&["-r", &file, "--", "less", "-S", &file]);
     let mut v = Viewer::attach(&env, &id, 24, 80);
     v.wait_screen("less to show the file", |s| {
         s[0] == "line 0001" && s[22] == "line 0023"
@@ -207,7 +207,7 @@ fn vim_is_redrawn_after_reattach() {
     }
     let env = Env::new();
     let file = numbered(&env, 100);
-    let id = env.start(&["--", "vim", "-u", "NONE", "-N", &file]);
+    let id = env.start(&["-r", &file, "--", "vim", "-u", "NONE", "-N", "-n", &file]);
     let mut v = Viewer::attach(&env, &id, 24, 80);
     v.wait_screen("vim to show the file", |s| s[0] == "line 0001");
     v.pty.send(b"50G");
@@ -263,7 +263,7 @@ fn a_stopped_client_neither_blocks_the_program_nor_grows_the_supervisor() {
 fn sigterm_to_an_attached_client_detaches_it_and_leaves_the_alternate_screen() {
     let env = Env::new();
     let file = numbered(&env, 100);
-    let id = env.start(&["--", "less", &file]);
+    let id = env.start(&["-r", &file, "--", "less", &file]);
     let mut v = Viewer::attach(&env, &id, 24, 80);
     v.wait_screen("less", |s| s[0] == "line 0001");
     assert!(v.term.alternate_screen_active());

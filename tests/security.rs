@@ -462,7 +462,10 @@ fn a_process_inside_the_session_is_refused_and_not_told_where_the_socket_is() {
     let out = env.home.join("probe-out");
     fs::create_dir_all(&out).unwrap();
     let size = WinSize::cells(24, 80);
+    // Unsandboxed: the peer check must hold on its own (a sandboxed
+    // program cannot even list the registry; see tests/sandbox.rs).
     let id = env.start(&[
+        "--no-sandbox",
         "--",
         py.to_str().unwrap(),
         "-c",
@@ -526,7 +529,10 @@ fn a_process_inside_the_session_cannot_connect_through_a_vanished_child() {
     // The socket is connected by a child that exits at once and is reaped;
     // the parent, inside the session, then speaks on it. Detach is harmless:
     // any answer but Denied shows the supervisor took the request.
+    // Unsandboxed: the peer check must hold on its own (a sandboxed
+    // program cannot even list the registry; see tests/sandbox.rs).
     let id = env.start(&[
+        "--no-sandbox",
         "--",
         py.to_str().unwrap(),
         "-c",

@@ -92,8 +92,41 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         ("Attached", if r.attached { "yes" } else { "no" }.into()),
         ("Command", r.command.join(" ")),
         ("Workdir", r.workdir.clone()),
-        ("Profile", opt(r.profile.clone())),
+        (
+            "Profile",
+            match (&r.profile, &r.sandbox) {
+                (Some(p), Some(_)) => p.clone(),
+                _ => "none: UNSANDBOXED (--no-sandbox), the program has all of your access".into(),
+            },
+        ),
         ("Network", r.network.clone()),
+        (
+            "Sandbox",
+            match &r.sandbox {
+                Some(sb) => format!(
+                    "Landlock ABI {}: {}",
+                    sb.landlock_abi,
+                    sb.enforced.join(", ")
+                ),
+                None => "none".into(),
+            },
+        ),
+        (
+            "Temp dir",
+            opt(r.sandbox.as_ref().and_then(|sb| sb.tmpdir.clone())),
+        ),
+        (
+            "Grants",
+            match &r.sandbox {
+                Some(sb) => sb
+                    .paths
+                    .iter()
+                    .map(|g| format!("{:<10}  {}", g.access, g.path))
+                    .collect::<Vec<_>>()
+                    .join(&format!("\n{:16}", "")),
+                None => "everything you can access".into(),
+            },
+        ),
         (
             "Program PID",
             opt(r.child_pid.filter(|_| live).map(|p| p.to_string())),

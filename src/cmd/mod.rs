@@ -4,6 +4,7 @@ pub mod attach;
 pub mod detach;
 pub mod inspect;
 pub mod logs;
+pub mod profile;
 pub mod prune;
 pub mod ps;
 pub mod run;

@@ -70,6 +70,10 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         let verb = if dry { "Would remove" } else { "Removed" };
         if !dry {
             reg.remove_files(&s.record.id);
+            // Left behind only when the supervisor died without finishing.
+            if let Some(t) = s.record.sandbox.as_ref().and_then(|b| b.tmpdir.as_ref()) {
+                crate::sandbox::remove_tmpdir(t);
+            }
         }
         out.push_str(&format!(
             "{verb} session {short} ({}, {}).\n",

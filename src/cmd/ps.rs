@@ -89,7 +89,10 @@ fn table(rows: &[(&Session, &String)], now: u64, width: Option<usize>) -> String
             } else {
                 "-".into()
             },
-            r.profile.clone().unwrap_or_else(|| "-".into()),
+            match (&r.profile, &r.sandbox) {
+                (Some(p), Some(_)) => p.clone(),
+                _ => "UNSANDBOXED".into(),
+            },
             r.command.join(" "),
         ]);
     }
@@ -152,7 +155,7 @@ mod tests {
                 "detached",
                 "4821",
                 "2m",
-                "-"
+                "UNSANDBOXED"
             ]
         );
         assert!(words[7].starts_with("claude"));

@@ -2,13 +2,14 @@
 //! detached start plus an attach over a socket pair made before the fork, so
 //! not a byte of early output is missed and the exit status always arrives.
 
-use crate::cli::print;
+use crate::cli::{print, warn};
 use crate::client;
 use crate::config;
 use crate::defaults::START_TIMEOUT_MS;
 use crate::error::{Error, Result};
 use crate::protocol::{FrameReader, Request};
 use crate::registry::{self, Registry};
+use crate::sandbox::{self, Policy};
 use crate::supervisor::{self, Ready, StartSpec};
 use crate::sys::{self, Fork, PollFd, POLLIN};
 use lexopt::prelude::*;
@@ -18,18 +19,31 @@ use std::time::{Duration, Instant};
 
 /// `nono run --help`.
 pub const USAGE: &str = "\
-Usage: nono run [--detached] [--name NAME] [--] COMMAND [ARG...]
+Usage: nono run [OPTIONS] [--] COMMAND [ARG...]
 
-Start COMMAND in a new session whose supervisor owns its terminal.
-Attached (the default): this terminal shows the session until the program
-ends (nono exits with its status, 128+N for signal N) or you detach (the
-detach keys, default Ctrl-] d). Detached: print the session id and return
-at once.
+Start COMMAND in a new session whose supervisor owns its terminal. The
+program runs sandboxed (Landlock, and seccomp when the network is blocked)
+with only what its profile and the flags below grant. Attached (the
+default): this terminal shows the session until the program ends (nono
+exits with its status, 128+N for signal N) or you detach (the detach keys,
+default Ctrl-] d). Detached: print the session id and return at once.
 
 Options:
-  -d, --detached     start in the background
-  -n, --name NAME    name the session (default: a random adjective-noun)
-  -h, --help         show this help
+  -d, --detached        start in the background
+  -n, --name NAME       name the session (default: a random adjective-noun)
+      --profile P       sandbox profile: a name or a path (default: default)
+      --allow-cwd       grant the working directory read-write
+  -a, --allow PATH      grant PATH read-write (repeatable)
+  -r, --read PATH       grant PATH read-only (repeatable)
+  -w, --write PATH      grant PATH write-only (repeatable)
+      --net MODE        network: allowed or blocked (default: the profile's)
+      --block-net       same as --net blocked
+      --no-sandbox      run unconfined, with all of your access (recorded)
+      --dry-run         print the resolved sandbox and exit; start nothing
+  -h, --help            show this help
+
+PATH may be a file or a directory; ~ expands; relative paths start from the
+current directory; a PATH that does not exist is an error.
 
 Exit status: the program's status when attached; 0 when started detached;
 127 if COMMAND was not found, 126 if it could not be executed, 1 on other
@@ -41,10 +55,53 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     let mut detached = false;
     let mut name = None;
     let mut command = Vec::new();
+    let mut req = sandbox::Request::default();
+    let mut no_sandbox = false;
+    let mut sandbox_flag: Option<&str> = None;
+    let mut dry_run = false;
     while let Some(arg) = p.next()? {
         match arg {
             Short('d') | Long("detached") => detached = true,
             Short('n') | Long("name") => name = Some(p.value()?.string()?),
+            Long("profile") => {
+                req.profile = Some(p.value()?.string()?);
+                sandbox_flag = Some("--profile");
+            }
+            Long("allow-cwd") => {
+                req.allow_cwd = true;
+                sandbox_flag = Some("--allow-cwd");
+            }
+            Short('a') | Long("allow") => {
+                req.allow.push(p.value()?.string()?);
+                sandbox_flag = Some("--allow");
+            }
+            Short('r') | Long("read") => {
+                req.read.push(p.value()?.string()?);
+                sandbox_flag = Some("--read");
+            }
+            Short('w') | Long("write") => {
+                req.write.push(p.value()?.string()?);
+                sandbox_flag = Some("--write");
+            }
+            Long("net") => {
+                let v = p.value()?.string()?;
+                req.net_blocked = Some(match v.as_str() {
+                    "allowed" => false,
+                    "blocked" => true,
+                    _ => {
+                        return Err(Error::Usage(format!(
+                            "--net takes 'allowed' or 'blocked', not '{v}'"
+                        )))
+                    }
+                });
+                sandbox_flag = Some("--net");
+            }
+            Long("block-net") => {
+                req.net_blocked = Some(true);
+                sandbox_flag = Some("--block-net");
+            }
+            Long("no-sandbox") => no_sandbox = true,
+            Long("dry-run") => dry_run = true,
             Short('h') | Long("help") => {
                 print(USAGE);
                 return Ok(0);
@@ -67,6 +124,28 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             "run needs a command, as in 'nono run -- bash'".into(),
         ));
     }
+    if let (true, Some(flag)) = (no_sandbox, sandbox_flag) {
+        return Err(Error::Usage(format!(
+            "--no-sandbox cannot be combined with {flag}: there is no sandbox to configure"
+        )));
+    }
+    let workdir = std::env::current_dir()
+        .map_err(|e| Error::io("cannot determine the current directory", e))?;
+    let policy = if no_sandbox {
+        None
+    } else {
+        Some(sandbox::resolve(&req, Some(&workdir))?)
+    };
+    if dry_run {
+        print(&dry_run_report(policy.as_ref(), &command, &workdir));
+        return Ok(0);
+    }
+    if policy.is_none() {
+        warn(&format!(
+            "--no-sandbox: '{}' runs unconfined, with all of your access",
+            command[0]
+        ));
+    }
     let config = config::load()?;
     let reg = Registry::open()?;
     let (sessions, _) = reg.list()?;
@@ -87,14 +166,13 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         }
         None => registry::new_name(&live)?,
     };
-    let workdir = std::env::current_dir()
-        .map_err(|e| Error::io("cannot determine the current directory", e))?;
     let spec = StartSpec {
         command,
         name,
         workdir,
         size: client::window_size(),
         scrollback: config.scrollback_lines,
+        policy,
     };
     let (ready_r, ready_w) = sys::pipe().map_err(|e| Error::io("pipe", e))?;
     let pair = if detached {
@@ -169,4 +247,47 @@ fn wait_ready(fd: OwnedFd) -> Result<Ready> {
     }
     supervisor::parse_ready(&String::from_utf8_lossy(&text))
         .ok_or_else(|| Error::Msg("the session's supervisor exited before it was ready".into()))
+}
+
+/// What `--dry-run` prints: the resolved sandbox and where the program
+/// would come from, without starting anything.
+fn dry_run_report(policy: Option<&Policy>, command: &[String], cwd: &std::path::Path) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("Command:   {}\n", command.join(" ")));
+    let program = find_program(&command[0], cwd);
+    let Some(policy) = policy else {
+        out.push_str("Sandbox:   none (--no-sandbox): the program runs with all of your access\n");
+        return out;
+    };
+    match &program {
+        Some(path) => {
+            let canon = path.canonicalize().unwrap_or_else(|_| path.clone());
+            let verdict = if policy.allows(&canon, sandbox::READ) {
+                "granted"
+            } else {
+                "NOT granted: the sandbox will refuse to run it (add -r PATH)"
+            };
+            out.push_str(&format!("Program:   {} ({verdict})\n", canon.display()));
+        }
+        None => out.push_str(&format!("Program:   '{}' not found in PATH\n", command[0])),
+    }
+    out.push_str(&sandbox::describe(policy, Some(cwd)));
+    out
+}
+
+/// Where `exec` would find `name`: as given when it has a slash, else the
+/// first executable match in PATH.
+fn find_program(name: &str, cwd: &std::path::Path) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let is_exec = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if name.contains('/') {
+        let p = cwd.join(name);
+        return is_exec(&p).then_some(p);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| cwd.join(d).join(name))
+        .find(|p| is_exec(p))
 }

@@ -15,8 +15,9 @@ use crate::error::Error;
 use crate::procfs;
 use crate::protocol::{self, ExitStatus, Frame, FrameReader, Hello, ReplyStatus, Request};
 use crate::registry::{self, Record, Registry, RECORD_VERSION};
+use crate::sandbox::{self, Policy};
 use crate::signals::Signals;
-use crate::sys::{self, PollFd, WinSize, POLLERR_ANY, POLLIN, POLLOUT};
+use crate::sys::{self, Confinement, PollFd, WinSize, POLLERR_ANY, POLLIN, POLLOUT};
 use crate::term::Terminal;
 use follow::Follower;
 use nanoserde::SerJson;
@@ -42,6 +43,8 @@ pub struct StartSpec {
     pub size: WinSize,
     /// History lines for the terminal model.
     pub scrollback: usize,
+    /// The sandbox; None for `--no-sandbox`.
+    pub policy: Option<Policy>,
 }
 
 /// A connection that has not sent its hello yet.
@@ -251,8 +254,12 @@ impl Supervisor {
             attached: false,
             command: spec.command.clone(),
             workdir: spec.workdir.display().to_string(),
-            profile: None,
-            network: "allowed".into(),
+            profile: spec.policy.as_ref().map(|p| p.profile.clone()),
+            network: match &spec.policy {
+                Some(p) if p.network_blocked => "blocked".into(),
+                _ => "allowed".into(),
+            },
+            sandbox: None,
             supervisor_pid: me,
             supervisor_start_time: my_start,
             child_pid: None,
@@ -275,11 +282,32 @@ impl Supervisor {
             return Err((1, "could not allocate a session id".into()));
         }
         let id = record.id.clone();
-        let cleanup = |reg: &Registry| {
+        let mut tmpdir: Option<String> = None;
+        let cleanup = |reg: &Registry, tmpdir: &Option<String>| {
             reg.remove_files(&id);
+            if let Some(t) = tmpdir {
+                sandbox::remove_tmpdir(t);
+            }
         };
         let res = (|| {
             let events = reg.open_events(&id).map_err(fail)?;
+            let confinement = match &spec.policy {
+                None => Confinement::default(),
+                Some(policy) => {
+                    let mut policy = policy.clone();
+                    let dir = sandbox::make_tmpdir().map_err(|e| {
+                        fail(Error::io(
+                            "cannot create the session's temporary directory",
+                            e,
+                        ))
+                    })?;
+                    tmpdir = Some(dir.display().to_string());
+                    policy.tmpdir = Some(dir);
+                    let (c, info) = sandbox::confine(&policy).map_err(|m| (1, m))?;
+                    record.sandbox = Some(info);
+                    c
+                }
+            };
             let (sock_path, sock_dir) = reg.socket_addr(&id).map_err(fail)?;
             // The socket is created 0600: the umask is the only way to set a
             // socket's mode at bind time, and we are single-threaded.
@@ -297,7 +325,7 @@ impl Supervisor {
                 .map_err(|e| fail(Error::io("socket", e)))?;
             let (master, slave) =
                 sys::open_pty(size).map_err(|e| fail(Error::io("cannot open a pty", e)))?;
-            let child = spawn_child(&spec, slave)?;
+            let child = spawn_child(&spec, slave, confinement, tmpdir.as_deref())?;
             sys::set_nonblocking(master.as_raw_fd(), true)
                 .map_err(|e| fail(Error::io("pty", e)))?;
             Ok((events, listener, sock_path, sock_dir, master, child))
@@ -305,7 +333,7 @@ impl Supervisor {
         let (events, listener, sock_path, sock_dir, master, child) = match res {
             Ok(v) => v,
             Err(e) => {
-                cleanup(&reg);
+                cleanup(&reg, &tmpdir);
                 return Err(e);
             }
         };
@@ -351,7 +379,7 @@ impl Supervisor {
             // Our own listener still accepts, so remove_files would rightly
             // keep the socket: unlink it ourselves.
             let _ = std::fs::remove_file(&sup.sock_path);
-            sup.reg.remove_files(&sup.record.id);
+            cleanup(&sup.reg, &tmpdir);
             return Err(fail(e));
         }
         Ok(sup)
@@ -955,6 +983,9 @@ impl Supervisor {
         // Nothing of the session outlives it: leftovers in its process group go too.
         let _ = sys::killpg(self.child, libc::SIGKILL);
         while let Ok(Some(_)) = sys::wait_nohang(-1) {}
+        if let Some(t) = self.record.sandbox.as_ref().and_then(|s| s.tmpdir.as_ref()) {
+            sandbox::remove_tmpdir(t);
+        }
         // The history stays readable with `nono logs` until `prune`; it is
         // saved before the record says exited, so readers never miss it.
         let mut text = self.term.text_lines().join("\n");
@@ -1037,6 +1068,8 @@ fn flush_until(outs: &mut [(RawFd, &mut OutQueue)], deadline: Instant) {
 fn spawn_child(
     spec: &StartSpec,
     slave: OwnedFd,
+    confine: Confinement,
+    tmpdir: Option<&str>,
 ) -> std::result::Result<libc::pid_t, (i32, String)> {
     let io_fail = |e: io::Error| (1, format!("cannot set up the pty: {e}"));
     let program = spec
@@ -1052,10 +1085,22 @@ fn spawn_child(
     if std::env::var_os("TERM").is_none_or(|t| t.is_empty()) {
         cmd.env("TERM", "xterm-256color");
     }
-    sys::make_session_leader_on_exec(&mut cmd, sys::getpid());
+    if let Some(t) = tmpdir {
+        cmd.env("TMPDIR", t);
+    }
+    let sandboxed = !confine.is_empty();
+    sys::make_session_leader_on_exec(&mut cmd, sys::getpid(), confine);
     match cmd.spawn() {
         Ok(child) => Ok(child.id() as libc::pid_t),
-        Err(e) => Err(spawn_failure(program, &e)),
+        Err(e) => {
+            let (code, mut msg) = spawn_failure(program, &e);
+            if sandboxed && e.raw_os_error() == Some(libc::EACCES) {
+                msg.push_str(
+                    " (the sandbox may not grant it: check 'nono run --dry-run', add -r PATH, or use --no-sandbox)",
+                );
+            }
+            Err((code, msg))
+        }
     }
 }
 

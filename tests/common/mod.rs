@@ -219,7 +219,7 @@ impl Pty {
         cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
             .stderr(Stdio::from(slave));
-        sys::make_session_leader_on_exec(&mut cmd, sys::getpid());
+        sys::make_session_leader_on_exec(&mut cmd, sys::getpid(), sys::Confinement::default());
         let child = cmd.spawn().expect("spawn on pty");
         sys::set_nonblocking(master.as_raw_fd(), true).unwrap();
         Pty {

@@ -1,0 +1,449 @@
+//! The sandbox a session's program runs in: a profile plus `nono run`'s
+//! flags resolve to a `Policy` (every path with its access, the network
+//! mode), which the supervisor turns into a Landlock ruleset and, with the
+//! network blocked, a seccomp filter, applied by the child just before exec.
+//! The supervisor itself stays outside.
+
+pub mod landlock;
+pub mod profile;
+pub mod seccomp;
+
+use crate::error::{Error, Result};
+use crate::registry::{PathGrant, SandboxInfo};
+use crate::sys::Confinement;
+use profile::Workdir;
+use std::path::{Path, PathBuf};
+
+/// Access bit: read files, list directories, execute.
+pub const READ: u8 = 1;
+/// Access bit: write, create, remove, rename.
+pub const WRITE: u8 = 2;
+
+/// The word for an access in output and records.
+pub fn access_name(access: u8) -> &'static str {
+    match access & (READ | WRITE) {
+        READ => "read",
+        WRITE => "write",
+        _ => "read-write",
+    }
+}
+
+/// One granted path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// Canonical path (symlinks resolved, as Landlock sees it).
+    pub path: PathBuf,
+    /// READ and/or WRITE.
+    pub access: u8,
+    /// Who granted it: profile names, flags, `workdir`.
+    pub from: Vec<String>,
+}
+
+/// A profile path that does not exist here, so grants nothing.
+#[derive(Clone, Debug)]
+pub struct Skipped {
+    /// The path as resolved (or as written, when it could not be).
+    pub path: String,
+    /// The profile that lists it.
+    pub from: String,
+    /// Why it was skipped.
+    pub why: String,
+    /// The access it would have had.
+    pub access: u8,
+}
+
+/// What `nono run` asked for on its command line.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    /// `--profile` (default: `default`).
+    pub profile: Option<String>,
+    /// `--allow-cwd`.
+    pub allow_cwd: bool,
+    /// `-a/--allow` paths (read-write).
+    pub allow: Vec<String>,
+    /// `-r/--read` paths.
+    pub read: Vec<String>,
+    /// `-w/--write` paths.
+    pub write: Vec<String>,
+    /// `--net`: Some(true) for blocked.
+    pub net_blocked: Option<bool>,
+}
+
+/// A fully resolved sandbox policy.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// The profile as named (`default`, `claude-code`, a path).
+    pub profile: String,
+    /// The profile and those it extends: (name, origin).
+    pub chain: Vec<(String, String)>,
+    /// The profile's description.
+    pub description: String,
+    /// Granted paths, merged per path, sorted.
+    pub rules: Vec<Rule>,
+    /// Profile paths that do not exist here.
+    pub skipped: Vec<Skipped>,
+    /// What the working directory gets.
+    pub workdir: Workdir,
+    /// Whether the network is blocked.
+    pub network_blocked: bool,
+    /// The session's private temporary directory, once the supervisor made it.
+    pub tmpdir: Option<PathBuf>,
+}
+
+/// Expand `~` and `~/…`; a relative path joins `base` when given and is an
+/// error otherwise.
+pub fn expand(text: &str, base: Option<&Path>) -> std::result::Result<PathBuf, String> {
+    let home = || {
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
+            .ok_or_else(|| format!("'{text}': HOME is not set, so ~ cannot be expanded"))
+    };
+    if text == "~" {
+        return home();
+    }
+    if let Some(rest) = text.strip_prefix("~/") {
+        return Ok(home()?.join(rest));
+    }
+    if text.starts_with('~') {
+        return Err(format!("'{text}': only ~ and ~/ are expanded, not ~user"));
+    }
+    let p = Path::new(text);
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    match base {
+        Some(b) => Ok(b.join(p)),
+        None => Err(format!("'{text}' must be an absolute path")),
+    }
+}
+
+/// `path` with symlinks resolved as far as it exists, the rest appended:
+/// where a directory that may not exist yet would be.
+fn lenient_canonical(path: &Path) -> PathBuf {
+    let mut missing = Vec::new();
+    let mut p = path.to_path_buf();
+    loop {
+        if let Ok(c) = p.canonicalize() {
+            return missing
+                .iter()
+                .rev()
+                .fold(c, |acc, m: &std::ffi::OsString| acc.join(m));
+        }
+        match (p.file_name().map(|f| f.to_os_string()), p.parent()) {
+            (Some(f), Some(parent)) => {
+                missing.push(f);
+                p = parent.to_path_buf();
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+impl Policy {
+    fn grant(&mut self, path: PathBuf, access: u8, from: &str) {
+        match self.rules.iter_mut().find(|r| r.path == path) {
+            Some(r) => {
+                r.access |= access;
+                if !r.from.iter().any(|f| f == from) {
+                    r.from.push(from.to_string());
+                }
+            }
+            None => self.rules.push(Rule {
+                path,
+                access,
+                from: vec![from.to_string()],
+            }),
+        }
+    }
+
+    /// Whether `path` (canonical) is reachable with at least `access`.
+    pub fn allows(&self, path: &Path, access: u8) -> bool {
+        self.rules
+            .iter()
+            .any(|r| path.starts_with(&r.path) && r.access & access == access)
+    }
+}
+
+/// Resolve a request against its profile. `cwd` is the caller's directory
+/// (None for `profile show`, where the working directory is not known).
+pub fn resolve(req: &Request, cwd: Option<&Path>) -> Result<Policy> {
+    let spec = req.profile.clone().unwrap_or_else(|| "default".into());
+    let chain = profile::load_chain(&spec)?;
+    let mut policy = Policy {
+        profile: spec,
+        chain: chain
+            .iter()
+            .map(|p| (p.name.clone(), p.origin.clone()))
+            .collect(),
+        description: chain[0].description.clone(),
+        rules: Vec::new(),
+        skipped: Vec::new(),
+        workdir: Workdir::None,
+        network_blocked: false,
+        tmpdir: None,
+    };
+    // The profile that extends nothing first; each one below may add paths
+    // and override the working directory and network settings.
+    for p in chain.iter().rev() {
+        for e in &p.entries {
+            let access = match e.list {
+                "read" => READ,
+                "write" => WRITE,
+                _ => READ | WRITE,
+            };
+            let path = expand(&e.text, None)
+                .map_err(|m| Error::Msg(format!("{}: line {}: {m}", p.origin, e.line)))?;
+            match path.canonicalize() {
+                Ok(c) => policy.grant(c, access, &p.name),
+                Err(err) => policy.skipped.push(Skipped {
+                    path: path.display().to_string(),
+                    from: p.name.clone(),
+                    access,
+                    why: if err.kind() == std::io::ErrorKind::NotFound {
+                        "does not exist".into()
+                    } else {
+                        err.to_string()
+                    },
+                }),
+            }
+        }
+        if let Some(w) = p.workdir {
+            policy.workdir = w;
+        }
+        if let Some(n) = p.net_blocked {
+            policy.network_blocked = n;
+        }
+    }
+    for (list, access, flag) in [
+        (&req.allow, READ | WRITE, "--allow"),
+        (&req.read, READ, "--read"),
+        (&req.write, WRITE, "--write"),
+    ] {
+        for text in list {
+            let path = expand(text, cwd).map_err(|m| Error::Usage(format!("{flag} {m}")))?;
+            let c = path
+                .canonicalize()
+                .map_err(|e| Error::Msg(format!("{flag} {text}: {}: {e}", path.display())))?;
+            policy.grant(c, access, flag);
+        }
+    }
+    if req.allow_cwd {
+        policy.workdir = Workdir::ReadWrite;
+    }
+    if let Some(n) = req.net_blocked {
+        policy.network_blocked = n;
+    }
+    if let Some(cwd) = cwd {
+        let access = match policy.workdir {
+            Workdir::None => 0,
+            Workdir::Read => READ,
+            Workdir::ReadWrite => READ | WRITE,
+        };
+        if access != 0 {
+            let c = cwd
+                .canonicalize()
+                .map_err(|e| Error::io("cannot resolve the working directory", e))?;
+            policy.grant(c, access, "workdir");
+        }
+    }
+    policy.rules.sort_by(|a, b| a.path.cmp(&b.path));
+    check_forbidden(&policy)?;
+    Ok(policy)
+}
+
+/// nono's own state directory, where it would be.
+fn state_dir() -> Option<PathBuf> {
+    crate::registry::state_dir()
+        .ok()
+        .map(|d| lenient_canonical(&d))
+}
+
+/// The state directory is never granted (records, sockets and logs of
+/// every session live there), and nono's configuration is never writable
+/// (a program that could edit profiles would choose its next sandbox).
+fn check_forbidden(policy: &Policy) -> Result<()> {
+    let overlaps = |a: &Path, b: &Path| a.starts_with(b) || b.starts_with(a);
+    let config = crate::config::config_dir().map(|d| lenient_canonical(&d));
+    // A path that does not exist yet would still be a grant once created.
+    let skipped: Vec<Rule> = policy
+        .skipped
+        .iter()
+        .map(|s| Rule {
+            path: lenient_canonical(Path::new(&s.path)),
+            access: s.access,
+            from: vec![s.from.clone()],
+        })
+        .collect();
+    for r in policy.rules.iter().chain(&skipped) {
+        let who = match r.from[0].as_str() {
+            f if f.starts_with("--") => f.to_string(),
+            "workdir" => "the working-directory grant (--allow-cwd or workdir.access)".to_string(),
+            name => format!("profile '{name}'"),
+        };
+        let p = r.path.display();
+        if let Some(state) = state_dir().filter(|s| overlaps(&r.path, s)) {
+            return Err(Error::Msg(format!(
+                "{who} grants {p}, which overlaps nono's state directory {}; a sandboxed program may never reach it: grant narrower paths",
+                state.display()
+            )));
+        }
+        if let Some(cfg) = config.as_ref().filter(|c| overlaps(&r.path, c)) {
+            if r.access & WRITE != 0 {
+                return Err(Error::Msg(format!(
+                    "{who} grants write access to {p}, which overlaps nono's configuration {}; a sandboxed program could rewrite its own profile: grant narrower paths or read only",
+                    cfg.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Make a session's private temporary directory under `$TMPDIR` (or
+/// /tmp), with a random name (the program is not told its session id):
+/// created 0700 by mkdir, which fails rather than follow anything already
+/// there.
+pub fn make_tmpdir() -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let random = crate::registry::new_id().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let path = std::env::temp_dir().join(format!("nono-{random}"));
+    std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+    path.canonicalize()
+}
+
+/// Remove a session's temporary directory, if it is one nono made: a real
+/// directory (not a symlink) named `nono-…` and owned by us.
+pub fn remove_tmpdir(path: &str) {
+    use std::os::unix::fs::MetadataExt;
+    let p = Path::new(path);
+    let named = p
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("nono-"));
+    let ours =
+        std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir() && m.uid() == crate::sys::geteuid());
+    if named && ours {
+        // std's remove_dir_all does not follow symlinks inside the tree.
+        let _ = std::fs::remove_dir_all(p);
+    }
+}
+
+/// Build what the child applies before exec, and the record's account of
+/// it. Fails closed: without Landlock, or when a rule cannot be applied,
+/// the session does not start.
+pub fn confine(policy: &Policy) -> std::result::Result<(Confinement, SandboxInfo), String> {
+    let hint = "; nothing was started (--no-sandbox starts the program unconfined)";
+    let abi = landlock::abi().map_err(|m| format!("cannot sandbox the session: {m}{hint}"))?;
+    if policy.network_blocked && !seccomp::SUPPORTED {
+        return Err(format!(
+            "cannot block the network: nono has no seccomp filter for this architecture{hint}"
+        ));
+    }
+    let mut rules = policy.clone();
+    if let Some(t) = &policy.tmpdir {
+        rules.grant(t.clone(), READ | WRITE, "tmpdir");
+    }
+    let ruleset = landlock::ruleset(&rules, abi)
+        .map_err(|m| format!("cannot sandbox the session: {m}{hint}"))?;
+    let info = SandboxInfo {
+        landlock_abi: abi,
+        enforced: landlock::protections(abi, policy.network_blocked)
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        tmpdir: policy.tmpdir.as_ref().map(|t| t.display().to_string()),
+        paths: rules
+            .rules
+            .iter()
+            .map(|r| PathGrant {
+                path: r.path.display().to_string(),
+                access: access_name(r.access).into(),
+            })
+            .collect(),
+    };
+    let confinement = Confinement {
+        landlock: Some(ruleset),
+        seccomp: policy.network_blocked.then(seccomp::network_filter),
+    };
+    Ok((confinement, info))
+}
+
+/// The resolution in words, for `nono profile show` and `nono run --dry-run`.
+pub fn describe(policy: &Policy, cwd: Option<&Path>) -> String {
+    let mut out = String::new();
+    let chain: Vec<String> = policy
+        .chain
+        .iter()
+        .map(|(n, o)| format!("{n} ({o})"))
+        .collect();
+    out.push_str(&format!("Profile:   {}\n", chain.join(", extends ")));
+    if !policy.description.is_empty() {
+        out.push_str(&format!("           {}\n", policy.description));
+    }
+    out.push_str(&format!(
+        "Network:   {}\n",
+        if policy.network_blocked {
+            "blocked (TCP by Landlock where the kernel can; every socket family but Unix by seccomp)"
+        } else {
+            "allowed"
+        }
+    ));
+    let wd = match (policy.workdir, cwd) {
+        (Workdir::None, _) => "not granted (--allow-cwd grants it)".to_string(),
+        (w, Some(c)) => format!("{} {}", w.as_str(), c.display()),
+        (w, None) => format!("{} (the directory the session starts in)", w.as_str()),
+    };
+    out.push_str(&format!("Workdir:   {wd}\n"));
+    out.push_str("Paths:\n");
+    let width = policy
+        .rules
+        .iter()
+        .map(|r| r.path.as_os_str().len())
+        .chain(policy.skipped.iter().map(|s| s.path.len()))
+        .max()
+        .unwrap_or(0)
+        .max(24);
+    for r in &policy.rules {
+        out.push_str(&format!(
+            "  {:<10}  {:<width$}  {}\n",
+            access_name(r.access),
+            r.path.display().to_string(),
+            r.from.join(", ")
+        ));
+    }
+    out.push_str(&format!(
+        "  {:<10}  {:<width$}  {}\n",
+        "read-write",
+        "$TMPDIR/nono-<id>",
+        "private temporary directory, removed when the session ends"
+    ));
+    if !policy.skipped.is_empty() {
+        out.push_str("Skipped (not granted):\n");
+        for s in &policy.skipped {
+            out.push_str(&format!("  {:<width$}  {}: {}\n", s.path, s.from, s.why));
+        }
+    }
+    if let Some(s) = state_dir() {
+        out.push_str(&format!(
+            "Never:     {} (nono's state directory)\n",
+            s.display()
+        ));
+    }
+    match landlock::abi() {
+        Ok(abi) => {
+            out.push_str(&format!("Kernel:    Landlock ABI {abi}\n"));
+            out.push_str(&format!(
+                "Enforced:  {}\n",
+                landlock::protections(abi, policy.network_blocked).join(", ")
+            ));
+            out.push_str("Not restricted:\n");
+            for n in landlock::not_enforced(abi, policy.network_blocked) {
+                out.push_str(&format!("  {n}\n"));
+            }
+        }
+        Err(m) => out.push_str(&format!(
+            "Kernel:    {m}: a session with this policy will not start (--no-sandbox starts it unconfined)\n"
+        )),
+    }
+    out
+}

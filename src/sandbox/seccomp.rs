@@ -1,0 +1,145 @@
+//! The seccomp filter for `--net blocked`: refuse `socket()` and
+//! `socketpair()` for every address family but `AF_UNIX` (so UDP, raw,
+//! packet and netlink sockets are refused too, which Landlock cannot do),
+//! and refuse `io_uring_setup()`, whose rings can create sockets without
+//! passing through the socket syscalls this filter sees.
+//!
+//! The program is classic BPF over `struct seccomp_data`, written out one
+//! instruction per line. Jump offsets count instructions skipped after the
+//! jump (0 = fall through to the next line).
+
+use libc::sock_filter;
+
+/// `AUDIT_ARCH_*` of the architecture nono was built for: a process may
+/// enter the kernel through another ABI (int 0x80 on x86-64 gives i386
+/// numbers, where `socketcall` exists), so the filter checks it first.
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH: u32 = 0xC000_003E; // EM_X86_64 | 64BIT | LE
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH: u32 = 0xC000_00B7; // EM_AARCH64 | 64BIT | LE
+
+/// On x86-64, syscall numbers with this bit set are the x32 ABI: same
+/// architecture value, other numbers. No native number has it.
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+// Offsets into `struct seccomp_data { int nr; u32 arch; u64 ip; u64 args[6]; }`.
+const OFF_NR: u32 = 0;
+const OFF_ARCH: u32 = 4;
+/// Low 32 bits of args[0] (little-endian): socket()'s `domain` is an int.
+const OFF_ARG0_LOW: u32 = 16;
+
+const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+const JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
+const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+
+const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+const KILL: u32 = libc::SECCOMP_RET_KILL_PROCESS;
+
+const fn errno(e: i32) -> u32 {
+    libc::SECCOMP_RET_ERRNO | (e as u32 & libc::SECCOMP_RET_DATA)
+}
+
+const fn op(code: u16, k: u32) -> sock_filter {
+    sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
+    sock_filter { code, jt, jf, k }
+}
+
+/// Whether nono can build the network filter for this architecture.
+pub const SUPPORTED: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+
+/// The filter program for a session with the network blocked.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub fn network_filter() -> Vec<sock_filter> {
+    let socket = libc::SYS_socket as u32;
+    let socketpair = libc::SYS_socketpair as u32;
+    let io_uring_setup = libc::SYS_io_uring_setup as u32;
+    let af_unix = libc::AF_UNIX as u32;
+    vec![
+        /* 0 */ op(LD_W_ABS, OFF_ARCH), // A = arch
+        /* 1 */ jump(JEQ_K, AUDIT_ARCH, 0, 11), // foreign ABI? -> 13 kill
+        /* 2 */ op(LD_W_ABS, OFF_NR), // A = syscall number
+        /* 3 */ jump(JGE_K, X32_SYSCALL_BIT, 9, 0), // x32 number? -> 13 kill
+        /* 4 */ jump(JEQ_K, socket, 3, 0), // socket() -> 8 check family
+        /* 5 */ jump(JEQ_K, socketpair, 2, 0), // socketpair() -> 8 check family
+        /* 6 */ jump(JEQ_K, io_uring_setup, 5, 0), // io_uring_setup() -> 12 ENOSYS
+        /* 7 */ op(RET_K, ALLOW), // anything else: allowed
+        /* 8 */ op(LD_W_ABS, OFF_ARG0_LOW), // A = address family
+        /* 9 */ jump(JEQ_K, af_unix, 1, 0), // AF_UNIX -> 11 allow
+        /* 10 */ op(RET_K, errno(libc::EACCES)), // other families: EACCES
+        /* 11 */ op(RET_K, ALLOW), // Unix sockets: allowed
+        /* 12 */
+        op(RET_K, errno(libc::ENOSYS)), // io_uring: "not supported", so programs fall back
+        /* 13 */ op(RET_K, KILL), // foreign ABI: kill the process
+    ]
+}
+
+/// No filter exists for other architectures; the caller refuses to start.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub fn network_filter() -> Vec<sock_filter> {
+    Vec::new()
+}
+
+#[cfg(all(test, any(target_arch = "x86_64", target_arch = "aarch64")))]
+mod tests {
+    use super::*;
+
+    /// Run the program the way the kernel does, for one syscall.
+    fn eval(prog: &[sock_filter], arch: u32, nr: u32, arg0: u32) -> u32 {
+        let mut pc = 0;
+        let mut a = 0u32;
+        loop {
+            let i = prog[pc];
+            match i.code {
+                LD_W_ABS => {
+                    a = match i.k {
+                        OFF_NR => nr,
+                        OFF_ARCH => arch,
+                        OFF_ARG0_LOW => arg0,
+                        k => panic!("load of offset {k}"),
+                    };
+                    pc += 1;
+                }
+                JEQ_K | JGE_K => {
+                    let hit = if i.code == JEQ_K { a == i.k } else { a >= i.k };
+                    pc += 1 + if hit { i.jt } else { i.jf } as usize;
+                }
+                RET_K => return i.k,
+                c => panic!("unexpected opcode {c:#x}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_filter_does_what_its_comments_say() {
+        let p = network_filter();
+        let sock = libc::SYS_socket as u32;
+        let pair = libc::SYS_socketpair as u32;
+        assert_eq!(eval(&p, AUDIT_ARCH, sock, libc::AF_UNIX as u32), ALLOW);
+        assert_eq!(eval(&p, AUDIT_ARCH, pair, libc::AF_UNIX as u32), ALLOW);
+        for fam in [
+            libc::AF_INET,
+            libc::AF_INET6,
+            libc::AF_PACKET,
+            libc::AF_NETLINK,
+        ] {
+            assert_eq!(eval(&p, AUDIT_ARCH, sock, fam as u32), errno(libc::EACCES));
+            assert_eq!(eval(&p, AUDIT_ARCH, pair, fam as u32), errno(libc::EACCES));
+        }
+        assert_eq!(
+            eval(&p, AUDIT_ARCH, libc::SYS_io_uring_setup as u32, 0),
+            errno(libc::ENOSYS)
+        );
+        assert_eq!(eval(&p, AUDIT_ARCH, libc::SYS_read as u32, 0), ALLOW);
+        assert_eq!(eval(&p, 0x4000_0003, 102, 0), KILL); // i386 socketcall
+        assert_eq!(eval(&p, AUDIT_ARCH, X32_SYSCALL_BIT | sock, 2), KILL);
+    }
+}
