@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{alive, bin, group_members, rss_kib, wait_until, Env, Out, WAIT};
+use common::{alive, bin, group_members, python, rss_kib, wait_until, Env, Out, WAIT};
 use nono::protocol::{Frame, FrameReader, Hello, ReplyStatus, Request, PROTOCOL_VERSION};
 use nono::sys::WinSize;
 use std::fs;
@@ -54,20 +54,6 @@ impl Rng {
 /// Whether we can act as another user (the tests run as root in CI).
 fn is_root() -> bool {
     nono::sys::geteuid() == 0
-}
-
-/// A python3 that any uid can run (pyenv shims under /root are not).
-fn python() -> Option<PathBuf> {
-    let found = ["/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists());
-    // CI installs python3: there a missing one is a failure, not a skip.
-    assert!(
-        found.is_some() || std::env::var_os("CI").is_none(),
-        "python3 is missing; .ci/run installs it"
-    );
-    found
 }
 
 /// Raw socket client and in-session prober, run with python3.

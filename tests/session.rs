@@ -506,6 +506,9 @@ fn inspect_shows_every_field_and_the_event_log() {
         "Workdir:",
         "Profile:",
         "Network:",
+        "Sandbox:",
+        "Temp dir:",
+        "Grants:",
         "Program PID:",
         "Supervisor PID:",
         "Started:",
@@ -529,7 +532,8 @@ fn inspect_shows_every_field_and_the_event_log() {
         "\"exit_code\":null",
         "\"exit_signal\":null",
         "\"command\":[\"sh\",\"-c\",\"sleep 60\"]",
-        "\"profile\":null",
+        "\"profile\":\"default\"",
+        "\"sandbox\":{\"landlock_abi\":",
         "\"workdir\"",
         "\"network\":\"allowed\"",
         "\"rollback_session\":null",
@@ -671,8 +675,19 @@ fn a_program_inside_a_session_cannot_drive_its_own_supervisor() {
         "{0} detach insider; echo detach-rc=$?; {0} stop insider; echo stop-rc=$?",
         nono.display()
     );
+    // Unsandboxed, so the program can run nono and reach the socket: the
+    // supervisor's peer check alone must refuse it.
     let mut a = env.spawn_pty(
-        &["run", "--name", "insider", "--", "sh", "-c", &script],
+        &[
+            "run",
+            "--no-sandbox",
+            "--name",
+            "insider",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
         24,
         100,
     );

@@ -174,6 +174,13 @@ impl Drop for Env {
                     let _ = sys::killpg(c, libc::SIGKILL);
                 }
             }
+            // A supervisor killed above leaves its sandbox's TMPDIR behind.
+            if let Some(t) = r.sandbox.as_ref().and_then(|s| s.tmpdir.as_ref()) {
+                if r.status != "exited" {
+                    wait_until("the supervisor to die", WAIT, || !alive(r.supervisor_pid));
+                    nono::sandbox::remove_tmpdir(t);
+                }
+            }
         }
         let _ = fs::remove_dir_all(&self.home);
     }
@@ -330,6 +337,20 @@ impl Drop for Pty {
             let _ = self.child.wait();
         }
     }
+}
+
+/// A python3 that any uid can run (pyenv shims under /root are not).
+pub fn python() -> Option<PathBuf> {
+    let found = ["/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    // CI installs python3: there a missing one is a failure, not a skip.
+    assert!(
+        found.is_some() || std::env::var_os("CI").is_none(),
+        "python3 is missing; .ci/run installs it"
+    );
+    found
 }
 
 /// Resident memory of a process in KiB.
