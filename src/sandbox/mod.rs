@@ -276,22 +276,36 @@ fn check_forbidden(policy: &Policy) -> Result<()> {
         })
         .collect();
     for r in policy.rules.iter().chain(&skipped) {
-        let who = match r.from[0].as_str() {
-            f if f.starts_with("--") => f.to_string(),
-            "workdir" => "the working-directory grant (--allow-cwd or workdir.access)".to_string(),
-            name => format!("profile '{name}'"),
-        };
         let p = r.path.display();
+        let (who, fix) = match r.from[0].as_str() {
+            f if f.starts_with("--") => (format!("{f} {p}"), "grant narrower paths"),
+            "workdir" => (
+                format!("the working directory {p}"),
+                "start the session from a project directory",
+            ),
+            name => (format!("profile '{name}' ({p})"), "grant narrower paths"),
+        };
+        let relation = |other: &Path| {
+            if r.path == other {
+                "is"
+            } else if other.starts_with(&r.path) {
+                "contains"
+            } else {
+                "is inside"
+            }
+        };
         if let Some(state) = state_dir().filter(|s| overlaps(&r.path, s)) {
             return Err(Error::Msg(format!(
-                "{who} grants {p}, which overlaps nono's state directory {}; a sandboxed program may never reach it: grant narrower paths",
+                "{who} {} nono's state directory {}, which a sandboxed program may never reach: {fix}",
+                relation(&state),
                 state.display()
             )));
         }
         if let Some(cfg) = config.as_ref().filter(|c| overlaps(&r.path, c)) {
             if r.access & WRITE != 0 {
                 return Err(Error::Msg(format!(
-                    "{who} grants write access to {p}, which overlaps nono's configuration {}; a sandboxed program could rewrite its own profile: grant narrower paths or read only",
+                    "{who} {} nono's configuration {}, which a sandboxed program may not write (it could widen its own next sandbox): {fix}, or grant it read-only",
+                    relation(cfg),
                     cfg.display()
                 )));
             }
