@@ -598,3 +598,61 @@ fn a_program_the_sandbox_does_not_grant_fails_with_a_hint() {
     ]);
     assert_eq!(o.code, 0, "{o:?}");
 }
+
+#[test]
+fn abstract_unix_sockets_outside_the_sandbox_are_out_of_reach() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
+    let Some(py) = python() else {
+        eprintln!("note: no python3; skipping");
+        return;
+    };
+    if abi() < 6 {
+        eprintln!(
+            "note: Landlock ABI {} has no abstract-socket scoping",
+            abi()
+        );
+        return;
+    }
+    let env = Env::new();
+    // The test HOME's name is unique to this test run.
+    let name = format!(
+        "{}-abstract",
+        env.home.file_name().unwrap().to_string_lossy()
+    );
+    let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let listener = UnixListener::bind_addr(&addr).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let probe = r#"
+import errno, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect("\0" + sys.argv[1])
+    print("abstract ok", flush=True)
+except OSError as e:
+    print("abstract", errno.errorcode.get(e.errno, e.errno), flush=True)
+"#;
+    let (code, text) = run_attached(
+        &env,
+        &project(&env),
+        &["run", "--", py.to_str().unwrap(), "-c", probe, &name],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("abstract EPERM"), "{text}");
+    assert!(listener.accept().is_err(), "the listener was reached");
+    // Unconfined, the same probe connects: the refusal is the sandbox's.
+    let (_, text) = run_attached(
+        &env,
+        &project(&env),
+        &[
+            "run",
+            "--no-sandbox",
+            "--",
+            py.to_str().unwrap(),
+            "-c",
+            probe,
+            &name,
+        ],
+    );
+    assert!(text.contains("abstract ok"), "{text}");
+}
