@@ -656,3 +656,48 @@ except OSError as e:
     );
     assert!(text.contains("abstract ok"), "{text}");
 }
+
+/// A seccomp filter under which the kernel seems to have no Landlock:
+/// `landlock_create_ruleset` fails with ENOSYS, as on a kernel built without it.
+fn no_landlock() -> nono::sys::Confinement {
+    let ld_nr = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+    let jeq = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    let ret = (libc::BPF_RET | libc::BPF_K) as u16;
+    let ins = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    nono::sys::Confinement {
+        landlock: None,
+        seccomp: Some(vec![
+            ins(ld_nr, 0, 0, 0),
+            ins(jeq, 0, 1, libc::SYS_landlock_create_ruleset as u32),
+            ins(ret, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+            ins(ret, 0, 0, libc::SECCOMP_RET_ALLOW),
+        ]),
+    }
+}
+
+#[test]
+fn without_landlock_nothing_starts_unless_asked_to_run_unconfined() {
+    let env = Env::new();
+    let run = |args: &[&str]| {
+        let mut cmd = env.cmd(args);
+        cmd.current_dir(project(&env));
+        let mut pty = Pty::spawn_confined(cmd, 24, 200, no_landlock());
+        let code = pty.wait();
+        (code, pty.text())
+    };
+    let (code, text) = run(&["run", "--", "echo", "RAN"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("nono: cannot sandbox the session: this kernel has no Landlock support")
+            && text.contains("--no-sandbox"),
+        "{text}"
+    );
+    assert!(!text.contains("RAN"), "{text}");
+    assert!(env.records().is_empty(), "a session was recorded");
+    let (code, text) = run(&["run", "--dry-run", "--", "true"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("will not start"), "{text}");
+    let (code, text) = run(&["run", "--no-sandbox", "--", "echo", "RAN"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("RAN"), "{text}");
+}

@@ -221,12 +221,23 @@ pub struct Pty {
 
 impl Pty {
     /// Start `cmd` as a session leader with a new pty as its controlling terminal.
-    pub fn spawn(mut cmd: Command, rows: u16, cols: u16) -> Pty {
+    pub fn spawn(cmd: Command, rows: u16, cols: u16) -> Pty {
+        Pty::spawn_confined(cmd, rows, cols, sys::Confinement::default())
+    }
+
+    /// `spawn`, with `confine` applied to the process before exec (tests
+    /// use it to take kernel features away from nono).
+    pub fn spawn_confined(
+        mut cmd: Command,
+        rows: u16,
+        cols: u16,
+        confine: sys::Confinement,
+    ) -> Pty {
         let (master, slave) = sys::open_pty(WinSize::cells(rows, cols)).expect("openpty");
         cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
             .stderr(Stdio::from(slave));
-        sys::make_session_leader_on_exec(&mut cmd, sys::getpid(), sys::Confinement::default());
+        sys::make_session_leader_on_exec(&mut cmd, sys::getpid(), confine);
         let child = cmd.spawn().expect("spawn on pty");
         sys::set_nonblocking(master.as_raw_fd(), true).unwrap();
         Pty {
