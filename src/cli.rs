@@ -8,31 +8,42 @@ use std::io::Write;
 
 /// `nono --help`.
 pub const USAGE: &str = "\
-Usage: nono COMMAND [OPTIONS]
+Usage: nono COMMAND [OPTIONS] [ARG...]
+       nono --help | --version
 
 Run programs in sessions that outlive your terminal.
 
 Commands:
-  run [-d] [-n NAME] [--] CMD [ARG...] start CMD in a new session (attached unless -d),
-                                        sandboxed by a profile (see 'nono help run')
-  attach SESSION                        attach this terminal to a running session
-  detach SESSION                        detach whichever client is attached
-  ps [-a] [--json]                      list sessions
-  inspect SESSION [--json] [--events]   show everything about one session
-  logs SESSION [-f] [-n N]              print a session's history as text
-  stop SESSION [-t SECS] [-f]           end a session: SIGTERM, then SIGKILL
-  prune [-n] [--older-than DAYS] [--keep N]
-                                        remove the files of exited sessions
-  profile list | show PROFILE          list sandbox profiles, or show one resolved
-  help [COMMAND]                        show help for a command
+  run          start a program in a new, sandboxed session (attached unless -d)
+  attach       attach this terminal to a running session
+  detach       detach whichever client is attached
+  ps           list sessions
+  inspect      show everything about one session
+  logs         print a session's history as text, without attaching
+  stop         end a session: SIGTERM, then SIGKILL
+  prune        remove the files of exited sessions
+  profile      list sandbox profiles, or show one resolved
+  completions  print a shell completion script (bash, zsh or fish)
+  help         show the usage of a command
 
-SESSION is any unique prefix of a session id, or a session name.
-While attached, press the detach keys (default Ctrl-] d; see nono.toml(5))
-to detach.
+'nono COMMAND --help' shows a command's options. SESSION is any unique
+prefix of a session id, or a session name. While attached, press the
+detach keys (default Ctrl-] d; see nono.toml(5)) to detach.
 
 Options:
   -h, --help       show help
   -V, --version    show the version and the attach protocol version
+";
+
+/// `nono help --help`.
+pub const HELP_USAGE: &str = "\
+Usage: nono help [COMMAND]
+
+Show the usage of COMMAND (the same text as 'nono COMMAND --help'), or of
+nono itself.
+
+Options:
+  -h, --help    show this help
 ";
 
 /// Write text to stdout; a closed pipe (`nono ps | head`) is not an error.
@@ -57,8 +68,8 @@ pub fn main() -> i32 {
     }
 }
 
-/// Usage text of a command by name.
-fn usage_of(name: &str) -> Option<&'static str> {
+/// Usage text of a command by name (what `nono NAME --help` prints).
+pub fn usage_of(name: &str) -> Option<&'static str> {
     Some(match name {
         "run" => cmd::run::USAGE,
         "attach" => cmd::attach::USAGE,
@@ -69,6 +80,8 @@ fn usage_of(name: &str) -> Option<&'static str> {
         "stop" => cmd::stop::USAGE,
         "prune" => cmd::prune::USAGE,
         "profile" => cmd::profile::USAGE,
+        "completions" => cmd::completions::USAGE,
+        "help" => HELP_USAGE,
         _ => return None,
     })
 }
@@ -87,9 +100,11 @@ fn dispatch(p: &mut lexopt::Parser) -> Result<i32> {
                 "stop" => cmd::stop::main(p),
                 "prune" => cmd::prune::main(p),
                 "profile" => cmd::profile::main(p),
+                "completions" => cmd::completions::main(p),
                 "help" => {
                     let text = match p.next()? {
-                        None | Some(Short('h') | Long("help")) => USAGE,
+                        None => USAGE,
+                        Some(Short('h') | Long("help")) => HELP_USAGE,
                         Some(Value(c)) => {
                             let c = c.string()?;
                             usage_of(&c)

@@ -17,6 +17,9 @@ program. Press the detach keys (default Ctrl-] d) or run
 'nono detach SESSION' to detach; the session keeps running. Only one
 client may be attached at a time.
 
+Options:
+  -h, --help    show this help
+
 Exit status: 0 after detaching; the program's status if it ends while
 attached; 1 if the session is not running or already has a client.
 ";

@@ -14,6 +14,9 @@ Detach whichever client is attached to SESSION. That client prints
 '[detached from session ID]', restores its terminal and exits 0; the
 session keeps running.
 
+Options:
+  -h, --help    show this help
+
 Exit status: 0 when a client was detached; 1 when none was attached or
 the session is not running.
 ";

@@ -1,6 +1,7 @@
 //! One file per subcommand: its usage text, its flags and its execution.
 
 pub mod attach;
+pub mod completions;
 pub mod detach;
 pub mod inspect;
 pub mod logs;

@@ -1,7 +1,7 @@
 //! `nono ps`: list sessions, fitted to the terminal width.
 
 use crate::cli::{fmt_age, print};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::registry::{self, Record, Registry, Session};
 use crate::sys;
 use lexopt::prelude::*;
@@ -9,7 +9,7 @@ use nanoserde::SerJson;
 
 /// `nono ps --help`.
 pub const USAGE: &str = "\
-Usage: nono ps [--all] [--json]
+Usage: nono ps [--all] [--quiet | --json]
 
 List running and paused sessions, oldest first.
 
@@ -21,6 +21,8 @@ fit the terminal).
 
 Options:
   -a, --all     include exited sessions
+  -q, --quiet   print only each session's short id and name, separated by
+                a tab, one session per line, without a header
       --json    print a JSON array of full records (see nono(1))
   -h, --help    show this help
 ";
@@ -29,9 +31,11 @@ Options:
 pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     let mut all = false;
     let mut json = false;
+    let mut quiet = false;
     while let Some(arg) = p.next()? {
         match arg {
             Short('a') | Long("all") => all = true,
+            Short('q') | Long("quiet") => quiet = true,
             Long("json") => json = true,
             Short('h') | Long("help") => {
                 print(USAGE);
@@ -40,6 +44,9 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             _ => return Err(arg.unexpected().into()),
         }
     }
+    if quiet && json {
+        return Err(Error::Usage("give --quiet or --json, not both".into()));
+    }
     let reg = Registry::open()?;
     let (sessions, shorts) = super::listing(&reg)?;
     let shown: Vec<(&Session, &String)> = sessions
@@ -47,6 +54,15 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         .zip(shorts.iter())
         .filter(|(s, _)| all || s.state.is_live())
         .collect();
+    if quiet {
+        // For scripts and shell completion: nothing to parse but a tab.
+        let lines: String = shown
+            .iter()
+            .map(|(s, short)| format!("{short}\t{}\n", s.record.name))
+            .collect();
+        print(&lines);
+        return Ok(0);
+    }
     if json {
         let records: Vec<Record> = shown.iter().map(|(s, _)| s.effective_record()).collect();
         print(&format!("{}\n", records.serialize_json()));

@@ -31,7 +31,7 @@ default Ctrl-] d). Detached: print the session id and return at once.
 Options:
   -d, --detached        start in the background
   -n, --name NAME       name the session (default: a random adjective-noun)
-      --profile P       sandbox profile: a name or a path (default: default)
+      --profile PROFILE sandbox profile: a name or a path (default: default)
       --allow-cwd       grant the working directory read-write
   -a, --allow PATH      grant PATH read-write (repeatable)
   -r, --read PATH       grant PATH read-only (repeatable)

@@ -84,6 +84,26 @@ impl Env {
         c
     }
 
+    /// Any program with this environment, and `nono` (the binary under
+    /// test) first on its PATH, as an installed nono would be.
+    pub fn tool(&self, program: &str, args: &[&str]) -> Command {
+        let dir = self.home.join("bin");
+        let link = dir.join("nono");
+        if !link.exists() {
+            fs::create_dir_all(&dir).unwrap();
+            let target = fs::canonicalize(bin()).unwrap_or_else(|_| bin());
+            std::os::unix::fs::symlink(target, &link).unwrap();
+        }
+        let mut path = std::ffi::OsString::from(&dir);
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        let mut c = Command::new(program);
+        c.args(args);
+        self.apply(&mut c);
+        c.env("PATH", path);
+        c
+    }
+
     /// Give `c` this environment: nothing inherited but PATH.
     fn apply(&self, c: &mut Command) {
         c.env_clear()
