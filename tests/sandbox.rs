@@ -302,7 +302,7 @@ fn a_user_profile_extends_default() {
     let data = env.home.join("data");
     fs::create_dir_all(&data).unwrap();
     fs::write(data.join("f"), "shared\n").unwrap();
-    write_profile(
+    let mine = write_profile(
         &env,
         "mine",
         "[meta]\ndescription = \"my tool\"\nextends = \"default\"\n\n[filesystem]\nread = [\n  \"~/data\",\n]\n\n[network]\nmode = \"blocked\"\n",
@@ -326,6 +326,13 @@ fn a_user_profile_extends_default() {
         "{o:?}"
     );
     assert!(o.stdout.contains("Network:   blocked"), "{o:?}");
+    // The same file by path gives the same resolution.
+    let by_path = env.run(&["profile", "show", mine.to_str().unwrap()]);
+    assert_eq!(by_path.code, 0, "{by_path:?}");
+    assert!(
+        by_path.stdout.contains(&*data.to_string_lossy()),
+        "{by_path:?}"
+    );
     let list = env.run(&["profile", "list"]).stdout;
     for name in ["mine", "default", "claude-code", "codex"] {
         assert!(list.lines().any(|l| l.starts_with(name)), "{list}");

@@ -204,7 +204,9 @@ fn find(spec: &str, below: Option<&Profile>) -> Result<Profile> {
             built_in.join(", ")
         )));
     }
-    let path = crate::sandbox::expand(spec, None).map_err(Error::Msg)?;
+    // A path: relative ones start from the caller's directory.
+    let cwd = std::env::current_dir().ok();
+    let path = crate::sandbox::expand(spec, cwd.as_deref()).map_err(Error::Msg)?;
     read_file(spec, &path)
 }
 
