@@ -46,18 +46,26 @@ const MAX_SCROLLBACK_LINES: usize = 1_000_000;
 /// must be ours and not writable by group or others. Symlinks (dotfile
 /// managers) are followed and their target is what gets checked; a
 /// missing path is fine (defaults apply).
-fn check_not_writable_by_others(path: &std::path::Path) -> Result<()> {
+fn check_not_writable_by_others(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        _ => check_trusted(path, false),
+    }
+}
+
+/// A file or directory that decides what nono does (config, profiles) must
+/// be owned by us (or by root when `root_ok`) and not writable by group or
+/// others: whoever can change it decides. Symlinks are followed.
+pub fn check_trusted(path: &Path, root_ok: bool) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let md = match std::fs::metadata(path) {
-        Ok(md) => md,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io(format!("cannot inspect {}", path.display()), e)),
-    };
+    let md = std::fs::metadata(path)
+        .map_err(|e| Error::io(format!("cannot inspect {}", path.display()), e))?;
     let p = path.display();
     let me = crate::sys::geteuid();
-    if md.uid() != me {
+    if md.uid() != me && !(root_ok && md.uid() == 0) {
+        let whom = if root_ok { " or root" } else { "" };
         return Err(Error::Msg(format!(
-            "{p} is owned by uid {}, not by you (uid {me}); nono reads only configuration you own",
+            "{p} is owned by uid {}, not by you (uid {me}){whom}; nono reads only configuration you own",
             md.uid()
         )));
     }

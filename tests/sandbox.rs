@@ -383,6 +383,15 @@ fn a_profile_with_a_typo_names_file_line_and_key_and_starts_nothing() {
             .contains("line 2: 'network.mode' must be \"allowed\" or \"blocked\""),
         "{o:?}"
     );
+    // A profile others could change decides nothing.
+    let open = write_profile(&env, "open", "[meta]\ndescription = \"x\"\n");
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o666)).unwrap();
+    let o = env.run(&["run", "--profile", "open", "--", "true"]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(
+        o.stderr.contains("writable by group or others") && o.stderr.contains("chmod go-w"),
+        "{o:?}"
+    );
     let o = env.run(&["run", "--profile", "nosuch", "--", "true"]);
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("no profile named 'nosuch'"), "{o:?}");

@@ -210,27 +210,10 @@ fn find(spec: &str, below: Option<&Profile>) -> Result<Profile> {
     read_file(spec, &path)
 }
 
-/// A profile file must be ours (or root's) and writable by nobody else:
-/// whoever can change it decides what the next session may touch.
+/// A profile decides what the next session may touch: it (and its
+/// directory) must be ours or root's and writable by nobody else.
 fn check_owner(path: &Path) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let md = std::fs::metadata(path)
-        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-    let me = crate::sys::geteuid();
-    let p = path.display();
-    if md.uid() != me && md.uid() != 0 {
-        return Err(Error::Msg(format!(
-            "{p} is owned by uid {}, not by you (uid {me}) or root; nono reads only profiles you trust",
-            md.uid()
-        )));
-    }
-    if md.mode() & 0o022 != 0 {
-        return Err(Error::Msg(format!(
-            "{p} is writable by group or others (mode {:04o}); run 'chmod go-w {p}'",
-            md.mode() & 0o7777
-        )));
-    }
-    Ok(())
+    crate::config::check_trusted(path, true)
 }
 
 fn read_file(name: &str, path: &Path) -> Result<Profile> {
