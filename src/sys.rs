@@ -636,12 +636,16 @@ pub fn landlock_add_path_rule(ruleset: &OwnedFd, parent: &OwnedFd, access: u64) 
 }
 
 /// Open `path` for use as a Landlock rule anchor: O_PATH (no read or
-/// write access is taken), following symlinks, close-on-exec.
+/// write access is taken, no device is opened), following symlinks,
+/// close-on-exec. (std's OpenOptions is not used: with musl it loses O_PATH
+/// and opens the file for reading, which fails for /dev/tty.)
 pub fn open_path(path: &std::path::Path) -> io::Result<OwnedFd> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
-        .open(path)?;
-    Ok(OwnedFd::from(f))
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `c` is a valid NUL-terminated string for the duration of the
+    // call; open takes no other pointer.
+    let fd = cvt(unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) })?;
+    // SAFETY: open returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

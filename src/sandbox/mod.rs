@@ -141,19 +141,25 @@ fn lenient_canonical(path: &Path) -> PathBuf {
 }
 
 impl Policy {
+    /// Add a grant, keeping `rules` sorted by path and one rule per path
+    /// (kept sorted by insertion: a sort here would cost the binary more).
     fn grant(&mut self, path: PathBuf, access: u8, from: &str) {
-        match self.rules.iter_mut().find(|r| r.path == path) {
-            Some(r) => {
+        match self.rules.binary_search_by(|r| r.path.cmp(&path)) {
+            Ok(i) => {
+                let r = &mut self.rules[i];
                 r.access |= access;
                 if !r.from.iter().any(|f| f == from) {
                     r.from.push(from.to_string());
                 }
             }
-            None => self.rules.push(Rule {
-                path,
-                access,
-                from: vec![from.to_string()],
-            }),
+            Err(i) => self.rules.insert(
+                i,
+                Rule {
+                    path,
+                    access,
+                    from: vec![from.to_string()],
+                },
+            ),
         }
     }
 
@@ -247,7 +253,6 @@ pub fn resolve(req: &Request, cwd: Option<&Path>) -> Result<Policy> {
             policy.grant(c, access, "workdir");
         }
     }
-    policy.rules.sort_by(|a, b| a.path.cmp(&b.path));
     check_forbidden(&policy)?;
     Ok(policy)
 }

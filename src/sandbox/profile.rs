@@ -170,8 +170,6 @@ pub fn parse(name: &str, origin: &str, text: &str) -> Result<Profile> {
             }
         }
     }
-    // Keep file order for entries within a list (the table is sorted by key).
-    p.entries.sort_by_key(|e| e.line);
     Ok(p)
 }
 
