@@ -40,6 +40,12 @@ const fn errno(e: i32) -> u32 {
     libc::SECCOMP_RET_ERRNO | (e as u32 & libc::SECCOMP_RET_DATA)
 }
 
+/// What a refused socket() returns: "permission denied".
+const REFUSED: u32 = errno(libc::EACCES);
+/// What io_uring_setup() returns: "not implemented", which programs
+/// already handle by falling back to plain system calls.
+const NOT_SUPPORTED: u32 = errno(libc::ENOSYS);
+
 const fn op(code: u16, k: u32) -> sock_filter {
     sock_filter {
         code,
@@ -74,10 +80,9 @@ pub fn network_filter() -> Vec<sock_filter> {
         /* 7 */ op(RET_K, ALLOW), // anything else: allowed
         /* 8 */ op(LD_W_ABS, OFF_ARG0_LOW), // A = address family
         /* 9 */ jump(JEQ_K, af_unix, 1, 0), // AF_UNIX -> 11 allow
-        /* 10 */ op(RET_K, errno(libc::EACCES)), // other families: EACCES
+        /* 10 */ op(RET_K, REFUSED), // other families: EACCES
         /* 11 */ op(RET_K, ALLOW), // Unix sockets: allowed
-        /* 12 */
-        op(RET_K, errno(libc::ENOSYS)), // io_uring: "not supported", so programs fall back
+        /* 12 */ op(RET_K, NOT_SUPPORTED), // io_uring: ENOSYS, so programs fall back
         /* 13 */ op(RET_K, KILL), // foreign ABI: kill the process
     ]
 }
@@ -131,8 +136,8 @@ mod tests {
             libc::AF_PACKET,
             libc::AF_NETLINK,
         ] {
-            assert_eq!(eval(&p, AUDIT_ARCH, sock, fam as u32), errno(libc::EACCES));
-            assert_eq!(eval(&p, AUDIT_ARCH, pair, fam as u32), errno(libc::EACCES));
+            assert_eq!(eval(&p, AUDIT_ARCH, sock, fam as u32), REFUSED);
+            assert_eq!(eval(&p, AUDIT_ARCH, pair, fam as u32), REFUSED);
         }
         assert_eq!(
             eval(&p, AUDIT_ARCH, libc::SYS_io_uring_setup as u32, 0),
