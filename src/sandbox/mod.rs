@@ -433,7 +433,7 @@ pub fn describe(policy: &Policy, cwd: Option<&Path>) -> String {
     out.push_str(&format!(
         "  {:<10}  {:<width$}  {}\n",
         "read-write",
-        "$TMPDIR/nono-<id>",
+        "$TMPDIR/nono-<random>",
         "private temporary directory, removed when the session ends"
     ));
     if !policy.skipped.is_empty() {
