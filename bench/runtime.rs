@@ -25,7 +25,9 @@
 //!
 //! Every benchmark runs in its own HOME/XDG_STATE_HOME/XDG_CONFIG_HOME under
 //! /tmp and stops every session it started. `NONO_BENCH_QUICK=1` shrinks the
-//! sizes for a smoke test; `NONO_BIN` measures another binary.
+//! sizes for a smoke test; `NONO_BIN` measures another binary;
+//! `NONO_BENCH_ONLY=throughput,echo` runs only the benchmarks whose names
+//! contain one of the given words (for repeated runs of one case).
 
 use nanoserde::SerJson;
 use nono::procfs;
@@ -200,7 +202,15 @@ fn main() {
         ("supervisor RSS after output", bench_rss_output),
         ("attach to first full frame", bench_attach_frame),
     ];
-    for (name, f) in benches {
+    let only = std::env::var("NONO_BENCH_ONLY").unwrap_or_default();
+    let wanted = |name: &str| {
+        only.trim().is_empty()
+            || only
+                .split(',')
+                .map(str::trim)
+                .any(|w| !w.is_empty() && name.contains(w))
+    };
+    for (name, f) in benches.into_iter().filter(|(name, _)| wanted(name)) {
         eprintln!("runtime bench: {name}...");
         match f(&sizes, &nono, &mut notes) {
             Ok(r) => rows.extend(r),

@@ -4,6 +4,7 @@
 //! stop) share its connect/hello/reply steps.
 
 use crate::config::{Config, DetachMatcher};
+use crate::defaults::CLIENT_READ_BYTES;
 use crate::error::{Error, Result};
 use crate::protocol::{self, ExitStatus, Frame, FrameReader, Hello, ReplyStatus, Request};
 use crate::registry::{Registry, Session};
@@ -157,19 +158,17 @@ pub fn run_attached(
     let mut buf = vec![0u8; 64 * 1024];
     let mut out = Vec::new();
     let mut term_out = Vec::new();
+    let stream_fd = stream.as_raw_fd();
     let mut last_size = window_size();
     let end = 'outer: loop {
         // Frames already buffered are handled before sleeping; their
         // output goes to the terminal in one write.
         term_out.clear();
-        let last = loop {
-            match reader.next_frame() {
-                Ok(Some(Frame::Output(b))) => term_out.extend_from_slice(&b),
-                Ok(Some(Frame::Exited(st))) => break Some(End::Exited(st)),
-                Ok(Some(Frame::Detached(_))) => break Some(End::Detached),
-                Ok(Some(_)) | Err(_) => break Some(End::Lost),
-                Ok(None) => break None,
-            }
+        let last = match reader.take_output(&mut term_out) {
+            Ok(Some(Frame::Exited(st))) => Some(End::Exited(st)),
+            Ok(Some(Frame::Detached(_))) => Some(End::Detached),
+            Ok(Some(_)) | Err(_) => Some(End::Lost),
+            Ok(None) => None,
         };
         if sys::write_all(1, &term_out).is_err() {
             break 'outer End::Lost;
@@ -234,11 +233,13 @@ pub fn run_attached(
             }
         }
         if fds[0].revents() & (POLLIN | POLLERR_ANY) != 0 {
-            match stream.read(&mut buf) {
+            // Straight into the frame buffer; Output payloads are then
+            // copied once, into the terminal write.
+            match reader.read_from(stream_fd, CLIENT_READ_BYTES) {
                 Ok(0) => break 'outer End::Lost,
-                Ok(n) => reader.push(&buf[..n]),
+                Ok(_) => {}
+                // EINTR is retried inside; EAGAIN is a spurious wakeup.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => break 'outer End::Lost,
             }
         }

@@ -16,9 +16,20 @@ pub const DETACH_SEQUENCE: &str = "ctrl-] d";
 /// Main-screen history lines the terminal model keeps (issue: 10,000).
 pub const SCROLLBACK_LINES: usize = 10_000;
 
-/// Size of a pty read: 64 KiB matches the kernel's pty buffer, so one read
-/// usually empties it.
+/// Size of a pty read: 64 KiB matches the kernel's pty buffer (a read
+/// returns at most the line discipline's 4 KiB, but asking for more costs
+/// nothing).
 pub const PTY_READ_BYTES: usize = 64 * 1024;
+
+/// Program output the supervisor reads per wakeup before it serves its
+/// other fds again: sixteen full pty reads, so a flood costs few polls,
+/// while keystrokes and new connections wait at most ~0.3 ms (kernel read
+/// plus model at 2026-11 speeds) behind it.
+pub const PTY_WAKEUP_BYTES: usize = 64 * 1024;
+
+/// Largest read the attach client makes from the supervisor's socket: four
+/// 64 KiB frames, so a backlog reaches the terminal in few large writes.
+pub const CLIENT_READ_BYTES: usize = 256 * 1024;
 
 /// Output queued for an attached client beyond which the supervisor stops
 /// reading the program's output until the client catches up (as a real

@@ -330,6 +330,29 @@ pub fn push_output(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
+/// Read at most `max` (at most [`MAX_FRAME_PAYLOAD`]) bytes from the
+/// non-blocking `fd` into a new `Output` frame at the end of `out`; the
+/// byte count, the payload being the last that many bytes of `out` (no
+/// frame is added when nothing was read). The program's output goes from
+/// the pty into the client's queue without a copy.
+pub fn read_output(
+    out: &mut Vec<u8>,
+    fd: std::os::fd::RawFd,
+    max: usize,
+) -> std::io::Result<usize> {
+    let start = out.len();
+    out.push(T_OUTPUT);
+    out.extend_from_slice(&[0; HEADER_LEN - 1]);
+    let read = crate::sys::read_append(fd, out, max.min(MAX_FRAME_PAYLOAD));
+    match read {
+        Ok(n) if n > 0 => {
+            out[start + 1..start + HEADER_LEN].copy_from_slice(&(n as u32).to_be_bytes());
+        }
+        _ => out.truncate(start),
+    }
+    read
+}
+
 /// Append `bytes` to `out` as `Input` frames, chunked below the payload limit.
 pub fn push_input(out: &mut Vec<u8>, bytes: &[u8]) {
     for chunk in bytes.chunks(MAX_FRAME_PAYLOAD) {
@@ -338,11 +361,14 @@ pub fn push_input(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// Reassembles frames from a byte stream that arrives in arbitrary pieces.
-/// Memory is bounded: at most one header plus one maximal payload is held.
+/// Memory is bounded: besides the room for one read, at most one header
+/// plus one maximal payload is held (a frame is never longer).
 #[derive(Default)]
 pub struct FrameReader {
-    /// Bytes received and not yet consumed as frames.
+    /// Bytes received; `buf[start..]` is not yet consumed as frames.
     buf: Vec<u8>,
+    /// Start of the unconsumed bytes.
+    start: usize,
 }
 
 impl FrameReader {
@@ -351,34 +377,69 @@ impl FrameReader {
         FrameReader::default()
     }
 
+    /// Drop the consumed bytes before appending more: they are all of the
+    /// buffer, or followed by less than one frame once complete frames
+    /// are taken, so this moves little.
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+    }
+
     /// Add received bytes.
     pub fn push(&mut self, bytes: &[u8]) {
+        self.compact();
         self.buf.extend_from_slice(bytes);
+    }
+
+    /// One read of at most `max` bytes from the non-blocking `fd` straight
+    /// into the buffer; the byte count (0: end of stream).
+    pub fn read_from(&mut self, fd: std::os::fd::RawFd, max: usize) -> std::io::Result<usize> {
+        self.compact();
+        crate::sys::read_append(fd, &mut self.buf, max)
     }
 
     /// Whether a partial frame is buffered.
     pub fn has_partial(&self) -> bool {
-        !self.buf.is_empty()
+        self.start < self.buf.len()
+    }
+
+    /// Type and payload range of the next complete frame, without consuming it.
+    fn peek(&self) -> Result<Option<(u8, std::ops::Range<usize>)>, DecodeError> {
+        let Some(&[ty, a, b, c, d]) = self.buf.get(self.start..self.start + HEADER_LEN) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes([a, b, c, d]);
+        if len as usize > MAX_FRAME_PAYLOAD {
+            return Err(DecodeError::TooLong(len));
+        }
+        let payload = self.start + HEADER_LEN..self.start + HEADER_LEN + len as usize;
+        if payload.end > self.buf.len() {
+            return Ok(None);
+        }
+        Ok(Some((ty, payload)))
     }
 
     /// The next complete frame, None if more bytes are needed, or an error
     /// (after which the connection must be closed).
     pub fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
-        if self.buf.len() < HEADER_LEN {
+        let Some((ty, payload)) = self.peek()? else {
             return Ok(None);
+        };
+        self.start = payload.end;
+        Frame::decode(ty, &self.buf[payload]).map(Some)
+    }
+
+    /// Append the payloads of the `Output` frames at the front to `out`
+    /// (the attach client's hot path: no frame is built per payload), then
+    /// return the next frame of another type like [`FrameReader::next_frame`].
+    pub fn take_output(&mut self, out: &mut Vec<u8>) -> Result<Option<Frame>, DecodeError> {
+        while let Some((T_OUTPUT, payload)) = self.peek()? {
+            self.start = payload.end;
+            out.extend_from_slice(&self.buf[payload]);
         }
-        let ty = self.buf[0];
-        let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]);
-        if len as usize > MAX_FRAME_PAYLOAD {
-            return Err(DecodeError::TooLong(len));
-        }
-        let end = HEADER_LEN + len as usize;
-        if self.buf.len() < end {
-            return Ok(None);
-        }
-        let frame = Frame::decode(ty, &self.buf[HEADER_LEN..end]);
-        self.buf.drain(..end);
-        frame.map(Some)
+        self.next_frame()
     }
 }
 
@@ -435,6 +496,70 @@ mod tests {
         round_trip(Frame::Exited(ExitStatus::Code(7)));
         round_trip(Frame::Exited(ExitStatus::Signal(9)));
         round_trip(Frame::Detached("by request".into()));
+    }
+
+    #[test]
+    fn output_frames_are_taken_in_place_and_other_frames_stop_the_run() {
+        let mut bytes = Vec::new();
+        push_output(&mut bytes, b"hello ");
+        push_output(&mut bytes, b"world");
+        Frame::Exited(ExitStatus::Code(3)).encode(&mut bytes);
+        push_output(&mut bytes, b"!");
+        let mut r = FrameReader::new();
+        let mut out = Vec::new();
+        // Split everywhere: partial frames wait for the rest.
+        for chunk in bytes.chunks(3) {
+            r.push(chunk);
+            if let Some(f) = r.take_output(&mut out).unwrap() {
+                assert_eq!(f, Frame::Exited(ExitStatus::Code(3)));
+                assert_eq!(out, b"hello world");
+            }
+        }
+        assert_eq!(r.take_output(&mut out), Ok(None));
+        assert_eq!(out, b"hello world!");
+        assert!(!r.has_partial());
+    }
+
+    #[test]
+    fn output_read_from_an_fd_becomes_one_frame() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let mut q = Frame::Reply(ReplyStatus::Ok, "x".into()).to_bytes();
+        a.write_all(b"program output").unwrap();
+        assert_eq!(read_output(&mut q, b.as_raw_fd(), 64).unwrap(), 14);
+        // Nothing to read: an error, and no empty frame left behind.
+        let before = q.len();
+        assert!(read_output(&mut q, b.as_raw_fd(), 64).is_err());
+        assert_eq!(q.len(), before);
+        let mut r = FrameReader::new();
+        r.push(&q);
+        assert!(matches!(r.next_frame(), Ok(Some(Frame::Reply(..)))));
+        assert_eq!(
+            r.next_frame(),
+            Ok(Some(Frame::Output(b"program output".to_vec())))
+        );
+    }
+
+    #[test]
+    fn reads_go_straight_into_the_buffer() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let mut r = FrameReader::new();
+        for i in 0..50u8 {
+            a.write_all(&Frame::Output(vec![i; 1000 + i as usize]).to_bytes())
+                .unwrap();
+            // Small reads, so frames straddle reads and the buffer compacts.
+            while r.read_from(b.as_raw_fd(), 777).is_ok() {}
+            while let Some(f) = r.next_frame().unwrap() {
+                assert_eq!(f, Frame::Output(vec![i; 1000 + i as usize]));
+            }
+        }
+        assert!(!r.has_partial());
+        assert!(r.buf.capacity() <= 4 * (HEADER_LEN + 1100 + 777));
     }
 
     #[test]

@@ -195,6 +195,32 @@ pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     })
 }
 
+/// read(2) of at most `max` bytes appended to `buf`, retrying on EINTR;
+/// the byte count. Reading into the spare capacity saves zero-filling (or
+/// a copy from another buffer) on the output hot path.
+pub fn read_append(fd: RawFd, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    buf.reserve(max);
+    let spare = buf.spare_capacity_mut();
+    let max = max.min(spare.len());
+    let n = retry(|| {
+        // SAFETY: the pointer and length describe the first `max` bytes of
+        // the vector's spare capacity, allocated and writable for the call;
+        // read(2) writes only bytes, so uninitialised memory is fine.
+        let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), max) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    })?;
+    let n = n.min(max);
+    // SAFETY: the kernel initialised the first `n` bytes of the spare
+    // capacity (n <= max <= spare capacity), so the new length covers only
+    // initialised bytes within the allocation.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
 /// write(2) on a raw fd, retrying on EINTR; may write less than asked.
 pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     retry(|| {

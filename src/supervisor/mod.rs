@@ -88,9 +88,15 @@ impl Client {
         }
     }
 
+    /// Program output goes to this client now (it is neither leaving nor
+    /// waiting for a redraw).
+    fn takes_output(&self) -> bool {
+        !self.leaving && !self.needs_redraw
+    }
+
     /// The backlog is over the bound: hold the program's output back.
     fn backlogged(&self) -> bool {
-        !self.leaving && !self.needs_redraw && self.out.pending() > CLIENT_QUEUE_MAX_BYTES
+        self.takes_output() && self.out.pending() > CLIENT_QUEUE_MAX_BYTES
     }
 }
 
@@ -621,15 +627,40 @@ impl Supervisor {
 
     /// `read_pty` with the buffer lent out of `self`.
     fn read_pty_into(&mut self, buf: &mut [u8], drain: bool) {
-        // Bounded per wakeup so sockets get their turn under a flood.
-        for _ in 0..if drain { usize::MAX } else { 4 } {
-            match sys::read(self.master.as_raw_fd(), buf) {
-                Ok(0) => {
+        // Until the pty is empty (a pty read returns at most the 4 KiB
+        // line-discipline buffer), bounded per wakeup so sockets get their
+        // turn under a flood.
+        let mut budget = if drain {
+            usize::MAX
+        } else {
+            crate::defaults::PTY_WAKEUP_BYTES
+        };
+        let fd = self.master.as_raw_fd();
+        while budget > 0 {
+            // With a client taking output, the bytes are read straight
+            // into its queue as a frame (no copy); otherwise into `buf`.
+            let read = match self.client.as_mut().filter(|c| c.takes_output()) {
+                Some(c) => c.out.read_output(fd, PTY_READ_BYTES).map(|n| (n, true)),
+                None => sys::read(fd, buf).map(|n| (n, false)),
+            };
+            match read {
+                Ok((0, _)) => {
                     self.pty_closed = true;
                     return;
                 }
-                Ok(n) => {
-                    self.output(&buf[..n]);
+                Ok((n, queued)) => {
+                    budget = budget.saturating_sub(n);
+                    let Supervisor {
+                        term,
+                        followers,
+                        client,
+                        ..
+                    } = self;
+                    let bytes = match client {
+                        Some(c) if queued => c.out.tail(n),
+                        _ => buf.get(..n).unwrap_or(&[]),
+                    };
+                    model_output(term, followers, bytes);
                     if !drain && self.client.as_ref().is_some_and(Client::backlogged) {
                         return;
                     }
@@ -642,25 +673,6 @@ impl Supervisor {
                 }
             }
         }
-    }
-
-    /// Route program output to the model and the client's queue.
-    fn output(&mut self, bytes: &[u8]) {
-        self.term.feed(bytes);
-        for f in self.followers.iter_mut().filter(|f| f.follow) {
-            // A follower over the bound is paused (not buffered without
-            // bound); lines that leave the history meanwhile are skipped.
-            if f.out.pending() <= CLIENT_QUEUE_MAX_BYTES {
-                f.advance(&self.term);
-            }
-        }
-        let Some(c) = self.client.as_mut() else {
-            return;
-        };
-        if c.leaving || c.needs_redraw {
-            return;
-        }
-        c.out.push_output(bytes);
     }
 
     /// Send queued keystrokes to the program.
@@ -1031,6 +1043,19 @@ impl Supervisor {
             outs.push((f.stream.as_raw_fd(), &mut f.out));
         }
         flush_until(&mut outs, deadline);
+    }
+}
+
+/// Program output (already queued for the client, if one takes it) into
+/// the model, then to `nono logs --follow` readers.
+fn model_output(term: &mut Terminal, followers: &mut [Follower], bytes: &[u8]) {
+    term.feed(bytes);
+    for f in followers.iter_mut().filter(|f| f.follow) {
+        // A follower over the bound is paused (not buffered without
+        // bound); lines that leave the history meanwhile are skipped.
+        if f.out.pending() <= CLIENT_QUEUE_MAX_BYTES {
+            f.advance(term);
+        }
     }
 }
 

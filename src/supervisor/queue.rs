@@ -29,6 +29,17 @@ impl OutQueue {
         crate::protocol::push_output(&mut self.buf, bytes);
     }
 
+    /// Read program output from `fd` straight into a new `Output` frame
+    /// (see [`crate::protocol::read_output`]); the byte count.
+    pub fn read_output(&mut self, fd: RawFd, max: usize) -> io::Result<usize> {
+        crate::protocol::read_output(&mut self.buf, fd, max)
+    }
+
+    /// The last `n` bytes queued: the payload [`OutQueue::read_output`] just added.
+    pub fn tail(&self, n: usize) -> &[u8] {
+        &self.buf[self.buf.len().saturating_sub(n)..]
+    }
+
     /// Bytes still to write.
     pub fn pending(&self) -> usize {
         self.buf.len() - self.sent

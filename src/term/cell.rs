@@ -1,8 +1,9 @@
 //! One screen cell and the graphic rendition ("pen") it was drawn with.
 //!
 //! Owns the value types shared by the grid, the history and the renderer:
-//! [`Color`], [`Pen`] (SGR attributes) and [`Cell`], plus the canonical SGR
-//! encoding of a pen.
+//! [`Color`], [`Pen`] (SGR attributes), [`Cell`] (a cell as the API reports
+//! it) and `GridCell` with its `Extra` (a cell as the grid stores it), plus
+//! the canonical SGR encoding of a pen.
 
 use std::fmt::Write as _;
 
@@ -150,7 +151,9 @@ pub(crate) const KIND_SPACER: u8 = 2;
 /// keeps more, but two covers accents plus a variation selector).
 pub const MAX_COMBINING: usize = 2;
 
-/// One character cell of the grid.
+/// One character cell as the API reports it: the character with its
+/// combining characters and the full pen. The grid stores cells more
+/// compactly (see [`GridCell`]); this is the resolved view.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Cell {
     pub(crate) ch: char,
@@ -161,21 +164,16 @@ pub struct Cell {
 
 impl Default for Cell {
     fn default() -> Cell {
-        Cell::blank(Pen::default())
+        Cell {
+            ch: ' ',
+            comb: ['\0'; MAX_COMBINING],
+            pen: Pen::default(),
+            kind: KIND_NARROW,
+        }
     }
 }
 
 impl Cell {
-    /// A space drawn with `pen`.
-    pub(crate) const fn blank(pen: Pen) -> Cell {
-        Cell {
-            ch: ' ',
-            comb: ['\0'; MAX_COMBINING],
-            pen,
-            kind: KIND_NARROW,
-        }
-    }
-
     /// The base character (a space for blanks and for wide-char spacers).
     pub fn ch(&self) -> char {
         self.ch
@@ -189,16 +187,11 @@ impl Cell {
     /// Base character plus combining characters; empty for a spacer.
     pub fn text(&self) -> String {
         let mut s = String::new();
-        self.push_text(&mut s);
-        s
-    }
-
-    /// Append [`Cell::text`] to `out`.
-    pub(crate) fn push_text(&self, out: &mut String) {
         if self.kind != KIND_SPACER {
-            out.push(self.ch);
-            out.extend(self.combining());
+            s.push(self.ch);
+            s.extend(self.combining());
         }
+        s
     }
 
     /// The rendition the cell was drawn with.
@@ -223,7 +216,48 @@ impl Cell {
             && self.comb[0] == '\0'
             && self.pen == Pen::default()
     }
+}
 
+/// One cell as the grid stores it: 16 bytes (the resolved [`Cell`] is 28).
+/// Every byte a program prints is written to a cell and copied into the
+/// history when its line scrolls off, so the cell size is the model's
+/// memory traffic. The rare parts of a cell, combining characters and an
+/// underline colour, live in its row's side table ([`Extra`]).
+///
+/// The fields are packed into two words so that writing a cell is two
+/// stores (with named fields and the `Color` enum the compiler stored
+/// each field separately, five per cell, in the model's hottest loop):
+/// * `char_fg`: the base character (a space for blanks and spacers) in
+///   bits 0-31, the packed foreground colour ([`pack_color`]) in 32-63;
+/// * `bg_meta`: the packed background colour in bits 0-31, the pen's
+///   `attrs` in 32-43, the `KIND_*` in 44-47, and in 48-63 one plus the
+///   index of the cell's [`Extra`] in its row (0: none). An extra belongs
+///   to one cell only (never shared), so it can be changed in place.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct GridCell {
+    char_fg: u64,
+    bg_meta: u64,
+}
+
+/// Where the pen's `attrs` start in [`GridCell`]'s `bg_meta`.
+const ATTRS_SHIFT: u32 = 32;
+/// The pen's `attrs` bits (`ATTR_*` and the underline style: 12 bits).
+const ATTRS_MASK: u16 = 0xfff;
+/// Where the cell kind starts in `bg_meta`.
+const KIND_SHIFT: u32 = 44;
+/// Where the extra index starts in `bg_meta`.
+const EXTRA_SHIFT: u32 = 48;
+
+/// The rare parts of a cell, kept in a side table of its row.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) struct Extra {
+    /// Combining characters, `'\0'`-padded.
+    pub(crate) comb: [char; MAX_COMBINING],
+    /// Underline colour (SGR 58).
+    pub(crate) underline_color: Color,
+}
+
+impl Extra {
     /// Attach a combining character; false when there is no room left.
     pub(crate) fn add_combining(&mut self, c: char) -> bool {
         for slot in self.comb.iter_mut() {
@@ -233,6 +267,110 @@ impl Cell {
             }
         }
         false
+    }
+}
+
+impl GridCell {
+    /// A space drawn with `pen`, ignoring its underline colour (the
+    /// caller stores that as an [`Extra`] when it matters; erase pens
+    /// never carry one).
+    pub(crate) const fn blank(pen: Pen) -> GridCell {
+        GridCell {
+            char_fg: ' ' as u64 | (pack_color(pen.fg) as u64) << 32,
+            bg_meta: pack_color(pen.bg) as u64 | ((pen.attrs & ATTRS_MASK) as u64) << ATTRS_SHIFT,
+        }
+    }
+
+    /// This cell with `c` as its character.
+    pub(crate) const fn with_char(self, c: char) -> GridCell {
+        GridCell {
+            char_fg: (self.char_fg & !0xffff_ffff) | c as u64,
+            bg_meta: self.bg_meta,
+        }
+    }
+
+    /// The base character.
+    pub(crate) fn ch(&self) -> char {
+        char::from_u32(self.char_fg as u32).unwrap_or(' ')
+    }
+
+    /// The base character's code point (cheaper than [`GridCell::ch`]).
+    pub(crate) fn code(&self) -> u32 {
+        self.char_fg as u32
+    }
+
+    /// Set the base character.
+    pub(crate) fn set_ch(&mut self, c: char) {
+        *self = self.with_char(c);
+    }
+
+    /// Foreground colour.
+    pub(crate) fn fg(&self) -> Color {
+        unpack_color((self.char_fg >> 32) as u32)
+    }
+
+    /// Background colour.
+    pub(crate) fn bg(&self) -> Color {
+        unpack_color(self.bg_meta as u32)
+    }
+
+    /// The pen's `attrs` bits.
+    pub(crate) fn attrs(&self) -> u16 {
+        (self.bg_meta >> ATTRS_SHIFT) as u16 & ATTRS_MASK
+    }
+
+    /// The cell kind (`KIND_*`).
+    pub(crate) fn kind(&self) -> u8 {
+        (self.bg_meta >> KIND_SHIFT) as u8 & 0xf
+    }
+
+    /// Set the cell kind.
+    pub(crate) fn set_kind(&mut self, kind: u8) {
+        self.bg_meta = (self.bg_meta & !(0xf << KIND_SHIFT)) | u64::from(kind & 0xf) << KIND_SHIFT;
+    }
+
+    /// One plus the index of the cell's extra, or 0.
+    pub(crate) fn extra(&self) -> u16 {
+        (self.bg_meta >> EXTRA_SHIFT) as u16
+    }
+
+    /// Set the extra index (see [`GridCell::extra`]).
+    pub(crate) fn set_extra(&mut self, extra: u16) {
+        self.bg_meta = (self.bg_meta & !(0xffff << EXTRA_SHIFT)) | u64::from(extra) << EXTRA_SHIFT;
+    }
+
+    /// True when fg, bg and attrs are the defaults (the underline colour,
+    /// kept in the extra, is not looked at).
+    pub(crate) fn has_default_colors_and_attrs(&self) -> bool {
+        self.char_fg >> 32 == u64::from(PACKED_DEFAULT)
+            && self.bg_meta as u32 == PACKED_DEFAULT
+            && self.attrs() == 0
+    }
+}
+
+/// [`Color::Default`] packed.
+const PACKED_DEFAULT: u32 = 0;
+/// Tag of a packed [`Color::Indexed`] (above the 24 colour bits).
+const PACKED_INDEXED: u32 = 1 << 24;
+/// Tag of a packed [`Color::Rgb`].
+const PACKED_RGB: u32 = 2 << 24;
+
+/// A colour as a u32: a tag in the top byte, the value below.
+const fn pack_color(c: Color) -> u32 {
+    match c {
+        Color::Default => PACKED_DEFAULT,
+        Color::Indexed(n) => PACKED_INDEXED | n as u32,
+        Color::Rgb(r, g, b) => PACKED_RGB | (r as u32) << 16 | (g as u32) << 8 | b as u32,
+    }
+}
+
+/// The colour [`pack_color`] packed.
+fn unpack_color(v: u32) -> Color {
+    let byte = |shift: u32| (v >> shift) as u8;
+    match v & !0xff_ffff {
+        PACKED_INDEXED => Color::Indexed(byte(0)),
+        PACKED_RGB => Color::Rgb(byte(16), byte(8), byte(0)),
+        _ => Color::Default,
     }
 }
 
@@ -254,7 +392,41 @@ mod tests {
     }
 
     #[test]
-    fn cell_size_is_compact() {
-        assert!(std::mem::size_of::<Cell>() <= 28);
+    fn colors_pack_losslessly() {
+        for c in [
+            Color::Default,
+            Color::Indexed(0),
+            Color::Indexed(255),
+            Color::Rgb(0, 0, 0),
+            Color::Rgb(255, 1, 128),
+        ] {
+            assert_eq!(unpack_color(pack_color(c)), c);
+        }
+    }
+
+    #[test]
+    fn stored_cell_is_16_bytes_and_round_trips() {
+        assert_eq!(std::mem::size_of::<GridCell>(), 16);
+        // Every pen attribute bit fits below the kind bits.
+        assert_eq!(UNDERLINE_MASK | ATTR_OVERLINE | 0x7f, UNDERLINE_MASK | 0xff);
+        assert_eq!(ATTRS_MASK & (UNDERLINE_MASK | 0xff), UNDERLINE_MASK | 0xff);
+        assert!(u32::from(ATTRS_MASK).count_ones() <= KIND_SHIFT - ATTRS_SHIFT);
+        let pen = Pen {
+            fg: Color::Rgb(1, 2, 3),
+            bg: Color::Indexed(200),
+            underline_color: Color::Default,
+            attrs: ATTR_BOLD | ATTR_OVERLINE | UNDERLINE_MASK,
+        };
+        let mut c = GridCell::blank(pen).with_char('\u{10ffff}');
+        c.set_kind(KIND_SPACER);
+        c.set_extra(u16::MAX);
+        assert_eq!(
+            (c.ch(), c.fg(), c.bg(), c.attrs()),
+            ('\u{10ffff}', pen.fg, pen.bg, pen.attrs)
+        );
+        assert_eq!((c.kind(), c.extra()), (KIND_SPACER, u16::MAX));
+        c.set_kind(KIND_WIDE);
+        c.set_extra(0);
+        assert_eq!((c.kind(), c.extra(), c.attrs()), (KIND_WIDE, 0, pen.attrs));
     }
 }

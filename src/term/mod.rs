@@ -10,8 +10,10 @@
 //!
 //! Layout:
 //! * `parser`: bytes to actions (escape sequences, UTF-8), bounded buffers;
-//! * `cell`: cells, colours and attributes;
-//! * `grid`: rows with wide-character-safe editing, compact scrollback;
+//! * `cell`: cells, colours and attributes (the API's cell, and the
+//!   16-byte cell the grid stores);
+//! * `grid`: rows with wide-character-safe editing (plain ASCII rows kept
+//!   as bytes), compact scrollback in large chunks;
 //! * `render`: state back to bytes, and test captures;
 //! * `width` + `width_table`: display widths, generated from Python's
 //!   `unicodedata` by `tools/gen-width-table.py`
@@ -53,9 +55,9 @@ pub use cell::{
 pub use parser::{MAX_INTERMEDIATES, MAX_OSC_BYTES, MAX_PARAMS};
 pub use width::{char_width, UNICODE_VERSION};
 
-use cell::{KIND_NARROW, KIND_SPACER, KIND_WIDE};
 use grid::{History, Row};
 use parser::{Params, Parser, Perform};
+use std::collections::VecDeque;
 
 /// Default distance between tab stops (VT100 and xterm).
 const TAB_WIDTH: usize = 8;
@@ -204,7 +206,9 @@ struct SavedCursor {
 /// One of the two screens.
 #[derive(Clone, Debug)]
 struct Screen {
-    rows: Vec<Row>,
+    /// The rows, top first; a ring so that scrolling the whole screen
+    /// (every line of plain output) moves no rows.
+    rows: VecDeque<Row>,
     /// DECSC slot; xterm keeps one per screen.
     saved: Option<SavedCursor>,
 }
@@ -220,6 +224,24 @@ impl Screen {
     fn heap_bytes(&self) -> usize {
         self.rows.capacity() * std::mem::size_of::<Row>()
             + self.rows.iter().map(Row::heap_bytes).sum::<usize>()
+    }
+
+    /// Rotate rows `top..=bottom` by `n` (`up`: towards the top).
+    fn rotate(&mut self, top: usize, bottom: usize, n: usize, up: bool) {
+        if top == 0 && bottom + 1 == self.rows.len() {
+            // The whole ring: moves the start, not the rows.
+            if up {
+                self.rows.rotate_left(n);
+            } else {
+                self.rows.rotate_right(n);
+            }
+        } else if let Some(region) = self.rows.make_contiguous().get_mut(top..=bottom) {
+            if up {
+                region.rotate_left(n);
+            } else {
+                region.rotate_right(n);
+            }
+        }
     }
 }
 
@@ -364,12 +386,7 @@ impl Terminal {
         } else {
             &self.emu.main
         };
-        screen
-            .rows
-            .get(usize::from(row))?
-            .cells
-            .get(usize::from(col))
-            .copied()
+        screen.rows.get(usize::from(row))?.view(usize::from(col))
     }
 
     /// Text of the active screen's rows (wide characters once, trailing
@@ -387,7 +404,6 @@ impl Terminal {
         let mut out: Vec<String> = self
             .emu
             .history
-            .lines
             .iter()
             .map(|l| l.text.trim_end_matches(' ').to_string())
             .collect();
@@ -401,7 +417,7 @@ impl Terminal {
     /// Text of scrollback line `index` (0 = oldest), trailing blanks
     /// trimmed, wide characters once.
     pub fn history_line(&self, index: usize) -> Option<String> {
-        let line = self.emu.history.lines.get(index)?;
+        let line = self.emu.history.get(index)?;
         Some(line.text.trim_end_matches(' ').to_string())
     }
 
@@ -413,7 +429,7 @@ impl Terminal {
 
     /// Lines currently in the scrollback.
     pub fn history_len(&self) -> usize {
-        self.emu.history.lines.len()
+        self.emu.history.len()
     }
 
     /// Number of lines ever scrolled off the top of the main screen into
@@ -536,23 +552,7 @@ impl Emulator {
             if insert {
                 row.insert(x, w, Pen::default());
             }
-            row.split_at(x);
-            row.split_at(x + w);
-            if let Some(cell) = row.cells.get_mut(x) {
-                *cell = Cell::blank(pen);
-                cell.ch = c;
-                cell.kind = if w == 2 { KIND_WIDE } else { KIND_NARROW };
-            }
-            if w == 2 {
-                if let Some(cell) = row.cells.get_mut(x + 1) {
-                    *cell = Cell::blank(pen);
-                    cell.kind = KIND_SPACER;
-                }
-            }
-            row.touch(x + w);
-            if w == 2 || pen != Pen::default() {
-                row.mark_styled();
-            }
+            row.write_char(x, c, w, pen);
         }
         self.last_char = Some(c);
         self.advance_after_print(x + w);
@@ -578,20 +578,15 @@ impl Emulator {
             return;
         };
         if let Some(row) = self.cur_row() {
-            let target = match row.cells.get(target) {
-                Some(cell) if cell.kind == KIND_SPACER && target > 0 => target - 1,
-                _ => target,
-            };
-            if let Some(cell) = row.cells.get_mut(target) {
-                cell.add_combining(c);
-            }
-            row.touch(target + 1);
-            row.mark_styled();
+            row.combine(target, c);
         }
     }
 
     fn print_ascii_run(&mut self, run: &[u8]) {
-        if self.graphics_active() || self.modes.insert {
+        // The run writer stores no underline colour; such pens (rare) go
+        // the general way.
+        if self.graphics_active() || self.modes.insert || self.pen.underline_color != Color::Default
+        {
             for &b in run {
                 self.print_char(char::from(b));
             }
@@ -617,25 +612,9 @@ impl Emulator {
                 None
             };
             if let Some(row) = self.cur_row() {
-                row.split_at(x);
-                row.split_at(x + n);
-                // One template copied per cell keeps this loop a plain
-                // store sequence (building the pen per cell was 4x slower).
-                let template = Cell::blank(pen);
-                if let Some(cells) = row.cells.get_mut(x..x + n) {
-                    for (cell, &b) in cells.iter_mut().zip(chunk) {
-                        *cell = template;
-                        cell.ch = char::from(b);
-                    }
-                }
+                row.write_ascii(x, chunk, pen);
                 if let Some(b) = last_overwrite {
-                    if let Some(cell) = row.cells.get_mut(cols - 1) {
-                        cell.ch = char::from(b);
-                    }
-                }
-                row.touch(x + n);
-                if pen != Pen::default() {
-                    row.mark_styled();
+                    row.set_char(cols - 1, char::from(b));
                 }
             }
             self.last_char = last_overwrite.or(chunk.last().copied()).map(char::from);
@@ -753,17 +732,14 @@ impl Emulator {
         } else {
             &mut self.main
         };
-        if let Some(region) = screen.rows.get_mut(top..=bottom) {
-            if to_history {
-                for row in region.iter().take(n) {
-                    self.history.push(row);
-                }
+        if to_history {
+            for row in screen.rows.range(top..top + n) {
+                self.history.push(row);
             }
-            region.rotate_left(n);
-            let len = region.len();
-            for row in region.iter_mut().skip(len - n) {
-                row.clear(pen);
-            }
+        }
+        screen.rotate(top, bottom, n, true);
+        for row in screen.rows.range_mut(bottom + 1 - n..=bottom) {
+            row.clear(pen);
         }
     }
 
@@ -775,11 +751,10 @@ impl Emulator {
         }
         let n = n.min(bottom - top + 1);
         let pen = self.erase_pen();
-        if let Some(region) = self.screen_mut().rows.get_mut(top..=bottom) {
-            region.rotate_right(n);
-            for row in region.iter_mut().take(n) {
-                row.clear(pen);
-            }
+        let screen = self.screen_mut();
+        screen.rotate(top, bottom, n, false);
+        for row in screen.rows.range_mut(top..top + n) {
+            row.clear(pen);
         }
     }
 
@@ -977,9 +952,9 @@ impl Emulator {
             let mut excess_left = excess;
             while excess_left > 0
                 && screen.rows.len() > self.y + 1
-                && screen.rows.last().is_some_and(|r| r.used_len() == 0)
+                && screen.rows.back().is_some_and(|r| r.used_len() == 0)
             {
-                screen.rows.pop();
+                screen.rows.pop_back();
                 excess_left -= 1;
             }
             let from_top = screen.rows.len().saturating_sub(rows);
@@ -999,7 +974,7 @@ impl Emulator {
         let cols = self.cols;
         for screen in [&mut self.main, &mut self.alt] {
             while screen.rows.len() < rows {
-                screen.rows.push(Row::new(cols, Pen::default()));
+                screen.rows.push_back(Row::new(cols, Pen::default()));
             }
         }
     }
@@ -1393,13 +1368,8 @@ impl Perform for Emulator {
             }
             ([b'#'], b'8') => {
                 // DECALN: fill with 'E', reset margins, home.
-                let cols = self.cols;
                 for row in self.screen_mut().rows.iter_mut() {
-                    row.clear(Pen::default());
-                    for cell in row.cells.iter_mut().take(cols) {
-                        cell.ch = 'E';
-                    }
-                    row.touch(cols);
+                    row.fill_char('E');
                 }
                 self.top = 0;
                 self.bottom = self.rows - 1;

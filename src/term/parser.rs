@@ -186,11 +186,18 @@ impl Parser {
             if self.state == State::Ground && self.utf8_need == 0 && (0x20..DEL).contains(&b) {
                 // Fast path: hand over the whole run of printable ASCII.
                 let rest = bytes.get(i..).unwrap_or(&[]);
-                let n = rest
-                    .iter()
-                    .position(|&c| !(0x20..DEL).contains(&c))
-                    .unwrap_or(rest.len());
+                let n = printable_run(rest);
                 p.print_ascii(rest.get(..n).unwrap_or(&[]));
+                i += n;
+                continue;
+            }
+            if matches!(self.state, State::CsiEntry | State::CsiParam) && is_param_byte(b) {
+                // The parameters, the bulk of a CSI sequence, in one loop.
+                let rest = bytes.get(i..).unwrap_or(&[]);
+                let n = rest.iter().take_while(|&&c| is_param_byte(c)).count();
+                for &c in rest.get(..n).unwrap_or(&[]) {
+                    self.param_byte(c);
+                }
                 i += n;
                 continue;
             }
@@ -329,6 +336,24 @@ impl Parser {
         }
     }
 
+    /// A digit, ';' or ':' of a CSI sequence's parameters (in the entry or
+    /// parameter state).
+    fn param_byte(&mut self, b: u8) {
+        self.state = State::CsiParam;
+        self.param_started = true;
+        match b {
+            b';' | b':' => {
+                self.finish_param();
+                self.param_after_colon = b == b':';
+            }
+            _ => {
+                // Saturating, computed wide and clamped (no overflow branch).
+                let v = u32::from(self.param) * 10 + u32::from(b.wrapping_sub(b'0'));
+                self.param = u16::try_from(v).unwrap_or(u16::MAX);
+            }
+        }
+    }
+
     fn finish_param(&mut self) {
         self.params.push(self.param, self.param_after_colon);
         self.param = 0;
@@ -345,22 +370,7 @@ impl Parser {
                     self.state = State::Ground;
                 }
             }
-            b'0'..=b'9' | b';' | b':' if self.state != State::CsiIntermediate => {
-                self.state = State::CsiParam;
-                self.param_started = true;
-                match b {
-                    b';' | b':' => {
-                        self.finish_param();
-                        self.param_after_colon = b == b':';
-                    }
-                    _ => {
-                        self.param = self
-                            .param
-                            .saturating_mul(10)
-                            .saturating_add(u16::from(b - b'0'));
-                    }
-                }
-            }
+            b'0'..=b'9' | b';' | b':' if self.state != State::CsiIntermediate => self.param_byte(b),
             b'<'..=b'?' if self.state == State::CsiEntry => {
                 self.private = b;
                 self.state = State::CsiParam;
@@ -418,9 +428,61 @@ impl Parser {
     }
 }
 
+/// A byte of a CSI sequence's parameters: digit, ';' or ':'.
+fn is_param_byte(b: u8) -> bool {
+    matches!(b, b'0'..=b'9' | b';' | b':')
+}
+
+/// Length of the run of printable ASCII (0x20..=0x7e) that starts `bytes`.
+/// Eight bytes are checked at a time (byte by byte, this scan was the
+/// parser's main cost on plain text).
+fn printable_run(bytes: &[u8]) -> usize {
+    /// 0x01 in every byte.
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    /// 0x80 in every byte.
+    const HIGH: u64 = ONES << 7;
+    let mut n = 0;
+    for word in bytes.chunks_exact(8) {
+        let mut b = [0; 8];
+        b.copy_from_slice(word);
+        let w = u64::from_ne_bytes(b);
+        // Standard bit tricks, exact about whether any byte qualifies:
+        // some byte is below 0x20, or some byte is above 0x7e.
+        let below = w.wrapping_sub(ONES * 0x20) & !w;
+        let above = w.wrapping_add(ONES) | w;
+        if (below | above) & HIGH != 0 {
+            break;
+        }
+        n += 8;
+    }
+    let rest = bytes.get(n..).unwrap_or(&[]);
+    n + rest
+        .iter()
+        .position(|&c| !(0x20..DEL).contains(&c))
+        .unwrap_or(rest.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_runs_end_at_the_first_other_byte() {
+        for len in 0..20 {
+            for stop in 0..=255u8 {
+                let mut v = vec![b'a'; len];
+                v.push(stop);
+                v.extend_from_slice(b"bcdefghijk");
+                let want = if (0x20..DEL).contains(&stop) {
+                    v.len()
+                } else {
+                    len
+                };
+                assert_eq!(printable_run(&v), want, "len {len} stop {stop:#x}");
+            }
+        }
+        assert_eq!(printable_run(b" ~~~~~~~~~~~~~~~~~"), 18);
+    }
 
     #[derive(Default)]
     struct Log(Vec<String>);

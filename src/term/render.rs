@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 
-use super::cell::{Cell, Pen, KIND_SPACER};
+use super::cell::{Pen, KIND_SPACER};
 use super::grid::{HistoryLine, Row};
 use super::width::char_width;
 use super::{Charset, Emulator, MouseEncoding, MouseTracking, SavedCursor, Terminal};
@@ -49,19 +49,22 @@ impl Out {
         let _ = write!(self.s, "\x1b[{};{}H", row + 1, col + 1);
     }
 
-    fn cells(&mut self, cells: &[Cell]) {
-        for c in cells {
-            if c.kind == KIND_SPACER {
-                continue;
-            }
-            self.set_pen(c.pen);
-            c.push_text(&mut self.s);
-        }
-    }
-
     fn row(&mut self, row: &Row) {
         let used = row.used_len();
-        self.cells(row.cells.get(..used).unwrap_or(&[]));
+        if let Some(text) = row.ascii_text() {
+            // ASCII form: default pen throughout.
+            self.set_pen(Pen::default());
+            self.s
+                .push_str(&String::from_utf8_lossy(text.get(..used).unwrap_or(&[])));
+            return;
+        }
+        for c in row.cells().get(..used).unwrap_or(&[]) {
+            if c.kind() == KIND_SPACER {
+                continue;
+            }
+            self.set_pen(row.pen_of(c));
+            row.push_text(c, &mut self.s);
+        }
         // Pen back to default so scrolled-in lines come out blank.
         self.set_pen(Pen::default());
     }
@@ -70,7 +73,7 @@ impl Out {
     /// explicit line ends (a line from before the screen got narrower):
     /// relying on autowrap would fill the new row with the current
     /// background colour. Characters wider than the screen are dropped.
-    fn history_line(&mut self, line: &HistoryLine, cols: usize) {
+    fn history_line(&mut self, line: HistoryLine<'_>, cols: usize) {
         let mut col = 0;
         let mut skipping = false;
         for (text, pen) in line.runs() {
@@ -118,7 +121,7 @@ impl Terminal {
             pen: Pen::default(),
         };
         o.s.push_str(PRELUDE);
-        for line in e.history.lines.iter() {
+        for line in e.history.iter() {
             o.history_line(line, e.cols);
             o.s.push_str("\r\n");
         }
@@ -219,7 +222,7 @@ impl Terminal {
     /// History line `index` (0 = oldest) as `(text, pen)` runs; trailing
     /// default blanks are not stored.
     pub fn history_runs(&self, index: usize) -> Option<Vec<(String, Pen)>> {
-        let line = self.emu.history.lines.get(index)?;
+        let line = self.emu.history.get(index)?;
         Some(
             line.runs()
                 .into_iter()
@@ -248,27 +251,24 @@ impl Emulator {
         if s.pending_wrap && x == last {
             // Reprint the last-column cell so the client sets its own
             // pending-wrap flag.
-            let cells = screen
-                .rows
-                .get(y)
-                .map(|r| r.cells.as_slice())
-                .unwrap_or(&[]);
-            match cells.get(last) {
-                Some(c) if c.kind == KIND_SPACER && last > 0 => {
-                    if let Some(wide) = cells.get(last - 1) {
-                        o.cup(row, last - 1);
-                        o.force_pen(wide.pen);
-                        wide.push_text(&mut o.s);
+            if let Some(r) = screen.rows.get(y) {
+                match r.cell(last) {
+                    Some(c) if c.kind() == KIND_SPACER && last > 0 => {
+                        if let Some(wide) = r.cell(last - 1) {
+                            o.cup(row, last - 1);
+                            o.force_pen(r.pen_of(&wide));
+                            r.push_text(&wide, &mut o.s);
+                            placed = true;
+                        }
+                    }
+                    Some(c) => {
+                        o.cup(row, last);
+                        o.force_pen(r.pen_of(&c));
+                        r.push_text(&c, &mut o.s);
                         placed = true;
                     }
+                    None => {}
                 }
-                Some(c) => {
-                    o.cup(row, last);
-                    o.force_pen(c.pen);
-                    c.push_text(&mut o.s);
-                    placed = true;
-                }
-                None => {}
             }
         }
         if !placed {

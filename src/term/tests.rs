@@ -323,3 +323,79 @@ fn osc_title_is_sanitised_and_bounded() {
     feed(&mut t, &long);
     assert_eq!(t.title().chars().count(), MAX_TITLE_CHARS);
 }
+
+/// Rows holding only plain ASCII are kept as bytes until an edit needs
+/// cells (see `grid::Row`); every edit must read and render the same in
+/// both forms.
+#[test]
+fn plain_ascii_rows_behave_like_cell_rows() {
+    const EDITS: &[&str] = &[
+        "hello world",
+        "hello world\x1b[5G\x1b[K",
+        "hello world\x1b[3GAB\x1b[1K",
+        "abc\x1b[8Gxyz",
+        "abc\x1b[8Gxyz\x1b[2K",
+        "0123456789ab\x1b[3G\x1b[X\x1b[6G\x1b[3X",
+        "\x1b[?7l0123456789abcdef",
+        "\x1b[?7l0123456789\x1b[9G~",
+        "0123456789x",
+        "abcdef\x1b[3G\x1b[2@\x1b[1P",
+        "abcdef\x1b[3G\x1b[4h12\x1b[4l",
+        "abc\x1b[2Gb\u{301}",
+        "ab\x1b(0qx\x1b(Bq",
+        "abc\x1b[5b",
+        "one\r\ntwo\r\nthree\r\nfour",
+        "abcdef\x1b[4G\x1b[44m\x1b[K",
+    ];
+    for edit in EDITS {
+        let mut ascii = term(3, 10);
+        // A wide character overwritten by blanks leaves the same (empty)
+        // screen, but with its row in cell form.
+        let mut cells = term(3, 10);
+        feed(&mut cells, "中\r  \r");
+        feed(&mut ascii, edit);
+        feed(&mut cells, edit);
+        assert_eq!(ascii.screen_text(), cells.screen_text(), "{edit:?}");
+        assert_eq!(ascii.cursor(), cells.cursor(), "{edit:?}");
+        for y in 0..3 {
+            for x in 0..10 {
+                assert_eq!(ascii.cell(y, x), cells.cell(y, x), "{edit:?} at {y},{x}");
+            }
+        }
+        assert_eq!(ascii.render(), cells.render(), "{edit:?}");
+        assert_eq!(ascii.text_lines(), cells.text_lines(), "{edit:?}");
+    }
+}
+
+/// Scrolling keeps the history exact across plain, styled and wide lines,
+/// and a clear turns a styled row back into a plain one.
+#[test]
+fn history_lines_keep_text_and_attributes_in_order() {
+    let mut t = Terminal::new(2, 8, 5);
+    let lines = [
+        "plain",
+        "\x1b[1mbold\x1b[0m",
+        "wide中",
+        "e\u{301}",
+        "x\x1b[58;5;3;4my",
+    ];
+    for l in lines.iter().cycle().take(12) {
+        feed(&mut t, l);
+        feed(&mut t, "\r\n");
+    }
+    // Lines 7 to 11 of the 11 that scrolled off.
+    assert_eq!(t.history_len(), 5);
+    assert_eq!(t.lines_scrolled_off(), 11);
+    let texts: Vec<String> = (0..5).filter_map(|i| t.history_line(i)).collect();
+    assert_eq!(texts, ["bold", "wide中", "e\u{301}", "xy", "plain"]);
+    let bold = t.history_runs(0).unwrap();
+    assert_eq!(bold[0].0, "bold");
+    assert!(bold[0].1.attrs & ATTR_BOLD != 0);
+    let ul = t.history_runs(3).unwrap();
+    assert_eq!(ul[1].1.underline_color, Color::Indexed(3));
+    let mut u = Terminal::new(2, 8, 5);
+    u.feed(&t.render());
+    for i in 0..5 {
+        assert_eq!(u.history_runs(i), t.history_runs(i));
+    }
+}
