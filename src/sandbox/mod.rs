@@ -193,11 +193,7 @@ pub fn resolve(req: &Request, cwd: Option<&Path>) -> Result<Policy> {
     // and override the working directory and network settings.
     for p in chain.iter().rev() {
         for e in &p.entries {
-            let access = match e.list {
-                "read" => READ,
-                "write" => WRITE,
-                _ => READ | WRITE,
-            };
+            let access = e.access;
             let path = expand(&e.text, None)
                 .map_err(|m| Error::Msg(format!("{}: line {}: {m}", p.origin, e.line)))?;
             match path.canonicalize() {
@@ -269,6 +265,7 @@ fn state_dir() -> Option<PathBuf> {
 /// (a program that could edit profiles would choose its next sandbox).
 fn check_forbidden(policy: &Policy) -> Result<()> {
     let overlaps = |a: &Path, b: &Path| a.starts_with(b) || b.starts_with(a);
+    let state = state_dir();
     let config = crate::config::config_dir().map(|d| lenient_canonical(&d));
     // A path that does not exist yet would still be a grant once created.
     let skipped: Vec<Rule> = policy
@@ -299,10 +296,10 @@ fn check_forbidden(policy: &Policy) -> Result<()> {
                 "is inside"
             }
         };
-        if let Some(state) = state_dir().filter(|s| overlaps(&r.path, s)) {
+        if let Some(state) = state.as_ref().filter(|s| overlaps(&r.path, s)) {
             return Err(Error::Msg(format!(
                 "{who} {} nono's state directory {}, which a sandboxed program may never reach: {fix}",
-                relation(&state),
+                relation(state),
                 state.display()
             )));
         }

@@ -2,6 +2,7 @@
 //! a path, or one of the built-ins compiled into the binary.
 
 use crate::error::{Error, Result};
+use crate::sandbox::{READ, WRITE};
 use nanoserde::{Toml, TomlParser};
 use std::path::{Path, PathBuf};
 
@@ -47,8 +48,8 @@ impl Workdir {
 pub struct Entry {
     /// As written (`~` not yet expanded).
     pub text: String,
-    /// `read`, `write` or `allow`.
-    pub list: &'static str,
+    /// The list it is in: `read` (READ), `write` (WRITE) or `allow` (both).
+    pub access: u8,
     /// Line of the list in its file.
     pub line: usize,
 }
@@ -125,10 +126,10 @@ pub fn parse(name: &str, origin: &str, text: &str) -> Result<Profile> {
                 p.extends = Some(parent);
             }
             "filesystem.allow" | "filesystem.read" | "filesystem.write" => {
-                let list: &'static str = match key.as_str() {
-                    "filesystem.allow" => "allow",
-                    "filesystem.read" => "read",
-                    _ => "write",
+                let access = match key.as_str() {
+                    "filesystem.allow" => READ | WRITE,
+                    "filesystem.read" => READ,
+                    _ => WRITE,
                 };
                 let Toml::SimpleArray(items) = value else {
                     return Err(wrong("a list of paths, such as [\"~/.cache/tool\"]"));
@@ -143,7 +144,7 @@ pub fn parse(name: &str, origin: &str, text: &str) -> Result<Profile> {
                     }
                     p.entries.push(Entry {
                         text,
-                        list,
+                        access,
                         line: at,
                     });
                 }
