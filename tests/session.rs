@@ -739,3 +739,24 @@ fn a_config_that_others_can_change_is_refused_with_the_fix() {
     let o = env.run(&["run", "--", "true"]);
     assert!(o.stderr.contains("owned by uid 65534"), "{o:?}");
 }
+
+#[test]
+fn an_unprivileged_user_runs_lists_and_stops_a_sandboxed_session() {
+    let Some(user) = common::test_user() else {
+        eprintln!("skipped: no unprivileged test user (needs root to create it)");
+        return;
+    };
+    let env = Env::for_user(user);
+    let id = env.start(&["--", "sleep", "60"]);
+    let r = env.record(&id);
+    assert_eq!(r.status, "running");
+    let owner = fs::metadata(format!("/proc/{}", r.child_pid.unwrap()))
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap();
+    assert_eq!(owner, user.uid, "the program runs as the test user");
+    let ps = env.run(&["ps"]);
+    assert!(ps.stdout.contains(&id), "{ps:?}");
+    let o = env.run(&["stop", &id]);
+    assert_eq!(o.code, 0, "{o:?}");
+    env.wait_record(&id, "the session to end", |r| r.status == "exited");
+}

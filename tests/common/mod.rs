@@ -45,10 +45,61 @@ pub fn alive(pid: i32) -> bool {
     }
 }
 
+/// A real unprivileged account the tests act as, because root is not the
+/// case that matters: `nono-test`, created with `useradd` on first use.
+#[derive(Clone, Copy, Debug)]
+pub struct User {
+    /// Its uid.
+    pub uid: u32,
+    /// Its primary gid.
+    pub gid: u32,
+}
+
+/// Name of the account `test_user` creates.
+pub const TEST_USER: &str = "nono-test";
+
+/// The unprivileged test account, created if missing (needs root); None
+/// when it neither exists nor can be created, so the caller can skip with
+/// a printed reason. Safe to call from parallel tests and processes.
+pub fn test_user() -> Option<User> {
+    let lookup = || {
+        let o = Command::new("id").args(["-u", TEST_USER]).output().ok()?;
+        let g = Command::new("id").args(["-g", TEST_USER]).output().ok()?;
+        if !o.status.success() || !g.status.success() {
+            return None;
+        }
+        let uid = String::from_utf8_lossy(&o.stdout).trim().parse().ok()?;
+        let gid = String::from_utf8_lossy(&g.stdout).trim().parse().ok()?;
+        Some(User { uid, gid })
+    };
+    if let Some(u) = lookup() {
+        return Some(u);
+    }
+    if sys::geteuid() != 0 {
+        return None;
+    }
+    // A parallel test may win the race; useradd then fails and the lookup
+    // below finds the account it made.
+    let _ = Command::new("useradd")
+        .args([
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/bin/sh",
+            TEST_USER,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    lookup()
+}
+
 /// A private HOME with XDG directories for one test.
 pub struct Env {
     /// The temporary home directory.
     pub home: PathBuf,
+    /// Who the commands run as (None: as the test process itself).
+    pub user: Option<User>,
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -60,7 +111,18 @@ impl Env {
         let home = std::env::temp_dir().join(format!("nono-t{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&home);
         fs::create_dir_all(&home).unwrap();
-        Env { home }
+        Env { home, user: None }
+    }
+
+    /// A fresh environment owned by `user` (mode 0700), whose commands
+    /// (`cmd`, `sh`, `tool`, `run`, `start`, `spawn_pty`) run as that user.
+    pub fn for_user(user: User) -> Env {
+        use std::os::unix::fs::PermissionsExt;
+        let mut env = Env::new();
+        std::os::unix::fs::chown(&env.home, Some(user.uid), Some(user.gid)).unwrap();
+        fs::set_permissions(&env.home, fs::Permissions::from_mode(0o700)).unwrap();
+        env.user = Some(user);
+        env
     }
 
     /// The registry's sessions directory.
@@ -106,6 +168,11 @@ impl Env {
 
     /// Give `c` this environment: nothing inherited but PATH.
     fn apply(&self, c: &mut Command) {
+        if let Some(u) = self.user {
+            use std::os::unix::process::CommandExt;
+            // std drops supplementary groups when root sets a uid.
+            c.uid(u.uid).gid(u.gid);
+        }
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", &self.home)
