@@ -59,6 +59,11 @@ pub struct Record {
     pub exit_signal: Option<i32>,
     /// Rollback snapshot session (reserved; always null for now).
     pub rollback_session: Option<String>,
+    /// How the session's processes are contained: `namespaces` (own user,
+    /// PID and mount namespaces; nothing outlives the supervisor) or
+    /// `descendants` (the supervisor ends every descendant it finds at the
+    /// end); null in records of older versions.
+    pub containment: Option<String>,
 }
 
 /// The sandbox a session's program runs in, as applied at start.

@@ -19,7 +19,7 @@ const MAX_EXTENDS: usize = 8;
 
 /// Every key a profile may set.
 const KNOWN_KEYS: &str = "meta.description, meta.extends, filesystem.allow, filesystem.read, \
-filesystem.write, workdir.access, network.mode";
+filesystem.write, workdir.access, network.mode, environment.pass, containment.namespaces";
 
 /// What the working directory is granted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +71,10 @@ pub struct Profile {
     pub workdir: Option<Workdir>,
     /// `[network] mode`, when set: true for `blocked`.
     pub net_blocked: Option<bool>,
+    /// `[environment] pass`: scrubbed variables passed on purpose.
+    pub env_pass: Vec<String>,
+    /// `[containment] namespaces`, when set: true for `required`.
+    pub namespaces_required: Option<bool>,
 }
 
 /// `$XDG_CONFIG_HOME/nono/profiles`.
@@ -106,6 +110,8 @@ pub fn parse(name: &str, origin: &str, text: &str) -> Result<Profile> {
         entries: Vec::new(),
         workdir: None,
         net_blocked: None,
+        env_pass: Vec::new(),
+        namespaces_required: None,
     };
     for (key, value) in &table {
         let at = lines.get(key).copied().unwrap_or(0);
@@ -162,6 +168,26 @@ pub fn parse(name: &str, origin: &str, text: &str) -> Result<Profile> {
                     Some("allowed") => false,
                     Some("blocked") => true,
                     _ => return Err(wrong("\"allowed\" or \"blocked\"")),
+                });
+            }
+            "environment.pass" => {
+                let Toml::SimpleArray(items) = value else {
+                    return Err(wrong(
+                        "a list of variable names, such as [\"SSH_AUTH_SOCK\"]",
+                    ));
+                };
+                for item in items {
+                    let name = string(item)
+                        .filter(|n| crate::sandbox::env_name_ok(n))
+                        .ok_or_else(|| wrong("a list of variable names (letters, digits, _)"))?;
+                    p.env_pass.push(name);
+                }
+            }
+            "containment.namespaces" => {
+                p.namespaces_required = Some(match string(value).as_deref() {
+                    Some("preferred") => false,
+                    Some("required") => true,
+                    _ => return Err(wrong("\"preferred\" or \"required\"")),
                 });
             }
             _ => {

@@ -4,6 +4,7 @@
 //! `pty_activity`, `listener_activity`, `client_activity`,
 //! `pending_activity`, `signal_activity`, then deadlines.
 
+pub mod child;
 mod follow;
 mod queue;
 
@@ -17,7 +18,7 @@ use crate::protocol::{self, ExitStatus, Frame, FrameReader, Hello, ReplyStatus, 
 use crate::registry::{self, Record, Registry, RECORD_VERSION};
 use crate::sandbox::{self, Policy};
 use crate::signals::Signals;
-use crate::sys::{self, Confinement, PollFd, WinSize, POLLERR_ANY, POLLIN, POLLOUT};
+use crate::sys::{self, PollFd, WinSize, POLLERR_ANY, POLLIN, POLLOUT};
 use crate::term::Terminal;
 use follow::Follower;
 use nanoserde::SerJson;
@@ -28,7 +29,6 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What the launcher asks the supervisor to start.
@@ -124,8 +124,18 @@ struct Supervisor {
     _sock_dir: Option<File>,
     /// The pty master (non-blocking).
     master: OwnedFd,
-    /// The program's pid, process group and session.
+    /// The program's pid, process group and session (outside any namespace).
     child: libc::pid_t,
+    /// The session's init, when it has namespaces: our child, whose death
+    /// ends every process of the session.
+    init: Option<libc::pid_t>,
+    /// The init's reports of the program's state changes.
+    reports: Option<UnixStream>,
+    /// Partial report lines.
+    report_buf: Vec<u8>,
+    /// How the program ended, as the init reported it.
+    program_end: Option<ExitStatus>,
+
     /// Signals as readiness.
     signals: Signals,
     /// What the program's screen looks like.
@@ -200,15 +210,6 @@ pub fn parse_ready(text: &str) -> Option<Ready> {
     Some(Ready::Failed(code.parse().ok()?, msg.to_string()))
 }
 
-/// Exit status and message for a program that could not be started.
-fn spawn_failure(program: &str, e: &io::Error) -> (i32, String) {
-    let code = match e.raw_os_error() {
-        Some(libc::ENOENT) => 127,
-        _ => 126,
-    };
-    (code, format!("cannot run '{program}': {e}"))
-}
-
 /// Read a pre-attached client's hello, blocking briefly: it is sent by our
 /// own launcher right after fork.
 fn read_pre_hello(stream: &mut UnixStream) -> Option<WinSize> {
@@ -274,6 +275,7 @@ impl Supervisor {
             exit_code: None,
             exit_signal: None,
             rollback_session: None,
+            containment: None,
         };
         // Reserve a fresh id: the record is linked in only if the name is new.
         let mut created = false;
@@ -297,23 +299,6 @@ impl Supervisor {
         };
         let res = (|| {
             let events = reg.open_events(&id).map_err(fail)?;
-            let confinement = match &spec.policy {
-                None => Confinement::default(),
-                Some(policy) => {
-                    let mut policy = policy.clone();
-                    let dir = sandbox::make_tmpdir().map_err(|e| {
-                        fail(Error::io(
-                            "cannot create the session's temporary directory",
-                            e,
-                        ))
-                    })?;
-                    tmpdir = Some(dir.display().to_string());
-                    policy.tmpdir = Some(dir);
-                    let (c, info) = sandbox::confine(&policy).map_err(|m| (1, m))?;
-                    record.sandbox = Some(info);
-                    c
-                }
-            };
             let (sock_path, sock_dir) = reg.socket_addr(&id).map_err(fail)?;
             // The socket is created 0600: the umask is the only way to set a
             // socket's mode at bind time, and we are single-threaded.
@@ -331,18 +316,25 @@ impl Supervisor {
                 .map_err(|e| fail(Error::io("socket", e)))?;
             let (master, slave) =
                 sys::open_pty(size).map_err(|e| fail(Error::io("cannot open a pty", e)))?;
-            let child = spawn_child(&spec, slave, confinement, tmpdir.as_deref())?;
+            if spec.command.is_empty() {
+                return Err((2, "no command given".to_string()));
+            }
+            let spawned = child::spawn(&spec, slave)?;
+            tmpdir.clone_from(&spawned.tmpdir);
             sys::set_nonblocking(master.as_raw_fd(), true)
                 .map_err(|e| fail(Error::io("pty", e)))?;
-            Ok((events, listener, sock_path, sock_dir, master, child))
+            Ok((events, listener, sock_path, sock_dir, master, spawned))
         })();
-        let (events, listener, sock_path, sock_dir, master, child) = match res {
+        let (events, listener, sock_path, sock_dir, master, spawned) = match res {
             Ok(v) => v,
             Err(e) => {
                 cleanup(&reg, &tmpdir);
                 return Err(e);
             }
         };
+        let child = spawned.program;
+        record.sandbox = spawned.sandbox;
+        record.containment = Some(spawned.containment.word().into());
         let mut term = Terminal::new(size.rows, size.cols, spec.scrollback);
         term.resize(size.rows, size.cols);
         let mut sup = Supervisor {
@@ -365,6 +357,10 @@ impl Supervisor {
             pty_closed: false,
             kill_at: None,
             exit: None,
+            init: spawned.init,
+            reports: spawned.reports,
+            report_buf: Vec::new(),
+            program_end: None,
         };
         sup.record.status = "running".into();
         sup.record.child_pid = Some(child);
@@ -372,6 +368,14 @@ impl Supervisor {
             "started",
             &format!("pid {child}: {}", spec.command.join(" ")),
         );
+        let how = match (&spawned.fallback_reason, spawned.containment) {
+            (Some(why), c) => format!("{}: no namespaces ({why})", c.word()),
+            (None, child::Containment::Namespaces) => {
+                "namespaces: user, pid, mount (private /proc, /tmp, /dev/shm, terminals)".into()
+            }
+            (None, c) => format!("{}: unsandboxed, no namespaces", c.word()),
+        };
+        sup.event("containment", &how);
         if let Some(stream) = pre {
             let _ = stream.set_read_timeout(None);
             let _ = stream.set_nonblocking(true);
@@ -380,8 +384,8 @@ impl Supervisor {
             sup.event("attached", "by the launching terminal");
         }
         if let Err(e) = sup.reg.write_record(&sup.record) {
-            let _ = sys::killpg(child, libc::SIGKILL);
-            let _ = sys::wait_nohang(child);
+            sup.kill_all();
+            let _ = sys::wait_nohang(-1);
             // Our own listener still accepts, so remove_files would rightly
             // keep the socket: unlink it ourselves.
             let _ = std::fs::remove_file(&sup.sock_path);
@@ -420,6 +424,7 @@ impl Supervisor {
             Client,
             Pending(usize),
             Follower(usize),
+            Init,
         }
         let mut fds: Vec<PollFd> = Vec::new();
         let mut tokens: Vec<Token> = Vec::new();
@@ -458,6 +463,10 @@ impl Supervisor {
                 fds.push(PollFd::new(p.stream.as_raw_fd(), POLLIN));
                 tokens.push(Token::Pending(i));
             }
+            if let Some(r) = &self.reports {
+                fds.push(PollFd::new(r.as_raw_fd(), POLLIN));
+                tokens.push(Token::Init);
+            }
             for (i, f) in self.followers.iter().enumerate() {
                 let ev = if f.out.pending() > 0 {
                     POLLIN | POLLOUT
@@ -487,6 +496,7 @@ impl Supervisor {
                     Token::Client => self.client_activity(rev),
                     Token::Pending(i) => pending_ready.push(i),
                     Token::Follower(i) => followers_ready.push((i, rev)),
+                    Token::Init => self.init_activity(),
                 }
             }
             for (i, rev) in followers_ready.into_iter().rev() {
@@ -536,10 +546,10 @@ impl Supervisor {
         self.pending.retain(|p| p.deadline > now);
         if self.kill_at.is_some_and(|t| t <= now) {
             self.kill_at = None;
-            let _ = sys::killpg(self.child, libc::SIGKILL);
+            self.kill_all();
             self.event(
                 "stop",
-                "grace period over: sent SIGKILL to the process group",
+                "grace period over: killed every process of the session",
             );
         }
     }
@@ -559,44 +569,122 @@ impl Supervisor {
         }
     }
 
+    /// Reports from the session's init: the program stopped, continued or ended.
+    fn init_activity(&mut self) {
+        let Some(r) = self.reports.as_ref() else {
+            return;
+        };
+        let mut buf = [0u8; 512];
+        let closed = loop {
+            match sys::read(r.as_raw_fd(), &mut buf) {
+                Ok(0) => break true,
+                Ok(n) => self.report_buf.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                Err(_) => break true,
+            }
+        };
+        while let Some(nl) = self.report_buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.report_buf.drain(..=nl).collect();
+            let text = String::from_utf8_lossy(&line[..nl]).into_owned();
+            match child::parse_report(&text) {
+                Some(child::Report::Stopped(s)) => self.program_state(sys::WaitStatus::Stopped(s)),
+                Some(child::Report::Continued) => self.program_state(sys::WaitStatus::Continued),
+                Some(child::Report::Ended(st)) => self.program_end = Some(st),
+                None => {}
+            }
+        }
+        if closed {
+            self.reports = None;
+        }
+    }
+
     /// Collect every child state change; orphans adopted as subreaper are reaped silently.
     fn reap(&mut self) {
         while let Ok(Some((pid, st))) = sys::wait_nohang(-1) {
-            if pid != self.child {
+            if Some(pid) == self.init {
+                if matches!(
+                    st,
+                    sys::WaitStatus::Exited(_) | sys::WaitStatus::Signaled(_)
+                ) {
+                    // Its last reports are in the socket: read them first.
+                    self.init_activity();
+                    self.exit = Some(self.program_end.unwrap_or(match st {
+                        sys::WaitStatus::Exited(c) => ExitStatus::Code(c),
+                        sys::WaitStatus::Signaled(s) => ExitStatus::Signal(s),
+                        _ => ExitStatus::Code(1),
+                    }));
+                }
                 continue;
             }
-            match st {
-                sys::WaitStatus::Exited(c) => self.exit = Some(ExitStatus::Code(c)),
-                sys::WaitStatus::Signaled(s) => self.exit = Some(ExitStatus::Signal(s)),
-                sys::WaitStatus::Stopped(s) => {
-                    self.record.status = "paused".into();
-                    self.save();
-                    self.event(
-                        "paused",
-                        &format!("stopped by SIG{}", registry::signal_name(s)),
-                    );
-                }
-                sys::WaitStatus::Continued => {
-                    self.record.status = "running".into();
-                    self.save();
-                    self.event("resumed", "");
-                }
+            if pid != self.child || self.init.is_some() {
+                continue;
+            }
+            self.program_state(st);
+        }
+    }
+
+    /// The program changed state (seen by waitpid, or reported by the init).
+    fn program_state(&mut self, st: sys::WaitStatus) {
+        match st {
+            sys::WaitStatus::Exited(c) => self.exit = Some(ExitStatus::Code(c)),
+            sys::WaitStatus::Signaled(s) => self.exit = Some(ExitStatus::Signal(s)),
+            sys::WaitStatus::Stopped(s) => {
+                self.record.status = "paused".into();
+                self.save();
+                self.event(
+                    "paused",
+                    &format!("stopped by SIG{}", registry::signal_name(s)),
+                );
+            }
+            sys::WaitStatus::Continued => {
+                self.record.status = "running".into();
+                self.save();
+                self.event("resumed", "");
             }
         }
     }
 
-    /// SIGTERM (and SIGCONT) to the program's group now, SIGKILL after `grace`;
-    /// `force` kills at once. Repeated requests keep the earliest deadline.
+    /// End what a terminal close ends: SIGTERM (and SIGCONT) to the
+    /// program's group now, or, when the program ignores SIGTERM (an
+    /// interactive shell), a hangup (SIGHUP to it and to the terminal's
+    /// foreground group); everything after `grace`. `force` kills at once.
+    /// Repeated requests keep the earliest deadline.
     fn begin_stop(&mut self, force: bool, grace: Duration) {
         if force {
-            let _ = sys::killpg(self.child, libc::SIGKILL);
+            self.kill_all();
             self.kill_at = None;
             return;
         }
-        let _ = sys::killpg(self.child, libc::SIGTERM);
+        if child::ignores_sigterm(self.child) {
+            let _ = sys::killpg(self.child, libc::SIGHUP);
+            if let Some(pg) = sys::foreground_pgrp(self.master.as_raw_fd()) {
+                if pg != self.child {
+                    let _ = sys::killpg(pg, libc::SIGHUP);
+                    let _ = sys::killpg(pg, libc::SIGCONT);
+                }
+            }
+            self.event("stop", "sent SIGHUP: the program ignores SIGTERM");
+        } else {
+            let _ = sys::killpg(self.child, libc::SIGTERM);
+            self.event("stop", "sent SIGTERM");
+        }
         let _ = sys::killpg(self.child, libc::SIGCONT);
         let at = Instant::now() + grace;
         self.kill_at = Some(self.kill_at.map_or(at, |k| k.min(at)));
+    }
+
+    /// SIGKILL every process of the session: its init (the kernel ends the
+    /// namespace with it), or the program's group and every descendant.
+    fn kill_all(&mut self) {
+        match self.init {
+            Some(init) => {
+                let _ = sys::kill(init, libc::SIGKILL);
+            }
+            None => {
+                let _ = sys::killpg(self.child, libc::SIGKILL);
+                child::kill_descendants();
+            }
+        }
     }
 
     /// Program output: into the model, then to the attached client.
@@ -992,8 +1080,15 @@ impl Supervisor {
         if !self.pty_closed {
             self.read_pty(true);
         }
-        // Nothing of the session outlives it: leftovers in its process group go too.
-        let _ = sys::killpg(self.child, libc::SIGKILL);
+        // Nothing of the session outlives it: with namespaces the kernel
+        // ended the rest with the init; without, we end every descendant.
+        if self.init.is_none() {
+            let _ = sys::killpg(self.child, libc::SIGKILL);
+            let n = child::kill_descendants();
+            if n > 0 {
+                self.event("exited", &format!("killed {n} leftover processes"));
+            }
+        }
         while let Ok(Some(_)) = sys::wait_nohang(-1) {}
         if let Some(t) = self.record.sandbox.as_ref().and_then(|s| s.tmpdir.as_ref()) {
             sandbox::remove_tmpdir(t);
@@ -1085,47 +1180,6 @@ fn flush_until(outs: &mut [(RawFd, &mut OutQueue)], deadline: Instant) {
             return;
         }
         let _ = sys::poll(&mut fds, left.as_millis().min(1000) as i32 + 1);
-    }
-}
-
-/// Start the program on the pty slave as a session leader with it as the
-/// controlling terminal; exec failures come back with the real errno.
-fn spawn_child(
-    spec: &StartSpec,
-    slave: OwnedFd,
-    confine: Confinement,
-    tmpdir: Option<&str>,
-) -> std::result::Result<libc::pid_t, (i32, String)> {
-    let io_fail = |e: io::Error| (1, format!("cannot set up the pty: {e}"));
-    let program = spec
-        .command
-        .first()
-        .ok_or((2, "no command given".to_string()))?;
-    let mut cmd = Command::new(program);
-    cmd.args(&spec.command[1..])
-        .current_dir(&spec.workdir)
-        .stdin(Stdio::from(slave.try_clone().map_err(io_fail)?))
-        .stdout(Stdio::from(slave.try_clone().map_err(io_fail)?))
-        .stderr(Stdio::from(slave));
-    if std::env::var_os("TERM").is_none_or(|t| t.is_empty()) {
-        cmd.env("TERM", "xterm-256color");
-    }
-    if let Some(t) = tmpdir {
-        cmd.env("TMPDIR", t);
-    }
-    let sandboxed = !confine.is_empty();
-    sys::make_session_leader_on_exec(&mut cmd, sys::getpid(), confine);
-    match cmd.spawn() {
-        Ok(child) => Ok(child.id() as libc::pid_t),
-        Err(e) => {
-            let (code, mut msg) = spawn_failure(program, &e);
-            if sandboxed && e.raw_os_error() == Some(libc::EACCES) {
-                msg.push_str(
-                    " (the sandbox may not grant it: check 'nono run --dry-run', add -r PATH, or use --no-sandbox)",
-                );
-            }
-            Err((code, msg))
-        }
     }
 }
 
