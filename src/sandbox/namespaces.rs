@@ -77,6 +77,10 @@ pub fn private_grants(policy: &mut Policy) {
     }
 }
 
+/// A path to bind back: where, an O_PATH fd opened before it was hidden,
+/// and whether it is a directory.
+type Held<'a> = (&'a PathBuf, OwnedFd, bool);
+
 /// A step of the setup failed: which, on what, why.
 fn step(what: &str, path: &str, e: std::io::Error) -> String {
     format!("{what} {path}: {e}")
@@ -104,7 +108,7 @@ pub fn enter(view: &View) -> Result<(), String> {
     sys::mount("", Path::new("/"), "", libc::MS_REC | libc::MS_PRIVATE, "")
         .map_err(|e| step("cannot make mounts private under", "/", e))?;
     // 3. Hold on to what the next steps hide, to bind it back.
-    let mut held: Vec<(&PathBuf, OwnedFd, bool)> = Vec::new();
+    let mut held: Vec<Held> = Vec::new();
     for p in &view.keep {
         let fd = sys::open_path(p).map_err(|e| step("cannot open", &p.display().to_string(), e))?;
         let dir = fs::metadata(p).map(|m| m.is_dir()).unwrap_or(true);
@@ -136,8 +140,7 @@ pub fn enter(view: &View) -> Result<(), String> {
     //    and masks over what they bring back; parents first, so a mask
     //    lands inside a bound directory and a grant inside a mask.
     let mut masked = Vec::new();
-    let mut ops: Vec<(&PathBuf, Option<&(&PathBuf, OwnedFd, bool)>)> =
-        held.iter().map(|h| (h.0, Some(h))).collect();
+    let mut ops: Vec<(&PathBuf, Option<&Held>)> = held.iter().map(|h| (h.0, Some(h))).collect();
     ops.extend(
         view.masks
             .iter()
