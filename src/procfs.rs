@@ -76,6 +76,13 @@ fn all_parents(zombies: bool) -> Vec<(i32, i32)> {
 
 /// The children of `pid` (as this /proc numbers them), zombies included.
 pub fn children(pid: i32) -> Vec<i32> {
+    // One small file where the kernel has CONFIG_PROC_CHILDREN, else a scan.
+    if let Ok(list) = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+        return list
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+    }
     all_parents(true)
         .into_iter()
         .filter(|&(_, ppid)| ppid == pid)

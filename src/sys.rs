@@ -530,13 +530,20 @@ pub fn make_session_leader_on_exec(cmd: &mut Command, parent: libc::pid_t, confi
     let ruleset = confine.landlock;
     let filter = confine.seccomp;
     // SAFETY: the closure runs between fork and exec in the child and only
-    // makes async-signal-safe calls (setsid, ioctl, prctl, getppid, syscall,
-    // _exit); it allocates nothing and touches no lock: the ruleset fd and
-    // the filter were built before the fork and are only borrowed here, and
+    // makes async-signal-safe calls (sigprocmask, setsid, ioctl, prctl,
+    // getppid, syscall, _exit); it allocates nothing and touches no lock
+    // (the signal set is a local): the ruleset fd and the filter were
+    // built before the fork and are only borrowed here, and
     // `fprog` points into `filter`, which the closure owns and outlives the
     // seccomp() call (the kernel copies the program).
     unsafe {
         cmd.pre_exec(move || {
+            // A session's init blocks every signal; the program starts with none blocked.
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) == -1 {
+                return Err(io::Error::last_os_error());
+            }
             if libc::setsid() == -1 {
                 return Err(io::Error::last_os_error());
             }

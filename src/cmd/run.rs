@@ -38,6 +38,9 @@ Options:
   -w, --write PATH      grant PATH write-only (repeatable)
       --net MODE        network: allowed or blocked (default: the profile's)
       --block-net       same as --net blocked
+      --env NAME        pass NAME to the program although it leads to an
+                        agent or display (SSH_AUTH_SOCK...; repeatable)
+      --require-namespaces  refuse to start without namespace containment
       --no-sandbox      run unconfined, with all of your access (recorded)
       --dry-run         print the resolved sandbox and exit; start nothing
   -h, --help            show this help
@@ -95,6 +98,14 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                     }
                 });
                 sandbox_flag = Some("--net");
+            }
+            Long("env") => {
+                req.env.push(p.value()?.string()?);
+                sandbox_flag = Some("--env");
+            }
+            Long("require-namespaces") => {
+                req.require_namespaces = true;
+                sandbox_flag = Some("--require-namespaces");
             }
             Long("block-net") => {
                 req.net_blocked = Some(true);

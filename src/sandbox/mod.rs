@@ -578,12 +578,26 @@ pub fn describe(policy: &Policy, cwd: Option<&Path>) -> String {
             r.from.join(", ")
         ));
     }
-    out.push_str(&format!(
-        "  {:<10}  {:<width$}  {}\n",
-        "read-write",
-        "$TMPDIR/nono-<random>",
-        "private temporary directory, removed when the session ends"
-    ));
+    for (path, what) in [
+        (
+            "/tmp, /dev/shm",
+            "private, empty, gone with the session (namespaces)",
+        ),
+        ("/dev/pts", "the session's own terminals (namespaces)"),
+        (
+            "$TMPDIR/nono-<random>",
+            "without namespaces: a private TMPDIR, removed when the session ends",
+        ),
+        (
+            "/dev/pts/<N>",
+            "without namespaces: the session's terminal only",
+        ),
+    ] {
+        out.push_str(&format!(
+            "  {:<10}  {:<width$}  {what}\n",
+            "read-write", path
+        ));
+    }
     if !policy.skipped.is_empty() {
         out.push_str("Skipped (not granted):\n");
         for s in &policy.skipped {
@@ -596,6 +610,50 @@ pub fn describe(policy: &Policy, cwd: Option<&Path>) -> String {
             s.display()
         ));
     }
+    out.push_str(&format!(
+        "Containment: {}\n",
+        if policy.require_namespaces {
+            "namespaces (required: the session does not start without them)"
+        } else {
+            "namespaces where the kernel allows them, else descendants"
+        }
+    ));
+    out.push_str(
+        "  namespaces:  own user, PID and mount namespaces; nothing the program starts outlives\n\
+         \x20              the session (even kill -9 of the supervisor); its own /proc, terminals,\n\
+         \x20              /tmp and /dev/shm; nono's state and config and /run/user/<uid> masked;\n\
+         \x20              no user namespaces of its own\n\
+         \x20 descendants: the supervisor ends every descendant it finds when the session ends\n\
+         \x20              (not after kill -9 of it); the host's /proc, /tmp sockets and\n\
+         \x20              /run/user reachable by path (Landlock does not cover connect); no new\n\
+         \x20              terminals (script, tmux, pty.spawn fail: only the session's own pty)\n",
+    );
+    let dropped = policy.env_dropped();
+    out.push_str(&format!(
+        "Environment: scrubbed of {}\n",
+        SCRUBBED_ENV.join(" ")
+    ));
+    out.push_str(&format!(
+        "  dropped here: {}\n",
+        if dropped.is_empty() {
+            "none of them is set".to_string()
+        } else {
+            dropped.join(" ")
+        }
+    ));
+    let passed: Vec<String> = policy
+        .env_pass
+        .iter()
+        .map(|(n, from)| format!("{n} ({from})"))
+        .collect();
+    out.push_str(&format!(
+        "  passed on purpose: {}\n",
+        if passed.is_empty() {
+            "none (--env NAME, or [environment] pass in a profile)".to_string()
+        } else {
+            passed.join(", ")
+        }
+    ));
     match landlock::abi() {
         Ok(abi) => {
             out.push_str(&format!("Kernel:    Landlock ABI {abi}\n"));

@@ -32,9 +32,14 @@ pub struct View {
     /// Directories covered by an empty read-only tmpfs: nono's state and
     /// config directories, `/run/user/<uid>` (agent, bus and display sockets).
     pub masks: Vec<PathBuf>,
-    /// Paths a private directory or a mask hides that the session needs:
-    /// granted paths and the working directory, bound back in place.
+    /// Paths a mask hides that the session needs: granted paths and the
+    /// working directory, bound back in place.
     pub keep: Vec<PathBuf>,
+    /// The PRIVATE_DIRS made private. One under which the working directory
+    /// or a grant lies stays shared: a Landlock grant of the private one
+    /// would extend to everything bound back beneath it (rules follow the
+    /// mount tree up), so the program gets a private `$TMPDIR` instead.
+    pub private: Vec<PathBuf>,
 }
 
 /// Plan the view for `policy` started in `workdir`.
@@ -45,18 +50,20 @@ pub fn plan(policy: &Policy, workdir: &Path) -> View {
     masks.extend(crate::registry::state_dir().ok().and_then(canonical));
     masks.extend(crate::config::config_dir().and_then(canonical));
     masks.extend(canonical(PathBuf::from(format!("/run/user/{uid}"))));
-    let hides = |p: &Path| {
-        PRIVATE_DIRS
-            .iter()
-            .any(|d| p.starts_with(d) && p != Path::new(d))
-            || masks.iter().any(|m| p.starts_with(m))
-    };
-    let mut keep: Vec<PathBuf> = policy
+    let needed: Vec<PathBuf> = policy
         .rules
         .iter()
         .map(|r| r.path.clone())
         .chain(workdir.canonicalize().ok())
-        .filter(|p| hides(p))
+        .collect();
+    let private: Vec<PathBuf> = PRIVATE_DIRS
+        .iter()
+        .map(PathBuf::from)
+        .filter(|d| !needed.iter().any(|p| p.starts_with(d) && p != d))
+        .collect();
+    let mut keep: Vec<PathBuf> = needed
+        .into_iter()
+        .filter(|p| masks.iter().any(|m| p.starts_with(m)))
         .collect();
     // Parents before children, so a child is bound inside its parent's bind.
     keep.sort();
@@ -66,14 +73,22 @@ pub fn plan(policy: &Policy, workdir: &Path) -> View {
         gid: sys::getegid(),
         masks,
         keep,
+        private,
     }
 }
 
 /// The grants every session with a private view gets on top of its
-/// profile: its own /tmp, /dev/shm and terminals.
-pub fn private_grants(policy: &mut Policy) {
-    for d in PRIVATE_DIRS.iter().chain([&PTS]) {
-        policy.grant(PathBuf::from(d), READ | WRITE, "private");
+/// profile: its own terminals, /tmp and /dev/shm (those made private).
+pub fn private_grants(policy: &mut Policy, view: &View) {
+    for d in view.private.iter().cloned().chain([PathBuf::from(PTS)]) {
+        policy.grant(d, READ | WRITE, "private");
+    }
+}
+
+impl View {
+    /// Whether /tmp is the session's own.
+    pub fn private_tmp(&self) -> bool {
+        self.private.iter().any(|d| d == Path::new("/tmp"))
     }
 }
 
@@ -132,9 +147,10 @@ pub fn enter(view: &View) -> Result<(), String> {
         "",
     )
     .map_err(|e| step("cannot bind /dev/pts/ptmx on", "/dev/ptmx", e))?;
-    // 6. Empty private /tmp and /dev/shm.
-    for d in PRIVATE_DIRS {
-        mount_fs("tmpfs", d, libc::MS_NOSUID | libc::MS_NODEV, "mode=1777")?;
+    // 6. Empty private /tmp and /dev/shm (unless a grant lies beneath).
+    for d in &view.private {
+        let d = d.display().to_string();
+        mount_fs("tmpfs", &d, libc::MS_NOSUID | libc::MS_NODEV, "mode=1777")?;
     }
     // 7. Granted paths and the working directory back where they were,
     //    and masks over what they bring back; parents first, so a mask

@@ -209,18 +209,36 @@ fn spawn_in_namespaces(
     let unavailable = |e: io::Error| NsFailure::Unavailable(format!("cannot set up: {e}"));
     let (ours, theirs) = UnixStream::pair().map_err(unavailable)?;
     let view = namespaces::plan(policy, &spec.workdir);
-    let mut applied = sandbox::applied(policy);
-    namespaces::private_grants(&mut applied);
+    let mut policy = policy.clone();
+    // A shared /tmp: the program gets a private TMPDIR there, as without namespaces.
+    let host_tmpdir = if view.private_tmp() {
+        None
+    } else {
+        let dir = sandbox::make_tmpdir().map_err(|e| {
+            NsFailure::Start(
+                1,
+                format!("cannot create the session's temporary directory: {e}"),
+            )
+        })?;
+        policy.tmpdir = Some(dir.clone());
+        Some(dir.display().to_string())
+    };
+    let tmpdir = host_tmpdir.clone().unwrap_or_else(|| "/tmp".into());
+    let mut applied = sandbox::applied(&policy);
+    namespaces::private_grants(&mut applied, &view);
     // SAFETY: the supervisor is single-threaded.
     let init = match unsafe { sys::clone_into(sys::SESSION_NAMESPACES) } {
         Err(e) => {
+            if let Some(t) = &host_tmpdir {
+                sandbox::remove_tmpdir(t);
+            }
             return Err(NsFailure::Unavailable(format!(
                 "the kernel refused new namespaces: {e}"
-            )))
+            )));
         }
         Ok(Fork::Child) => {
             drop(ours);
-            init_main(theirs, slave, spec, &view, &applied, abi)
+            init_main(theirs, slave, spec, &view, &applied, abi, &tmpdir)
         }
         Ok(Fork::Parent(pid)) => pid,
     };
@@ -237,6 +255,9 @@ fn spawn_in_namespaces(
     let failed = |f: NsFailure| {
         let _ = sys::kill(init, libc::SIGKILL);
         let _ = sys::wait_exit(init);
+        if let Some(t) = &host_tmpdir {
+            sandbox::remove_tmpdir(t);
+        }
         Err(f)
     };
     if let Some(why) = line.strip_prefix("unavailable ") {
@@ -273,8 +294,8 @@ fn spawn_in_namespaces(
         reports: Some(reports),
         containment: Containment::Namespaces,
         fallback_reason: None,
-        sandbox: Some(sandbox::info(&applied, abi, Some("/tmp".into()))),
-        tmpdir: None,
+        sandbox: Some(sandbox::info(&applied, abi, Some(tmpdir))),
+        tmpdir: host_tmpdir,
     })
 }
 
@@ -288,6 +309,7 @@ fn init_main(
     view: &namespaces::View,
     applied: &Policy,
     abi: u32,
+    tmpdir: &str,
 ) -> ! {
     let fd = report.as_raw_fd();
     // Nothing of the supervisor's stays open here but what we use.
@@ -322,7 +344,7 @@ fn init_main(
         }
     };
     confine.drop_capabilities = true;
-    let mut cmd = match command(spec, slave, Some("/tmp"), Some(applied)) {
+    let mut cmd = match command(spec, slave, Some(tmpdir), Some(applied)) {
         Ok(c) => c,
         Err(e) => {
             say(&format!("err 1 cannot set up the pty: {e}"));

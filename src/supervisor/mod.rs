@@ -364,18 +364,17 @@ impl Supervisor {
         };
         sup.record.status = "running".into();
         sup.record.child_pid = Some(child);
-        sup.event(
-            "started",
-            &format!("pid {child}: {}", spec.command.join(" ")),
-        );
         let how = match (&spawned.fallback_reason, spawned.containment) {
             (Some(why), c) => format!("{}: no namespaces ({why})", c.word()),
-            (None, child::Containment::Namespaces) => {
-                "namespaces: user, pid, mount (private /proc, /tmp, /dev/shm, terminals)".into()
-            }
-            (None, c) => format!("{}: unsandboxed, no namespaces", c.word()),
+            (None, c) => c.word().to_string(),
         };
-        sup.event("containment", &how);
+        sup.event(
+            "started",
+            &format!(
+                "pid {child}: {} (containment {how})",
+                spec.command.join(" ")
+            ),
+        );
         if let Some(stream) = pre {
             let _ = stream.set_read_timeout(None);
             let _ = stream.set_nonblocking(true);
@@ -560,9 +559,12 @@ impl Supervisor {
             match sig {
                 libc::SIGCHLD => self.reap(),
                 libc::SIGTERM | libc::SIGINT => {
-                    let detail = format!("SIG{} to the supervisor", registry::signal_name(sig));
+                    let sent = self.begin_stop(false, Duration::from_secs(STOP_TIMEOUT_SECS));
+                    let detail = format!(
+                        "SIG{} to the supervisor: {sent}",
+                        registry::signal_name(sig)
+                    );
                     self.event("stop", &detail);
-                    self.begin_stop(false, Duration::from_secs(STOP_TIMEOUT_SECS));
                 }
                 _ => {}
             }
@@ -649,13 +651,13 @@ impl Supervisor {
     /// interactive shell), a hangup (SIGHUP to it and to the terminal's
     /// foreground group); everything after `grace`. `force` kills at once.
     /// Repeated requests keep the earliest deadline.
-    fn begin_stop(&mut self, force: bool, grace: Duration) {
+    fn begin_stop(&mut self, force: bool, grace: Duration) -> &'static str {
         if force {
             self.kill_all();
             self.kill_at = None;
-            return;
+            return "killed every process of the session";
         }
-        if child::ignores_sigterm(self.child) {
+        let sent = if child::ignores_sigterm(self.child) {
             let _ = sys::killpg(self.child, libc::SIGHUP);
             if let Some(pg) = sys::foreground_pgrp(self.master.as_raw_fd()) {
                 if pg != self.child {
@@ -663,14 +665,15 @@ impl Supervisor {
                     let _ = sys::killpg(pg, libc::SIGCONT);
                 }
             }
-            self.event("stop", "sent SIGHUP: the program ignores SIGTERM");
+            "sent SIGHUP (the program ignores SIGTERM)"
         } else {
             let _ = sys::killpg(self.child, libc::SIGTERM);
-            self.event("stop", "sent SIGTERM");
-        }
+            "sent SIGTERM"
+        };
         let _ = sys::killpg(self.child, libc::SIGCONT);
         let at = Instant::now() + grace;
         self.kill_at = Some(self.kill_at.map_or(at, |k| k.min(at)));
+        sent
     }
 
     /// SIGKILL every process of the session: its init (the kernel ends the
@@ -918,8 +921,8 @@ impl Supervisor {
                 } else {
                     format!("timeout {timeout_ms} ms")
                 };
-                self.event("stop", &format!("requested ({how})"));
-                self.begin_stop(force, Duration::from_millis(timeout_ms as u64));
+                let sent = self.begin_stop(force, Duration::from_millis(timeout_ms as u64));
+                self.event("stop", &format!("requested ({how}): {sent}"));
                 let mut out = OutQueue::default();
                 out.push(&Frame::Reply(ReplyStatus::Ok, "stopping".into()));
                 let _ = out.flush(stream.as_raw_fd());
