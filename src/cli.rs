@@ -21,6 +21,9 @@ Commands:
   inspect      show everything about one session
   logs         print a session's history as text, without attaching
   stop         end a session: SIGTERM, then SIGKILL
+  pending      list requests waiting for approval (sessions run with --ask)
+  approve      grant a waiting request
+  deny         refuse a waiting request
   prune        remove the files of exited sessions
   profile      list sandbox profiles, or show one resolved
   completions  print a shell completion script (bash, zsh or fish)
@@ -78,6 +81,9 @@ pub fn usage_of(name: &str) -> Option<&'static str> {
         "inspect" => cmd::inspect::USAGE,
         "logs" => cmd::logs::USAGE,
         "stop" => cmd::stop::USAGE,
+        "pending" => cmd::pending::USAGE,
+        "approve" => cmd::approve::APPROVE_USAGE,
+        "deny" => cmd::approve::DENY_USAGE,
         "prune" => cmd::prune::USAGE,
         "profile" => cmd::profile::USAGE,
         "completions" => cmd::completions::USAGE,
@@ -98,6 +104,9 @@ fn dispatch(p: &mut lexopt::Parser) -> Result<i32> {
                 "inspect" => cmd::inspect::main(p),
                 "logs" => cmd::logs::main(p),
                 "stop" => cmd::stop::main(p),
+                "pending" => cmd::pending::main(p),
+                "approve" => cmd::approve::approve(p),
+                "deny" => cmd::approve::deny(p),
                 "prune" => cmd::prune::main(p),
                 "profile" => cmd::profile::main(p),
                 "completions" => cmd::completions::main(p),
