@@ -19,8 +19,16 @@ fn output_to_a_full_disk_is_an_error_but_a_closed_pipe_is_not() {
         vec!["logs", id.as_str()],
         vec!["--help"],
     ] {
-        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-        let o = env.cmd(&args).stdin(Stdio::null()).stdout(full).output().unwrap();
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let o = env
+            .cmd(&args)
+            .stdin(Stdio::null())
+            .stdout(full)
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
         assert!(
@@ -31,7 +39,12 @@ fn output_to_a_full_disk_is_an_error_but_a_closed_pipe_is_not() {
     // `nono ps | true`: the reader is gone before we write; quiet success.
     let (r, w) = nono::sys::pipe().unwrap();
     drop(r);
-    let o = env.cmd(&["ps", "--json"]).stdin(Stdio::null()).stdout(w).output().unwrap();
+    let o = env
+        .cmd(&["ps", "--json"])
+        .stdin(Stdio::null())
+        .stdout(w)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     assert!(o.stderr.is_empty(), "{o:?}");
 }
