@@ -175,3 +175,87 @@ fn make_run_uses_the_dev_profile() {
         .unwrap();
     assert!(run.contains("nono run --profile dev --"), "{run}");
 }
+
+#[test]
+fn dry_run_and_the_real_run_find_the_same_program_as_the_shell() {
+    let env = Env::new();
+    let h = &env.home;
+    let proj = h.join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    let shims = h.join(".pyenv/shims");
+    put(
+        &shims.join("python3"),
+        "#!/bin/sh\necho FROM-THE-SHIM\n",
+        0o755,
+    );
+    let path = format!("{}:/usr/bin:/bin", shims.display());
+    let run = |args: &[&str]| {
+        let mut c = env.cmd(args);
+        c.current_dir(&proj).env("PATH", &path).stdin(Stdio::null());
+        common::Out::from(c.output().unwrap())
+    };
+    // Not granted: both refuse, naming the file and the grant; nothing starts
+    // (in particular not /usr/bin/python3, a different interpreter).
+    let shim = shims.canonicalize().unwrap().join("python3");
+    let dry = run(&["run", "--dry-run", "--", "python3", "-c", "pass"]);
+    assert_eq!(dry.code, 126, "{dry:?}");
+    let want = format!("-r {}", shim.display());
+    assert!(
+        dry.stdout.contains("Program:   will not start") && dry.stdout.contains(&want),
+        "{dry:?}"
+    );
+    let real = run(&["run", "-d", "--", "python3", "-c", "pass"]);
+    assert_eq!(real.code, 126, "{real:?}");
+    assert!(real.stderr.contains(&want), "{real:?}");
+    assert!(env.records().is_empty());
+    // Granted: both name the shim, and the shim is what runs.
+    let shims_s = shims.to_str().unwrap();
+    let dry = run(&["run", "--dry-run", "-r", shims_s, "--", "python3"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(
+        dry.stdout.contains(&format!(
+            "Program:   {} (granted)",
+            shims.join("python3").display()
+        )),
+        "{dry:?}"
+    );
+    let mut c = env.cmd(&["run", "-r", shims_s, "--", "python3"]);
+    c.current_dir(&proj).env("PATH", &path);
+    let mut pty = common::Pty::spawn(c, 24, 80);
+    assert_eq!(pty.wait(), 0);
+    assert!(pty.text().contains("FROM-THE-SHIM"), "{}", pty.text());
+}
+
+#[test]
+fn a_program_that_cannot_run_is_reported_as_what_it_is() {
+    let env = Env::new();
+    let proj = env.home.join("proj");
+    put(&proj.join("noexec.sh"), "#!/bin/sh\necho hi\n", 0o644);
+    put(&proj.join("badinterp"), "#!/nonexistent\necho hi\n", 0o755);
+    std::fs::create_dir_all(proj.join("adir")).unwrap();
+    for (prog, code, says) in [
+        ("./noexec.sh", 126, "is not executable (mode 0644)"),
+        (
+            "./badinterp",
+            126,
+            "its interpreter '/nonexistent' (named on its #! line) does not exist",
+        ),
+        ("./adir", 126, "it is a directory"),
+        ("./missing", 127, "No such file or directory"),
+        ("no-such-command-anywhere", 127, "command not found in PATH"),
+    ] {
+        for mode in ["--dry-run", "-d"] {
+            let mut c = env.cmd(&["run", "--allow-cwd", mode, "--", prog]);
+            c.current_dir(&proj).stdin(Stdio::null());
+            let o = common::Out::from(c.output().unwrap());
+            assert_eq!(o.code, code, "{prog} {mode}: {o:?}");
+            let text = o.stdout + &o.stderr;
+            assert!(text.contains(says), "{prog} {mode}: {text}");
+            assert!(
+                !text.contains("sandbox does not grant"),
+                "{prog} {mode}: {text}"
+            );
+        }
+    }
+    assert!(env.records().is_empty());
+}
