@@ -2,11 +2,11 @@
 //! detached start plus an attach over a socket pair made before the fork, so
 //! not a byte of early output is missed and the exit status always arrives.
 
-use crate::cli::{print, warn};
 use crate::client;
 use crate::config;
 use crate::defaults::START_TIMEOUT_MS;
 use crate::error::{Error, Result};
+use crate::out::{print, warn};
 use crate::protocol::{FrameReader, Request};
 use crate::registry::{self, Registry};
 use crate::sandbox::{self, Policy};
@@ -103,7 +103,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             Long("no-sandbox") => no_sandbox = true,
             Long("dry-run") => dry_run = true,
             Short('h') | Long("help") => {
-                print(USAGE);
+                print(USAGE)?;
                 return Ok(0);
             }
             Value(v) => {
@@ -137,7 +137,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         Some(sandbox::resolve(&req, Some(&workdir))?)
     };
     if dry_run {
-        print(&dry_run_report(policy.as_ref(), &command, &workdir));
+        print(&dry_run_report(policy.as_ref(), &command, &workdir))?;
         return Ok(0);
     }
     if policy.is_none() {
@@ -196,7 +196,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             let id = match wait_ready(ready_r)? {
                 Ready::Started(id) => id,
                 Ready::Failed(code, msg) => {
-                    eprintln!("nono: {msg}");
+                    warn(&msg);
                     return Ok(code);
                 }
             };
@@ -205,7 +205,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                 None => {
                     print(&format!(
                         "Started detached session {short}.\nAttach with: nono attach {short}\n"
-                    ));
+                    ))?;
                     Ok(0)
                 }
                 Some(mut stream) => {
