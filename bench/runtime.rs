@@ -227,6 +227,12 @@ fn main() {
     }
     println!();
     println!("Total bench time: {:.1} s", started.elapsed().as_secs_f64());
+    // A row that cannot run is a bug: fail `make bench` (and so CI) on it.
+    let failed = rows.iter().filter(|r| r.nono == "FAILED").count();
+    if failed > 0 {
+        eprintln!("runtime bench: {failed} benchmark(s) FAILED (see the notes above)");
+        std::process::exit(1);
+    }
 }
 
 // --- 1. Attached throughput ------------------------------------------------
@@ -954,7 +960,7 @@ const RSS_TARGET_KIB: u64 = 8 * 1024;
 fn bench_rss_output(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
     let sb = Sandbox::new("rss-output", nono)?;
     let result = (|| -> Res<(u64, u64, u64, Duration)> {
-        let idle_id = start_detached(&sb, "idle", &["sleep", "1000"])?;
+        let idle_id = start_detached(&sb, "idle", &[], &["sleep", "1000"])?;
         std::thread::sleep(SETTLE);
         let idle = vm_rss_kib(supervisor_pid(&sb, &idle_id)?)?;
         // One 79-character line of words (no tabs, no quotes) for `yes`.
@@ -969,7 +975,7 @@ fn bench_rss_output(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> 
             s.output_bytes
         );
         let t0 = Instant::now();
-        let id = start_detached(&sb, "output", &["sh", "-c", &script])?;
+        let id = start_detached(&sb, "output", &[], &["sh", "-c", &script])?;
         wait_for_last_line(&sb, &id, DONE_MARK, OUTPUT_TIMEOUT)?;
         let consumed = t0.elapsed();
         std::thread::sleep(SETTLE);
@@ -1000,9 +1006,11 @@ fn bench_rss_output(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> 
     )])
 }
 
-/// `nono run --detached --name NAME -- COMMAND...`; returns the session id.
-fn start_detached(sb: &Sandbox, name: &str, command: &[&str]) -> Res<String> {
-    let mut args = vec!["run", "--detached", "--name", name, "--"];
+/// `nono run --detached --name NAME FLAGS... -- COMMAND...`; returns the session id.
+fn start_detached(sb: &Sandbox, name: &str, flags: &[&str], command: &[&str]) -> Res<String> {
+    let mut args = vec!["run", "--detached", "--name", name];
+    args.extend_from_slice(flags);
+    args.push("--");
     args.extend_from_slice(command);
     let out = sb
         .nono(&args)
@@ -1088,9 +1096,11 @@ fn bench_attach_frame(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>
     let marker = format!("{:06} ", s.attach_lines);
     let path_arg = path.to_str().ok_or("non-UTF-8 temp path")?;
     let result = (|| -> Res<(Vec<Duration>, Vec<Duration>)> {
+        // The text lies outside the sandbox's default grant: grant it read-only.
         let id = start_detached(
             &sb,
             "history",
+            &["--read", path_arg],
             &["sh", "-c", &format!("cat '{path_arg}'; exec sleep 1000")],
         )?;
         wait_for_last_line(&sb, &id, &marker, HANG)?;

@@ -2,10 +2,10 @@
 //! from any terminal of the user (the session's own programs are refused
 //! by the supervisor's peer check, like every other request).
 
-use crate::cli::print;
 use crate::client;
 use crate::defaults::APPROVAL_REPLY_TIMEOUT_MS;
 use crate::error::{Error, Result};
+use crate::out::print;
 use crate::protocol::{FrameReader, Request};
 use crate::registry::Registry;
 use lexopt::prelude::*;
@@ -67,7 +67,7 @@ fn answer(p: &mut lexopt::Parser, allow: bool) -> Result<i32> {
         match arg {
             Long("always") => always = true,
             Short('h') | Long("help") => {
-                print(usage);
+                print(usage)?;
                 return Ok(0);
             }
             Value(v) if session.is_none() => session = Some(v.string()?),
@@ -109,6 +109,6 @@ fn answer(p: &mut lexopt::Parser, allow: bool) -> Result<i32> {
         },
     )?;
     let msg = client::expect_ok(&mut stream, &mut FrameReader::new(), &short)?;
-    print(&format!("{msg}\n"));
+    print(&format!("{msg}\n"))?;
     Ok(0)
 }

@@ -1,11 +1,11 @@
 //! `nono logs`: a session's history as plain text, without attaching.
 
-use crate::cli::{parse_session_command, print};
+use super::parse_session_command;
 use crate::client;
 use crate::error::{Error, Result};
+use crate::out::{print, print_bytes};
 use crate::protocol::{Frame, FrameReader, Request};
 use crate::registry::{self, Registry};
-use crate::sys;
 
 /// `nono logs --help`.
 pub const USAGE: &str = "\
@@ -62,7 +62,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         if !out.is_empty() {
             out.push('\n');
         }
-        print(&out);
+        print(&out)?;
         return Ok(0);
     }
     let mut stream = client::connect(&reg, &s, &short)?;
@@ -72,9 +72,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     loop {
         match client::read_frame(&mut stream, &mut reader)? {
             Some(Frame::Output(b)) => {
-                if sys::write_all(1, &b).is_err() {
-                    return Ok(0); // the reader of our output went away (| head)
-                }
+                print_bytes(&b)?;
             }
             Some(Frame::Exited(_)) | None => return Ok(0),
             Some(_) => {

@@ -1,9 +1,9 @@
 //! `nono pending`: the approval requests waiting in `--ask` sessions.
 
-use crate::cli::{fmt_age, print, warn};
 use crate::client;
 use crate::defaults::APPROVAL_REPLY_TIMEOUT_MS;
 use crate::error::{Error, Result};
+use crate::out::{fmt_age, print, warn};
 use crate::protocol::{FrameReader, PendingRequest, Request};
 use crate::registry::{self, Registry, Session};
 use lexopt::prelude::*;
@@ -74,7 +74,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         match arg {
             Long("json") => json = true,
             Short('h') | Long("help") => {
-                print(USAGE);
+                print(USAGE)?;
                 return Ok(0);
             }
             Value(v) if query.is_none() => query = Some(v.string()?),
@@ -138,11 +138,11 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         }
     }
     if json {
-        print(&format!("{}\n", entries.serialize_json()));
+        print(&format!("{}\n", entries.serialize_json()))?;
     } else if entries.is_empty() {
-        print("No requests are waiting.\n");
+        print("No requests are waiting.\n")?;
     } else {
-        print(&table(&entries, &shorts, registry::now()));
+        print(&table(&entries, &shorts, registry::now()))?;
     }
     Ok(if failed { 1 } else { 0 })
 }
