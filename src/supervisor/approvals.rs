@@ -264,6 +264,12 @@ impl Approvals {
         let Some((path, exists)) = notify::resolve(&full, nofollow) else {
             return Verdict::Continue;
         };
+        // A missing file the call will not create: the kernel says ENOENT
+        // before Landlock is asked, so there is nothing to approve.
+        let tmpfile = call.flags & libc::O_TMPFILE == libc::O_TMPFILE;
+        if !exists && call.flags & libc::O_CREAT == 0 && !tmpfile {
+            return Verdict::Continue;
+        }
         let access = notify::access_of(call.flags, exists);
         if notify::granted(&self.grants, &path) & access == access {
             return Verdict::Continue;
