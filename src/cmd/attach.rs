@@ -47,11 +47,6 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     else {
         return Ok(0);
     };
-    if !sys::isatty(0) {
-        return Err(Error::Msg(format!(
-            "attach needs a terminal, and standard input is not one; 'nono logs {query}' prints the session's output without attaching"
-        )));
-    }
     // A broken config must not lock the operator out of running sessions.
     let config = config::load().unwrap_or_else(|e| {
         warn(&format!(
@@ -65,6 +60,11 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         return Err(Error::Msg(format!(
             "session {short} has {}; 'nono inspect {short}' shows how it ended",
             ended_phrase(&s)
+        )));
+    }
+    if !sys::isatty(0) {
+        return Err(Error::Msg(format!(
+            "attach needs a terminal, and standard input is not one; 'nono logs {short}' prints the session's output without attaching"
         )));
     }
     if take_over && s.record.attached {
