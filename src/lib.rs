@@ -17,6 +17,7 @@ pub mod error;
 pub mod json;
 pub mod out;
 pub mod procfs;
+pub mod program;
 pub mod protocol;
 pub mod registry;
 pub mod sandbox;
