@@ -115,6 +115,7 @@ pub const APPROVAL_SAVE_MS: u64 = 200;
 /// program cannot grow the event log by more than ~100 KiB a minute.
 pub const APPROVAL_EVENTS_PER_MINUTE: u32 = 600;
 
-/// How long `nono pending`, `approve` and `deny` wait for a supervisor's
-/// answer: it answers from its loop at once, so only a hung one takes long.
-pub const APPROVAL_REPLY_TIMEOUT_MS: u64 = 10_000;
+/// How long a command waits for a supervisor to answer its hello before
+/// saying it is frozen: a live supervisor answers in well under a
+/// millisecond; 5 s leaves room for a loaded machine and swapping.
+pub const REPLY_TIMEOUT_MS: u64 = 5_000;

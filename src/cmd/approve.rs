@@ -3,7 +3,7 @@
 //! by the supervisor's peer check, like every other request).
 
 use crate::client;
-use crate::defaults::APPROVAL_REPLY_TIMEOUT_MS;
+use crate::defaults::REPLY_TIMEOUT_MS;
 use crate::error::{Error, Result};
 use crate::out::print;
 use crate::protocol::{FrameReader, Request};
@@ -99,7 +99,7 @@ fn answer(p: &mut lexopt::Parser, allow: bool) -> Result<i32> {
         )));
     }
     let mut stream = client::connect(&reg, &s, &short)?;
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(APPROVAL_REPLY_TIMEOUT_MS)));
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(REPLY_TIMEOUT_MS)));
     client::send_hello(
         &mut stream,
         Request::Decide {

@@ -1,7 +1,7 @@
 //! `nono pending`: the approval requests waiting in `--ask` sessions.
 
 use crate::client;
-use crate::defaults::APPROVAL_REPLY_TIMEOUT_MS;
+use crate::defaults::REPLY_TIMEOUT_MS;
 use crate::error::{Error, Result};
 use crate::out::{fmt_age, print, warn};
 use crate::protocol::{FrameReader, PendingRequest, Request};
@@ -58,7 +58,7 @@ pub struct Entry {
 /// Ask one live session for its waiting requests.
 pub fn fetch(reg: &Registry, s: &Session, short: &str) -> Result<Vec<PendingRequest>> {
     let mut stream = client::connect(reg, s, short)?;
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(APPROVAL_REPLY_TIMEOUT_MS)));
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(REPLY_TIMEOUT_MS)));
     client::send_hello(&mut stream, Request::Pending)?;
     let text = client::expect_ok(&mut stream, &mut FrameReader::new(), short)?;
     crate::json::check(&text)
