@@ -53,7 +53,7 @@ pub fn print(text: &str) {
 
 /// Print a warning to stderr.
 pub fn warn(text: &str) {
-    eprintln!("nono: {text}");
+    eprintln!("nono: {}", crate::escape::message(text));
 }
 
 /// Parse argv and run the command; returns the process exit status.
@@ -62,7 +62,7 @@ pub fn main() -> i32 {
     match dispatch(&mut p) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("nono: {e}");
+            eprintln!("nono: {}", crate::escape::message(&e.to_string()));
             e.exit_code()
         }
     }

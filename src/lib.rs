@@ -13,6 +13,7 @@ pub mod cmd;
 pub mod config;
 pub mod defaults;
 pub mod error;
+pub mod escape;
 pub mod json;
 pub mod procfs;
 pub mod protocol;
