@@ -77,7 +77,7 @@ fn repair_own_dir(path: &Path) {
             d.set_permissions(std::fs::Permissions::from_mode(mode & !0o022))
         });
     if fixed.is_ok() {
-        crate::cli::warn(&format!(
+        crate::out::warn(&format!(
             "{} was writable by group or others (mode {mode:04o}); put it back to {:04o}",
             path.display(),
             mode & !0o022

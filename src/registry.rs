@@ -294,7 +294,7 @@ pub fn check_private_dir(path: &Path) -> Result<()> {
                 d.set_permissions(fs::Permissions::from_mode(0o700))
             });
         match fixed {
-            Ok(()) => crate::cli::warn(&format!(
+            Ok(()) => crate::out::warn(&format!(
                 "{p} was open to group or others (mode {mode:04o}); put it back to 0700 (files in it not owned by you are ignored)"
             )),
             Err(e) => crate::bail!(

@@ -1,6 +1,6 @@
 //! `nono attach`: connect this terminal to a running session.
 
-use crate::cli::parse_session_command;
+use super::parse_session_command;
 use crate::client;
 use crate::config;
 use crate::error::{Error, Result};

@@ -1,8 +1,9 @@
 //! `nono detach`: drop a session's current attachment from anywhere.
 
-use crate::cli::{parse_session_command, print};
+use super::parse_session_command;
 use crate::client;
 use crate::error::{Error, Result};
+use crate::out::print;
 use crate::protocol::{FrameReader, Request};
 use crate::registry::Registry;
 
@@ -37,6 +38,6 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     let mut stream = client::connect(&reg, &s, &short)?;
     client::send_hello(&mut stream, Request::Detach)?;
     client::expect_ok(&mut stream, &mut FrameReader::new(), &short)?;
-    print(&format!("Detached session {short}.\n"));
+    print(&format!("Detached session {short}.\n"))?;
     Ok(0)
 }

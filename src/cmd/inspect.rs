@@ -1,9 +1,10 @@
 //! `nono inspect`: everything about one session, or its event log.
 
-use crate::cli::{fmt_age, fmt_time, parse_session_command, print, warn};
+use super::parse_session_command;
 use crate::defaults::MAX_FILE_BYTES;
 use crate::error::{Error, Result};
 use crate::escape;
+use crate::out::{fmt_age, fmt_time, print, warn};
 use crate::registry::{self, Registry};
 use nanoserde::SerJson;
 
@@ -76,12 +77,12 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                 )),
             }
         }
-        print(&out);
+        print(&out)?;
         return Ok(0);
     }
     let r = s.effective_record();
     if json {
-        print(&format!("{}\n", r.serialize_json()));
+        print(&format!("{}\n", r.serialize_json()))?;
         return Ok(0);
     }
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
@@ -170,7 +171,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     for (k, v) in fields {
         out.push_str(&format!("{:<15} {v}\n", format!("{k}:")));
     }
-    print(&out);
+    print(&out)?;
     Ok(0)
 }
 

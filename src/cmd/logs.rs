@@ -1,8 +1,9 @@
 //! `nono logs`: a session's history as plain text, without attaching.
 
-use crate::cli::parse_session_command;
+use super::parse_session_command;
 use crate::client;
 use crate::error::{Error, Result};
+use crate::out::print_bytes;
 use crate::protocol::{Frame, FrameReader, Request};
 use crate::registry::{self, Registry};
 use crate::sys;
@@ -65,7 +66,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         }
         let mut out = Vec::with_capacity(text.len());
         crate::escape::lines_into(text.as_bytes(), &mut out);
-        let _ = sys::write_all(1, &out);
+        print_bytes(&out)?;
         return Ok(0);
     }
     let mut stream = client::connect(&reg, &s, &short)?;
@@ -79,9 +80,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                 // The program's text, never its control characters.
                 out.clear();
                 crate::escape::lines_into(&b, &mut out);
-                if sys::write_all(1, &out).is_err() {
-                    return Ok(0); // the reader of our output went away (| head)
-                }
+                print_bytes(&out)?;
             }
             Some(Frame::Exited(_)) | None => return Ok(0),
             Some(_) => {

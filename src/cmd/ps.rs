@@ -1,7 +1,7 @@
 //! `nono ps`: list sessions, fitted to the terminal width.
 
-use crate::cli::{fmt_age, print};
 use crate::error::{Error, Result};
+use crate::out::{fmt_age, print};
 use crate::registry::{self, Record, Registry, Session};
 use crate::sys;
 use lexopt::prelude::*;
@@ -38,7 +38,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             Short('q') | Long("quiet") => quiet = true,
             Long("json") => json = true,
             Short('h') | Long("help") => {
-                print(USAGE);
+                print(USAGE)?;
                 return Ok(0);
             }
             _ => return Err(arg.unexpected().into()),
@@ -60,18 +60,18 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             .iter()
             .map(|(s, short)| format!("{short}\t{}\n", crate::escape::text(&s.record.name)))
             .collect();
-        print(&lines);
+        print(&lines)?;
         return Ok(0);
     }
     if json {
         let records: Vec<Record> = shown.iter().map(|(s, _)| s.effective_record()).collect();
-        print(&format!("{}\n", records.serialize_json()));
+        print(&format!("{}\n", records.serialize_json()))?;
         return Ok(0);
     }
     let width = sys::isatty(1)
         .then(|| sys::get_winsize(1).map(|w| w.cols as usize))
         .flatten();
-    print(&table(&shown, registry::now(), width));
+    print(&table(&shown, registry::now(), width))?;
     Ok(0)
 }
 

@@ -2,11 +2,12 @@
 //! detached start plus an attach over a socket pair made before the fork, so
 //! not a byte of early output is missed and the exit status always arrives.
 
-use crate::cli::{print, warn};
 use crate::client;
 use crate::config;
 use crate::defaults::START_TIMEOUT_MS;
 use crate::error::{Error, Result};
+use crate::out::{print, warn};
+use crate::program;
 use crate::protocol::{FrameReader, Request};
 use crate::registry::{self, Registry};
 use crate::sandbox::{self, Policy};
@@ -39,11 +40,14 @@ Options:
       --net MODE        network: allowed or blocked (default: the profile's)
       --block-net       same as --net blocked
       --no-sandbox      run unconfined, with all of your access (recorded)
-      --dry-run         print the resolved sandbox and exit; start nothing
+      --dry-run         print the program and the resolved sandbox and exit;
+                        start nothing (126 or 127 when it would not start)
   -h, --help            show this help
 
 PATH may be a file or a directory; ~ expands; relative paths start from the
-current directory; a PATH that does not exist is an error.
+current directory; a PATH that does not exist is an error. COMMAND is found
+as your shell finds it (PATH in order); if the sandbox does not grant that
+file, nothing starts and the error names the -r to add.
 
 Exit status: the program's status when attached; 0 when started detached;
 127 if COMMAND was not found, 126 if it could not be executed, 1 on other
@@ -103,7 +107,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             Long("no-sandbox") => no_sandbox = true,
             Long("dry-run") => dry_run = true,
             Short('h') | Long("help") => {
-                print(USAGE);
+                print(USAGE)?;
                 return Ok(0);
             }
             Value(v) => {
@@ -136,10 +140,34 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     } else {
         Some(sandbox::resolve(&req, Some(&workdir))?)
     };
+    // One resolution for the report and the start, so they cannot disagree.
+    let path_var = std::env::var_os("PATH");
+    let program = program::find(&command[0], &workdir, path_var.as_deref()).and_then(|p| {
+        program::check(
+            &command[0],
+            &p,
+            &workdir,
+            path_var.as_deref(),
+            policy.as_ref(),
+        )?;
+        Ok(p)
+    });
     if dry_run {
-        print(&dry_run_report(policy.as_ref(), &command, &workdir));
-        return Ok(0);
+        print(&dry_run_report(
+            policy.as_ref(),
+            &command,
+            &workdir,
+            &program,
+        ))?;
+        return Ok(program.map_or_else(|r| r.code, |_| 0));
     }
+    let program = match program {
+        Ok(p) => p,
+        Err(r) => {
+            warn(&r.message);
+            return Ok(r.code);
+        }
+    };
     if policy.is_none() {
         warn(&format!(
             "--no-sandbox: '{}' runs unconfined, with all of your access",
@@ -168,6 +196,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     };
     let spec = StartSpec {
         command,
+        program,
         name,
         workdir,
         size: client::window_size(),
@@ -196,7 +225,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             let id = match wait_ready(ready_r)? {
                 Ready::Started(id) => id,
                 Ready::Failed(code, msg) => {
-                    eprintln!("nono: {}", crate::escape::message(&msg));
+                    warn(&msg);
                     return Ok(code);
                 }
             };
@@ -205,7 +234,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                 None => {
                     print(&format!(
                         "Started detached session {short}.\nAttach with: nono attach {short}\n"
-                    ));
+                    ))?;
                     Ok(0)
                 }
                 Some(mut stream) => {
@@ -251,43 +280,25 @@ fn wait_ready(fd: OwnedFd) -> Result<Ready> {
 
 /// What `--dry-run` prints: the resolved sandbox and where the program
 /// would come from, without starting anything.
-fn dry_run_report(policy: Option<&Policy>, command: &[String], cwd: &std::path::Path) -> String {
+fn dry_run_report(
+    policy: Option<&Policy>,
+    command: &[String],
+    cwd: &std::path::Path,
+    program: &std::result::Result<std::path::PathBuf, program::Refusal>,
+) -> String {
     let mut out = String::new();
     out.push_str(&format!("Command:   {}\n", command.join(" ")));
-    let program = find_program(&command[0], cwd);
-    let Some(policy) = policy else {
-        out.push_str("Sandbox:   none (--no-sandbox): the program runs with all of your access\n");
-        return out;
-    };
-    match &program {
-        Some(path) => {
-            let canon = path.canonicalize().unwrap_or_else(|_| path.clone());
-            let verdict = if policy.allows(&canon, sandbox::READ) {
-                "granted"
-            } else {
-                "NOT granted: the sandbox will refuse to run it (add -r PATH)"
-            };
-            out.push_str(&format!("Program:   {} ({verdict})\n", canon.display()));
+    match program {
+        Ok(p) if policy.is_some() => {
+            out.push_str(&format!("Program:   {} (granted)\n", p.display()))
         }
-        None => out.push_str(&format!("Program:   '{}' not found in PATH\n", command[0])),
+        Ok(p) => out.push_str(&format!("Program:   {}\n", p.display())),
+        Err(r) => out.push_str(&format!("Program:   will not start: {}\n", r.message)),
     }
-    out.push_str(&sandbox::describe(policy, Some(cwd)));
+    match policy {
+        Some(policy) => out.push_str(&sandbox::describe(policy, Some(cwd))),
+        None => out
+            .push_str("Sandbox:   none (--no-sandbox): the program runs with all of your access\n"),
+    }
     out
-}
-
-/// Where `exec` would find `name`: as given when it has a slash, else the
-/// first executable match in PATH.
-fn find_program(name: &str, cwd: &std::path::Path) -> Option<std::path::PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let is_exec = |p: &std::path::Path| {
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if name.contains('/') {
-        let p = cwd.join(name);
-        return is_exec(&p).then_some(p);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| cwd.join(d).join(name))
-        .find(|p| is_exec(p))
 }

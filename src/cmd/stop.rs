@@ -1,10 +1,11 @@
 //! `nono stop`: end a session through its supervisor, which escalates from
 //! SIGTERM to SIGKILL; if the supervisor itself hangs, kill it.
 
-use crate::cli::{parse_session_command, print, warn};
+use super::parse_session_command;
 use crate::client;
 use crate::defaults::{STOP_SUPERVISOR_GRACE_SECS, STOP_TIMEOUT_SECS};
 use crate::error::{Error, Result};
+use crate::out::{print, warn};
 use crate::protocol::{ExitStatus, Frame, FrameReader, Request};
 use crate::registry::{signal_name, Registry, State};
 use crate::{procfs, sys};
@@ -52,7 +53,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         print(&format!(
             "Session {short} had already {}.\n",
             super::attach::ended_phrase(&s)
-        ));
+        ))?;
         return Ok(0);
     }
     let mut stream = client::connect(&reg, &s, &short)?;
@@ -140,6 +141,6 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             "session {short}'s record still says it runs: its supervisor could not write the end (see above)"
         ));
     }
-    print(&format!("Stopped session {short}: {how}.\n"));
+    print(&format!("Stopped session {short}: {how}.\n"))?;
     Ok(0)
 }

@@ -11,6 +11,7 @@ pub const BUILT_INS: &[(&str, &str)] = &[
     ("default", include_str!("profiles/default.toml")),
     ("claude-code", include_str!("profiles/claude-code.toml")),
     ("codex", include_str!("profiles/codex.toml")),
+    ("dev", include_str!("profiles/dev.toml")),
 ];
 
 /// How deep `extends` may chain: far more than any sane profile needs,

@@ -35,8 +35,11 @@ use std::time::{Duration, Instant};
 
 /// What the launcher asks the supervisor to start.
 pub struct StartSpec {
-    /// Program and arguments.
+    /// Program and arguments, as the user typed them.
     pub command: Vec<String>,
+    /// The file to execute: `command[0]` found as the user's shell would
+    /// (`program::find`), checked before the start.
+    pub program: PathBuf,
     /// Session name (already validated and checked for uniqueness).
     pub name: String,
     /// Working directory for the program.
@@ -1237,7 +1240,9 @@ fn spawn_child(
         .command
         .first()
         .ok_or((2, "no command given".to_string()))?;
-    let mut cmd = Command::new(program);
+    let mut cmd = Command::new(&spec.program);
+    // argv[0] as typed, as a shell passes it.
+    std::os::unix::process::CommandExt::arg0(&mut cmd, program);
     cmd.args(&spec.command[1..])
         .current_dir(&spec.workdir)
         .stdin(Stdio::from(slave.try_clone().map_err(io_fail)?))
