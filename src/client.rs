@@ -4,7 +4,7 @@
 //! stop) share its connect/hello/reply steps.
 
 use crate::config::{Config, DetachMatcher};
-use crate::defaults::CLIENT_READ_BYTES;
+use crate::defaults::{CLIENT_READ_BYTES, REPLY_TIMEOUT_MS};
 use crate::error::{Error, Result};
 use crate::procfs;
 use crate::protocol::{self, ExitStatus, Frame, FrameReader, Hello, ReplyStatus, Request};
@@ -123,6 +123,53 @@ pub fn expect_ok(stream: &mut UnixStream, reader: &mut FrameReader, short: &str)
     }
 }
 
+/// Connect to a live session, send the hello for `req` and wait for its
+/// ok. A supervisor that does not answer within `REPLY_TIMEOUT_MS` (say,
+/// stopped with SIGSTOP) is named with its pid rather than waited on.
+pub fn request(
+    reg: &Registry,
+    s: &Session,
+    short: &str,
+    req: Request,
+) -> Result<(UnixStream, FrameReader)> {
+    let mut stream = connect(reg, s, short)?;
+    let limit = Duration::from_millis(REPLY_TIMEOUT_MS);
+    // Backstops for a supervisor that stops mid-reply.
+    let _ = stream.set_write_timeout(Some(limit));
+    let _ = stream.set_read_timeout(Some(limit));
+    send_hello(&mut stream, req)?;
+    let mut fds = [PollFd::new(stream.as_raw_fd(), POLLIN)];
+    let ready = sys::poll(&mut fds, limit.as_millis() as i32).map_err(|e| Error::io("poll", e))?;
+    if ready == 0 {
+        let pid = s.record.supervisor_pid;
+        return Err(Error::Msg(format!(
+            "session {short}'s supervisor (pid {pid}) did not answer within {} s; it may be stopped ('kill -CONT {pid}' resumes it) or hung ('nono stop {short}' ends it)",
+            limit.as_secs()
+        )));
+    }
+    let mut reader = FrameReader::new();
+    expect_ok(&mut stream, &mut reader, short)?;
+    let _ = stream.set_write_timeout(None);
+    let _ = stream.set_read_timeout(None);
+    Ok((stream, reader))
+}
+
+/// The line a client prints when the session's program ends while it is
+/// attached, as tmux prints `[exited]`; a sandboxed program that failed
+/// gets a pointer to its grants, since Landlock refusals are silent.
+pub fn exit_line(short: &str, st: ExitStatus, sandboxed: bool) -> String {
+    let how = match st {
+        ExitStatus::Code(c) => format!("code {c}"),
+        ExitStatus::Signal(sig) => format!("killed by SIG{}", crate::registry::signal_name(sig)),
+    };
+    let hint = if sandboxed && st != ExitStatus::Code(0) {
+        "; sandboxed: 'nono run --dry-run' shows grants, -r PATH adds one".to_string()
+    } else {
+        String::new()
+    };
+    format!("[session {short} exited: {how}{hint}]")
+}
+
 /// The window size of the user's terminal, or the fallback.
 pub fn window_size() -> WinSize {
     sys::get_winsize(0)
@@ -165,6 +212,7 @@ pub fn run_attached(
     mut reader: FrameReader,
     short: &str,
     config: &Config,
+    sandboxed: bool,
 ) -> Result<i32> {
     let interactive = sys::isatty(0);
     let stdout_tty = sys::isatty(1);
@@ -277,7 +325,14 @@ pub fn run_attached(
     }
     drop(guard);
     match end {
-        End::Exited(st) => Ok(st.shell_code()),
+        End::Exited(st) => {
+            if stdout_tty {
+                let line = exit_line(short, st, sandboxed);
+                // The terminal is back in cooked mode: \n is a newline.
+                let _ = sys::write_all(1, format!("\n{line}\n").as_bytes());
+            }
+            Ok(st.shell_code())
+        }
         End::Detached => {
             let _ = sys::write_all(
                 1,

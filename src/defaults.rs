@@ -102,3 +102,8 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// Largest saved history `nono logs` reads: 1,000,000 lines (the most
 /// scrollback allowed) of about 100 bytes, rounded up.
 pub const MAX_LOG_BYTES: u64 = 128 * 1024 * 1024;
+
+/// How long a command waits for a supervisor to answer its hello before
+/// saying it is frozen: a live supervisor answers in well under a
+/// millisecond; 5 s leaves room for a loaded machine and swapping.
+pub const REPLY_TIMEOUT_MS: u64 = 5_000;

@@ -259,3 +259,116 @@ fn a_program_that_cannot_run_is_reported_as_what_it_is() {
     }
     assert!(env.records().is_empty());
 }
+
+#[test]
+fn attach_d_takes_over_from_a_client_attached_elsewhere() {
+    let env = Env::new();
+    let id = env.start(&["--", "sh", "-c", "echo ready; exec sleep 60"]);
+    let mut first = env.spawn_pty(&["attach", &id], 24, 80);
+    first.expect("ready");
+    env.wait_record(&id, "the first client attached", |r| r.attached);
+    // Without -d the second is refused, as before.
+    let mut refused = env.spawn_pty(&["attach", &id], 24, 80);
+    assert_eq!(refused.wait(), 1);
+    assert!(refused.text().contains("already has a client attached"));
+    let mut second = env.spawn_pty(&["attach", "-d", &id], 24, 80);
+    second.expect("ready");
+    assert_eq!(first.wait(), 0, "{}", first.text());
+    assert!(first
+        .text()
+        .contains(&format!("[detached from session {id}]")));
+    let r = env.wait_record(&id, "the second client attached", |r| r.attached);
+    assert_eq!(r.status, "running");
+    second.send(b"\x1dd");
+    assert_eq!(second.wait(), 0, "{}", second.text());
+}
+
+#[test]
+fn a_session_that_ends_while_attached_says_so_on_its_own_line() {
+    let env = Env::new();
+    let mut pty = env.spawn_pty(
+        &["run", "--", "sh", "-c", "printf partial; exit 3"],
+        24,
+        120,
+    );
+    assert_eq!(pty.wait(), 3);
+    let text = pty.text();
+    assert!(text.contains("partial"), "{text:?}");
+    let r = env.records().remove(0);
+    let short = &r.id[..6];
+    // Sandboxed and failed: the line points at the grants.
+    assert!(
+        text.contains(&format!("\r\n[session {short} exited: code 3; sandboxed: 'nono run --dry-run' shows grants, -r PATH adds one]\r\n")),
+        "{text:?}"
+    );
+    let mut pty = env.spawn_pty(
+        &["run", "--no-sandbox", "--", "sh", "-c", "exit 0"],
+        24,
+        120,
+    );
+    assert_eq!(pty.wait(), 0);
+    assert!(
+        pty.text().contains("exited: code 0]\r\n"),
+        "{:?}",
+        pty.text()
+    );
+    assert!(!pty.text().contains("sandboxed:"), "{:?}", pty.text());
+}
+
+#[test]
+fn attach_without_a_terminal_is_refused_and_does_not_hold_the_session() {
+    let env = Env::new();
+    let id = env.start(&["--", "bash"]);
+    let o = env.run(&["attach", &id]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.contains("attach needs a terminal"), "{o:?}");
+    assert!(o.stderr.contains(&format!("'nono logs {id}'")), "{o:?}");
+    let r = env.record(&id);
+    assert!(!r.attached && r.status == "running", "{r:?}");
+    // A terminal can attach at once.
+    let mut pty = env.spawn_pty(&["attach", &id], 24, 80);
+    env.wait_record(&id, "attached", |r| r.attached);
+    pty.send(b"\x1dd");
+    assert_eq!(pty.wait(), 0);
+}
+
+#[test]
+fn a_frozen_supervisor_is_named_with_its_pid_instead_of_hanging() {
+    let env = Env::new();
+    let id = env.start(&["--", "sleep", "60"]);
+    let pid = env.record(&id).supervisor_pid;
+    nono::sys::kill(pid, libc::SIGSTOP).unwrap();
+    let want = format!("supervisor (pid {pid}) did not answer within 5 s");
+    for args in [vec!["logs", id.as_str()], vec!["detach", id.as_str()]] {
+        let o = env.run(&args);
+        assert_eq!(o.code, 1, "{args:?}: {o:?}");
+        assert!(o.stderr.contains(&want), "{args:?}: {o:?}");
+    }
+    let mut pty = env.spawn_pty(&["attach", &id], 24, 80);
+    assert_eq!(pty.wait(), 1);
+    assert!(pty.text().contains(&want), "{}", pty.text());
+    nono::sys::kill(pid, libc::SIGCONT).unwrap();
+    assert_eq!(env.run(&["logs", &id]).code, 0);
+}
+
+#[test]
+fn a_broken_config_does_not_lock_the_operator_out() {
+    let env = Env::new();
+    let id = env.start(&["--", "sh", "-c", "echo ready; exec sleep 60"]);
+    put(
+        &env.home.join("config/nono/config.toml"),
+        "[ui\ndetach_sequence = \n",
+        0o600,
+    );
+    let mut pty = env.spawn_pty(&["attach", &id], 24, 80);
+    pty.expect("ready");
+    assert!(
+        pty.text()
+            .contains("using the default detach keys (ctrl-] d)"),
+        "{}",
+        pty.text()
+    );
+    pty.send(b"\x1dd");
+    assert_eq!(pty.wait(), 0, "{}", pty.text());
+    assert!(pty.text().contains("[detached from session"));
+}

@@ -4,7 +4,7 @@ use super::parse_session_command;
 use crate::client;
 use crate::error::{Error, Result};
 use crate::out::print_bytes;
-use crate::protocol::{Frame, FrameReader, Request};
+use crate::protocol::{Frame, Request};
 use crate::registry::{self, Registry};
 use crate::sys;
 
@@ -69,10 +69,13 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         print_bytes(&out)?;
         return Ok(0);
     }
-    let mut stream = client::connect(&reg, &s, &short)?;
-    client::send_hello(&mut stream, Request::Logs { follow, lines })?;
-    let mut reader = FrameReader::new();
-    client::expect_ok(&mut stream, &mut reader, &short)?;
+    let (mut stream, mut reader) =
+        client::request(&reg, &s, &short, Request::Logs { follow, lines })?;
+    if !follow {
+        // A snapshot comes at once; a supervisor that stops mid-way is named.
+        let limit = std::time::Duration::from_millis(crate::defaults::REPLY_TIMEOUT_MS);
+        let _ = stream.set_read_timeout(Some(limit));
+    }
     let mut out = Vec::new();
     loop {
         match client::read_frame(&mut stream, &mut reader)? {

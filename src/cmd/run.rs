@@ -194,6 +194,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         }
         None => registry::new_name(&live)?,
     };
+    let sandboxed = policy.is_some();
     let spec = StartSpec {
         command,
         program,
@@ -240,7 +241,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                 Some(mut stream) => {
                     let mut reader = FrameReader::new();
                     client::expect_ok(&mut stream, &mut reader, &short)?;
-                    client::run_attached(stream, reader, &short, &config)
+                    client::run_attached(stream, reader, &short, &config, sandboxed)
                 }
             }
         }
