@@ -208,7 +208,9 @@ fn the_state_directory_is_refused_without_asking() {
     let script = format!("ls {}; echo ls-exit=$?; sleep 60", state.display());
     let id = start_asking(&env, &proj, &[], &script);
     // Wrapped at 80 columns wherever the path ends: compare without spaces.
-    let logs: String = wait_logs(&env, &id, "ls-exit=").split_whitespace().collect();
+    let logs: String = wait_logs(&env, &id, "ls-exit=")
+        .split_whitespace()
+        .collect();
     assert!(logs.contains("Permissiondenied"), "{logs}");
     assert!(!logs.contains("ls-exit=0"), "{logs}");
     let ev = events(&env, &id);
