@@ -6,6 +6,7 @@
 
 pub mod landlock;
 pub mod namespaces;
+pub mod notify;
 pub mod profile;
 pub mod seccomp;
 
@@ -72,6 +73,8 @@ pub struct Request {
     pub env: Vec<String>,
     /// `--require-namespaces`.
     pub require_namespaces: bool,
+    /// `--ask`: Some(true) asks whatever the profile says.
+    pub ask: Option<bool>,
 }
 
 /// A fully resolved sandbox policy.
@@ -91,8 +94,10 @@ pub struct Policy {
     pub workdir: Workdir,
     /// Whether the network is blocked.
     pub network_blocked: bool,
+    /// Whether opens outside the grant wait for approval (`--ask`, `approvals.ask`).
+    pub ask: bool,
     /// The session's private temporary directory, once the supervisor made
-    /// it (only without namespaces; with them, /tmp itself is private).
+    /// it (only where /tmp is not the session's own).
     pub tmpdir: Option<PathBuf>,
     /// Scrubbed variables passed on purpose: (name, who passed it).
     pub env_pass: Vec<(String, String)>,
@@ -254,6 +259,7 @@ pub fn resolve(req: &Request, cwd: Option<&Path>) -> Result<Policy> {
         skipped: Vec::new(),
         workdir: Workdir::None,
         network_blocked: false,
+        ask: false,
         tmpdir: None,
         env_pass: Vec::new(),
         require_namespaces: false,
@@ -291,6 +297,9 @@ pub fn resolve(req: &Request, cwd: Option<&Path>) -> Result<Policy> {
         for name in &p.env_pass {
             policy.pass_env(name, &p.name);
         }
+        if let Some(a) = p.ask {
+            policy.ask = a;
+        }
     }
     for name in &req.env {
         if !env_name_ok(name) {
@@ -319,6 +328,9 @@ pub fn resolve(req: &Request, cwd: Option<&Path>) -> Result<Policy> {
     }
     if let Some(n) = req.net_blocked {
         policy.network_blocked = n;
+    }
+    if let Some(a) = req.ask {
+        policy.ask = a;
     }
     if let Some(cwd) = cwd {
         let access = match policy.workdir {

@@ -21,6 +21,7 @@ use crate::sys::{self, Confinement, Fork, PollFd, WaitStatus, POLLERR_ANY, POLLI
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -59,6 +60,17 @@ pub struct Spawned {
     pub sandbox: Option<SandboxInfo>,
     /// A temporary directory the supervisor made, to remove at the end.
     pub tmpdir: Option<String>,
+    /// Every granted path with its access, as applied (for approvals).
+    pub grants: Vec<(PathBuf, u8)>,
+}
+
+/// The applied policy's grants, for approvals.
+fn grants_of(applied: &Policy) -> Vec<(PathBuf, u8)> {
+    applied
+        .rules
+        .iter()
+        .map(|r| (r.path.clone(), r.access))
+        .collect()
 }
 
 /// Why the namespace path did not start the program.
@@ -71,10 +83,20 @@ enum NsFailure {
 
 /// Start the program on the pty `slave`, contained as well as this kernel
 /// allows. Errors carry the launcher's exit status and message.
-pub fn spawn(spec: &StartSpec, slave: OwnedFd) -> Result<Spawned, (i32, String)> {
+/// `notify` (`--ask`) is installed by the program's own process, last.
+pub fn spawn(
+    spec: &StartSpec,
+    slave: OwnedFd,
+    notify: Option<sys::NotifySetup>,
+) -> Result<Spawned, (i32, String)> {
     let Some(policy) = &spec.policy else {
-        let program = spawn_direct(spec, slave, Confinement::default(), None, None)?;
+        let confine = Confinement {
+            notify,
+            ..Confinement::default()
+        };
+        let program = spawn_direct(spec, slave, confine, None, None)?;
         return Ok(Spawned {
+            grants: Vec::new(),
             program,
             init: None,
             reports: None,
@@ -85,7 +107,7 @@ pub fn spawn(spec: &StartSpec, slave: OwnedFd) -> Result<Spawned, (i32, String)>
         });
     };
     let abi = sandbox::prepare(policy).map_err(|m| (1, m))?;
-    let reason = match spawn_in_namespaces(spec, &slave, policy, abi) {
+    let reason = match spawn_in_namespaces(spec, &slave, policy, abi, notify.as_ref()) {
         Ok(s) => return Ok(s),
         Err(NsFailure::Start(code, msg)) => return Err((code, msg)),
         Err(NsFailure::Unavailable(why)) => why,
@@ -111,14 +133,17 @@ pub fn spawn(spec: &StartSpec, slave: OwnedFd) -> Result<Spawned, (i32, String)>
     if let Ok(tty) = std::fs::read_link(format!("/proc/self/fd/{}", slave.as_raw_fd())) {
         policy.grant(tty, sandbox::READ | sandbox::WRITE, "terminal");
     }
+    let grants = grants_of(&sandbox::applied(&policy));
     let started = sandbox::confine(&policy)
         .map_err(|m| (1, m))
-        .and_then(|(c, info)| {
+        .and_then(|(mut c, info)| {
+            c.notify = notify;
             let p = spawn_direct(spec, slave, c, Some(&tmpdir), Some(&policy))?;
             Ok((p, info))
         });
     match started {
         Ok((program, info)) => Ok(Spawned {
+            grants,
             program,
             init: None,
             reports: None,
@@ -142,7 +167,9 @@ fn command(
     tmpdir: Option<&str>,
     policy: Option<&Policy>,
 ) -> io::Result<Command> {
-    let mut cmd = Command::new(&spec.command[0]);
+    let mut cmd = Command::new(&spec.program);
+    // argv[0] as typed, as a shell passes it.
+    std::os::unix::process::CommandExt::arg0(&mut cmd, &spec.command[0]);
     cmd.args(&spec.command[1..])
         .current_dir(&spec.workdir)
         .stdin(Stdio::from(slave.try_clone()?))
@@ -205,6 +232,7 @@ fn spawn_in_namespaces(
     slave: &OwnedFd,
     policy: &Policy,
     abi: u32,
+    notify: Option<&sys::NotifySetup>,
 ) -> Result<Spawned, NsFailure> {
     let unavailable = |e: io::Error| NsFailure::Unavailable(format!("cannot set up: {e}"));
     let (ours, theirs) = UnixStream::pair().map_err(unavailable)?;
@@ -238,7 +266,15 @@ fn spawn_in_namespaces(
         }
         Ok(Fork::Child) => {
             drop(ours);
-            init_main(theirs, slave, spec, &view, &applied, abi, &tmpdir)
+            let plan = InitPlan {
+                spec,
+                view: &view,
+                applied: &applied,
+                abi,
+                tmpdir: &tmpdir,
+                notify,
+            };
+            init_main(theirs, slave, &plan)
         }
         Ok(Fork::Parent(pid)) => pid,
     };
@@ -296,24 +332,35 @@ fn spawn_in_namespaces(
         fallback_reason: None,
         sandbox: Some(sandbox::info(&applied, abi, Some(tmpdir))),
         tmpdir: host_tmpdir,
+        grants: grants_of(&applied),
     })
+}
+
+/// What the init needs, prepared by the supervisor before the clone.
+struct InitPlan<'a> {
+    /// What to start.
+    spec: &'a StartSpec,
+    /// The private view to set up.
+    view: &'a namespaces::View,
+    /// The policy with the private grants, resolved again inside the view.
+    applied: &'a Policy,
+    /// The Landlock ABI to use.
+    abi: u32,
+    /// The program's TMPDIR.
+    tmpdir: &'a str,
+    /// `--ask`: the approval filter and socket, for the program's process.
+    notify: Option<&'a sys::NotifySetup>,
 }
 
 /// The session's init: pid 1 of the session's namespaces. Sets up the
 /// view, starts the program, then reaps every process, forwards signals to
 /// the program and reports its state changes until it ends; exits with it.
-fn init_main(
-    report: UnixStream,
-    slave: &OwnedFd,
-    spec: &StartSpec,
-    view: &namespaces::View,
-    applied: &Policy,
-    abi: u32,
-    tmpdir: &str,
-) -> ! {
+fn init_main(report: UnixStream, slave: &OwnedFd, plan: &InitPlan) -> ! {
     let fd = report.as_raw_fd();
     // Nothing of the supervisor's stays open here but what we use.
-    let _ = sys::close_others(&[fd, slave.as_raw_fd()]);
+    let mut keep = vec![fd, slave.as_raw_fd()];
+    keep.extend(plan.notify.map(|n| n.sock.as_raw_fd()));
+    let _ = sys::close_others(&keep);
     let mut report = report;
     let mut say = |line: &str| {
         let _ = report.write_all(format!("{}\n", line.replace('\n', " ")).as_bytes());
@@ -332,11 +379,11 @@ fn init_main(
     if supervisor_gone(fd) {
         sys::exit_now(1);
     }
-    if let Err(m) = namespaces::enter(view) {
+    if let Err(m) = namespaces::enter(plan.view) {
         say(&format!("unavailable {m}"));
         sys::exit_now(1);
     }
-    let mut confine = match sandbox::confinement(applied, abi) {
+    let mut confine = match sandbox::confinement(plan.applied, plan.abi) {
         Ok(c) => c,
         Err(m) => {
             say(&format!("err 1 {m}"));
@@ -344,7 +391,22 @@ fn init_main(
         }
     };
     confine.drop_capabilities = true;
-    let mut cmd = match command(spec, slave, Some(tmpdir), Some(applied)) {
+    // The approval hook runs in the program's process (see sys::make_session_leader_on_exec).
+    if let Some(n) = plan.notify {
+        match n.sock.try_clone() {
+            Ok(sock) => {
+                confine.notify = Some(sys::NotifySetup {
+                    filter: n.filter.clone(),
+                    sock,
+                })
+            }
+            Err(e) => {
+                say(&format!("err 1 cannot pass the approval socket: {e}"));
+                sys::exit_now(1);
+            }
+        }
+    }
+    let mut cmd = match command(plan.spec, slave, Some(plan.tmpdir), Some(plan.applied)) {
         Ok(c) => c,
         Err(e) => {
             say(&format!("err 1 cannot set up the pty: {e}"));
@@ -355,7 +417,7 @@ fn init_main(
     let program = match cmd.spawn() {
         Ok(child) => child.id() as libc::pid_t,
         Err(e) => {
-            let (code, msg) = spawn_failure(&spec.command[0], &e, true);
+            let (code, msg) = spawn_failure(&plan.spec.command[0], &e, true);
             say(&format!("err {code} {msg}"));
             sys::exit_now(1);
         }
@@ -458,4 +520,18 @@ pub fn ignores_sigterm(pid: libc::pid_t) -> bool {
         .find_map(|l| l.strip_prefix("SigIgn:"))
         .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
         .is_some_and(|mask| mask & (1 << (libc::SIGTERM - 1)) != 0)
+}
+
+/// SIGKILL every process of a session: its init (the kernel ends the
+/// namespace with it), or the program's group and every descendant.
+pub fn kill_all(init: Option<libc::pid_t>, program: libc::pid_t) {
+    match init {
+        Some(init) => {
+            let _ = sys::kill(init, libc::SIGKILL);
+        }
+        None => {
+            let _ = sys::killpg(program, libc::SIGKILL);
+            kill_descendants();
+        }
+    }
 }
