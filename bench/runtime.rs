@@ -855,6 +855,8 @@ fn write_records(dir: &Path, n: usize) -> Res<Vec<PathBuf>> {
             profile: None,
             network: "allowed".into(),
             sandbox: None,
+            socket: String::new(),
+            peer_guard: "supervisor".into(),
             supervisor_pid: 100_000 + i as i32,
             supervisor_start_time: 1_000 + i as u64,
             child_pid: Some(100_001 + i as i32),

@@ -6,13 +6,15 @@
 use crate::config::{Config, DetachMatcher};
 use crate::defaults::{CLIENT_READ_BYTES, REPLY_TIMEOUT_MS};
 use crate::error::{Error, Result};
+use crate::procfs;
 use crate::protocol::{self, ExitStatus, Frame, FrameReader, Hello, ReplyStatus, Request};
 use crate::registry::{Registry, Session};
 use crate::signals::Signals;
 use crate::sys::{self, PollFd, WinSize, POLLERR_ANY, POLLIN};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixStream};
 use std::time::{Duration, Instant};
 
 /// Puts the user's terminal back the way it was: modes a program may have
@@ -21,15 +23,41 @@ use std::time::{Duration, Instant};
 pub const RESTORE_TERMINAL: &[u8] = b"\x1b[0m\x1b[?25h\x1b[0 q\x1b[?1l\x1b>\x1b[?2004l\
 \x1b[?9l\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1005l\x1b[?1006l\x1b[?1015l\x1b[?1004l\x1b[4l\x1b[?7h";
 
-/// Connect to a live session's socket; says clearly when it is not there.
+/// Connect to a live session's socket and verify, before a byte is sent,
+/// that the server is that session's supervisor: our uid, and the pid and
+/// start time its record names. Says clearly when it is not there.
 pub fn connect(reg: &Registry, s: &Session, short: &str) -> Result<UnixStream> {
-    let (path, _dir) = reg.socket_addr(&s.record.id)?;
-    UnixStream::connect(&path).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOENT) | Some(libc::ECONNREFUSED) => Error::Msg(format!(
+    let not_there = || {
+        Error::Msg(format!(
             "session {short} is not accepting connections (its supervisor has exited or is exiting)"
-        )),
+        ))
+    };
+    let connected = if s.record.socket.is_empty() {
+        // A record of an older nono: its socket is a file in the registry.
+        let (path, _dir) = reg.socket_addr(&s.record.id)?;
+        UnixStream::connect(&path)
+    } else {
+        SocketAddr::from_abstract_name(s.record.socket.as_bytes())
+            .and_then(|a| UnixStream::connect_addr(&a))
+    };
+    let stream = connected.map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ECONNREFUSED) => not_there(),
         _ => Error::io(format!("cannot connect to session {short}"), e),
-    })
+    })?;
+    let cred = sys::peer_cred(stream.as_raw_fd())
+        .map_err(|e| Error::io(format!("cannot check session {short}'s socket"), e))?;
+    let r = &s.record;
+    let me = sys::geteuid();
+    if cred.uid != me
+        || cred.pid != r.supervisor_pid
+        || !procfs::is_same_process(cred.pid, r.supervisor_start_time)
+    {
+        return Err(Error::Msg(format!(
+            "the socket of session {short} is not its supervisor's (it is served by pid {}, uid {}; the record names pid {}, uid {me}); nothing was sent",
+            cred.pid, cred.uid, r.supervisor_pid
+        )));
+    }
+    Ok(stream)
 }
 
 /// Send the hello for `req`. A supervisor that refuses us replies before

@@ -57,6 +57,27 @@ pub const HELLO_TIMEOUT_MS: u64 = 2_000;
 /// at once so a connect flood cannot grow the supervisor.
 pub const MAX_PENDING_CONNECTIONS: usize = 32;
 
+/// Connections accepted per wakeup at most, so a connect flood leaves the
+/// program's output and the attached client their turn: twice the pending
+/// bound, enough to take a burst of real clients in one go.
+pub const MAX_ACCEPTS_PER_WAKEUP: usize = 64;
+
+/// Largest window a peer can give the session: 1000 rows by 2000 columns
+/// (a 2-byte-wide font on an 8K screen is ~1900 columns), so the model's
+/// two screens stay under ~64 MiB however large a hello claims to be.
+pub const MAX_ROWS: u16 = 1000;
+/// See `MAX_ROWS`.
+pub const MAX_COLS: u16 = 2000;
+
+/// Refusals logged one by one per minute; beyond that they are counted and
+/// summed up in one event per minute. Ten is plenty to see who knocked.
+pub const DENIED_EVENTS_PER_MINUTE: u32 = 10;
+
+/// Bound of a session's event log: a real session writes a few KiB (one
+/// line per attach, detach, stop); 1 MiB is thousands of those, and
+/// `inspect --events` reads it whole.
+pub const EVENT_LOG_MAX_BYTES: u64 = 1024 * 1024;
+
 /// How long an exiting supervisor keeps flushing final output to the attached
 /// client before giving up on it.
 pub const EXIT_FLUSH_TIMEOUT_MS: u64 = 5_000;

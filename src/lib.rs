@@ -14,6 +14,7 @@ pub mod cmd;
 pub mod config;
 pub mod defaults;
 pub mod error;
+pub mod escape;
 pub mod json;
 pub mod out;
 pub mod procfs;

@@ -7,7 +7,8 @@
 //! supervisor answers with one [`Frame::Reply`]. After an ok attach the
 //! client sends `Input`/`Resize`/`Eof`/`DetachMe` and the supervisor sends
 //! `Output` and finally `Exited` or `Detached`; after an ok stop the
-//! supervisor sends `Exited` when the session has ended; after an ok logs
+//! supervisor sends `Exited` when the session has ended (preceded by
+//! `Notice`s when it could not record the end); after an ok logs
 //! request it sends the history as `Output` text and closes (or, following,
 //! keeps sending lines and ends with `Exited`).
 //!
@@ -107,6 +108,9 @@ pub enum Frame {
     Exited(ExitStatus),
     /// The client was detached; the message says by whom.
     Detached(String),
+    /// Something the operator should know, sent to a `stop` before its
+    /// `Exited` (the session's end could not be recorded, and why).
+    Notice(String),
 }
 
 /// The hello's content.
@@ -128,6 +132,7 @@ const T_REPLY: u8 = 16;
 const T_OUTPUT: u8 = 17;
 const T_EXITED: u8 = 18;
 const T_DETACHED: u8 = 19;
+const T_NOTICE: u8 = 20;
 
 // Request bytes inside a hello.
 const R_ATTACH: u8 = 1;
@@ -237,6 +242,10 @@ impl Frame {
                 out.extend_from_slice(msg.as_bytes());
                 T_DETACHED
             }
+            Frame::Notice(msg) => {
+                out.extend_from_slice(msg.as_bytes());
+                T_NOTICE
+            }
         };
         let len = (out.len() - start - HEADER_LEN) as u32;
         out[start] = ty;
@@ -313,6 +322,7 @@ impl Frame {
                 _ => return Err(bad),
             },
             T_DETACHED => Frame::Detached(String::from_utf8_lossy(p).into_owned()),
+            T_NOTICE => Frame::Notice(String::from_utf8_lossy(p).into_owned()),
             T_EOF | T_DETACH_ME => return Err(bad),
             other => return Err(DecodeError::UnknownType(other)),
         })
@@ -496,6 +506,7 @@ mod tests {
         round_trip(Frame::Exited(ExitStatus::Code(7)));
         round_trip(Frame::Exited(ExitStatus::Signal(9)));
         round_trip(Frame::Detached("by request".into()));
+        round_trip(Frame::Notice("cannot save the history".into()));
     }
 
     #[test]

@@ -472,6 +472,32 @@ pub fn peer_cred(fd: RawFd) -> io::Result<PeerCred> {
     })
 }
 
+/// Name this process (`PR_SET_NAME`, shown as `comm` in `/proc`); at most
+/// 15 bytes are kept.
+pub fn set_process_name(name: &str) -> io::Result<()> {
+    let mut buf = [0u8; 16];
+    let n = name.len().min(15);
+    buf[..n].copy_from_slice(&name.as_bytes()[..n]);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes; `buf` is one.
+    cvt(unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_ptr() as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+/// Take an exclusive `flock` on `fd`, waiting for it; released when the fd closes.
+pub fn lock_exclusive(fd: RawFd) -> io::Result<()> {
+    // SAFETY: flock takes an fd and flags.
+    retry(|| cvt(unsafe { libc::flock(fd, libc::LOCK_EX) }).map(drop))
+}
+
+/// Free blocks of the file system holding `fd` are all gone (statvfs: no
+/// block available to us).
+pub fn fs_full(fd: RawFd) -> bool {
+    // SAFETY: fstatvfs fills the zeroed struct it is given.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid, writable statvfs.
+    let r = unsafe { libc::fstatvfs(fd, &mut st) };
+    r == 0 && st.f_bavail == 0
+}
+
 /// Fill `buf` with random bytes from the kernel (getrandom, blocking until seeded).
 pub fn getrandom(buf: &mut [u8]) -> io::Result<()> {
     let mut filled = 0;

@@ -58,7 +58,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         // For scripts and shell completion: nothing to parse but a tab.
         let lines: String = shown
             .iter()
-            .map(|(s, short)| format!("{short}\t{}\n", s.record.name))
+            .map(|(s, short)| format!("{short}\t{}\n", crate::escape::text(&s.record.name)))
             .collect();
         print(&lines)?;
         return Ok(0);
@@ -87,7 +87,7 @@ fn table(rows: &[(&Session, &String)], now: u64, width: Option<usize>) -> String
         let end = if live { now } else { r.ended_at.unwrap_or(now) };
         cells.push([
             (*short).clone(),
-            r.name.clone(),
+            crate::escape::text(&r.name).into_owned(),
             s.state.describe(),
             if !live {
                 "-".into()
@@ -109,7 +109,7 @@ fn table(rows: &[(&Session, &String)], now: u64, width: Option<usize>) -> String
                 (Some(p), Some(_)) => p.clone(),
                 _ => "UNSANDBOXED".into(),
             },
-            r.command.join(" "),
+            crate::escape::command(&r.command),
         ]);
     }
     let mut widths = [0usize; 7];

@@ -182,13 +182,13 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         .filter(|s| s.state.is_live())
         .map(|s| s.record.name.as_str())
         .collect();
+    // Checked here for a quick answer; the supervisor claims the name
+    // under the registry's lock, which is what makes it unique.
     let name = match name {
         Some(n) => {
             registry::validate_name(&n)?;
-            if live.contains(&n.as_str()) {
-                return Err(Error::Msg(format!(
-                    "a running session is already named '{n}'; choose another --name"
-                )));
+            if let Some(why) = registry::name_conflict(&sessions, &n) {
+                return Err(Error::Msg(why));
             }
             n
         }
