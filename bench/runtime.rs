@@ -865,6 +865,7 @@ fn write_records(dir: &Path, n: usize) -> Res<Vec<PathBuf>> {
             exit_code: Some((i % 3) as i32),
             exit_signal: None,
             rollback_session: None,
+            ..Record::default()
         };
         let path = dir.join(format!("{id}.json"));
         let mut text = rec.serialize_json();

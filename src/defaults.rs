@@ -103,6 +103,39 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// scrollback allowed) of about 100 bytes, rounded up.
 pub const MAX_LOG_BYTES: u64 = 128 * 1024 * 1024;
 
+/// Approval requests (`--ask`) waiting at once, at most; more are refused
+/// (EACCES) without asking. A person answers a handful at a time; 32 keeps
+/// `nono pending`'s reply under one frame even with 1 KiB paths, and bounds
+/// what a flooding program can make the supervisor hold.
+pub const MAX_PENDING_APPROVALS: usize = 32;
+
+/// Threads of one process waiting on the same request, at most; more are
+/// refused. A thread pool opening one file at once stays far below.
+pub const MAX_APPROVAL_WAITERS: usize = 64;
+
+/// Standing answers (`a`, `d`, `--always`) a session keeps; beyond it an
+/// answer applies once. Far more paths than a person decides by hand.
+pub const MAX_STANDING_ANSWERS: usize = 1024;
+
+/// Notifications handled per wakeup before the pty and sockets get their
+/// turn: as many as the pending table holds, so a burst clears in one go.
+pub const NOTIFY_WAKEUP_MAX: usize = 32;
+
+/// While requests wait, how often the supervisor checks that their threads
+/// still wait (the kernel does not wake the listener when one is killed):
+/// a dead request disappears within a second, at one wakeup a second.
+pub const APPROVAL_RECHECK_MS: u64 = 1_000;
+
+/// How long a change in the waiting count may wait before the record is
+/// rewritten (each write is two fsyncs): `ps` is a fifth of a second
+/// behind at worst, and a flood costs five writes a second.
+pub const APPROVAL_SAVE_MS: u64 = 200;
+
+/// Approval events written per minute, at most; beyond it they are counted
+/// and the count logged later. A person decides far fewer; a flooding
+/// program cannot grow the event log by more than ~100 KiB a minute.
+pub const APPROVAL_EVENTS_PER_MINUTE: u32 = 600;
+
 /// How long a command waits for a supervisor to answer its hello before
 /// saying it is frozen: a live supervisor answers in well under a
 /// millisecond; 5 s leaves room for a loaded machine and swapping.

@@ -118,6 +118,25 @@ pub fn is_self_or_descendant(pid: i32, ancestor: i32) -> Option<bool> {
     None
 }
 
+/// A field of `/proc/<pid>/status` (`Tgid`, `Umask`, …) as text, trimmed.
+pub fn status_field(pid: i32, name: &str) -> Option<String> {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k == name).then(|| v.trim().to_string())
+    })
+}
+
+/// The thread group (process) a thread belongs to.
+pub fn tgid(tid: i32) -> Option<i32> {
+    status_field(tid, "Tgid")?.parse().ok()
+}
+
+/// A process's umask (Linux 4.7+ shows it in status).
+pub fn umask(pid: i32) -> Option<u32> {
+    u32::from_str_radix(&status_field(pid, "Umask")?, 8).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +165,8 @@ mod tests {
         assert!(!is_same_process(me, s.start_time + 1));
         assert_eq!(is_self_or_descendant(me, s.ppid), Some(true));
         assert_eq!(is_self_or_descendant(s.ppid, me), Some(false));
+        assert_eq!(tgid(me), Some(me));
+        assert!(umask(me).is_some_and(|m| m <= 0o777));
         // A pid that does not exist cannot be vouched for.
         assert_eq!(is_self_or_descendant(i32::MAX, me), None);
     }

@@ -51,6 +51,42 @@ pub enum Request {
         /// Only the last this many lines of the history (0: all).
         lines: u32,
     },
+    /// List the approval requests waiting (`--ask` sessions). The ok
+    /// reply's message is a JSON array of [`PendingRequest`], oldest first
+    /// (cut short, never split, before the frame limit).
+    Pending,
+    /// Answer an approval request. The ok reply's message says what was
+    /// decided; `Refused` when no such request waits.
+    Decide {
+        /// The request's id (0: the only one waiting; refused when several wait).
+        id: u32,
+        /// Grant (true) or deny (false).
+        allow: bool,
+        /// Also decide this path the same way for the rest of the session.
+        always: bool,
+    },
+}
+
+/// One waiting approval request, as `Request::Pending` lists it (JSON).
+/// Field names are a stable interface (`nono pending --json`).
+#[derive(Clone, Debug, Default, PartialEq, nanoserde::SerJson, nanoserde::DeJson)]
+pub struct PendingRequest {
+    /// Id to answer it by, unique within the session.
+    pub id: u32,
+    /// Process (thread group) that asked.
+    pub pid: i32,
+    /// Its command name (as the process calls itself: not proof of anything).
+    pub command: String,
+    /// The resolved path (symlinks followed), which a grant opens.
+    pub path: String,
+    /// `read`, `write` or `read-write`.
+    pub access: String,
+    /// Whether the open creates the file.
+    pub create: bool,
+    /// Unix time it was asked.
+    pub asked_at: u64,
+    /// Threads waiting on it (the same process asking again is one request).
+    pub waiters: u32,
 }
 
 /// How the session's program ended, as carried by `Exited`.
@@ -139,6 +175,8 @@ const R_ATTACH: u8 = 1;
 const R_DETACH: u8 = 2;
 const R_STOP: u8 = 3;
 const R_LOGS: u8 = 4;
+const R_PENDING: u8 = 5;
+const R_DECIDE: u8 = 6;
 
 /// Why a frame could not be decoded; the connection is closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,6 +243,13 @@ impl Frame {
                         out.push(R_LOGS);
                         out.push(follow as u8);
                         out.extend_from_slice(&lines.to_be_bytes());
+                    }
+                    Some(Request::Pending) => out.push(R_PENDING),
+                    Some(Request::Decide { id, allow, always }) => {
+                        out.push(R_DECIDE);
+                        out.extend_from_slice(&id.to_be_bytes());
+                        out.push(allow as u8);
+                        out.push(always as u8);
                     }
                     None => {}
                 }
@@ -286,6 +331,16 @@ impl Frame {
                         follow: *f == 1,
                         lines: u32::from_be_bytes([*a, *b, *c, *d]),
                     },
+                    Some((&R_PENDING, [])) => Request::Pending,
+                    Some((&R_DECIDE, [a, b, c, d, allow, always]))
+                        if *allow <= 1 && *always <= 1 =>
+                    {
+                        Request::Decide {
+                            id: u32::from_be_bytes([*a, *b, *c, *d]),
+                            allow: *allow == 1,
+                            always: *always == 1,
+                        }
+                    }
                     _ => return Err(bad),
                 };
                 Frame::Hello(Hello {
@@ -490,6 +545,17 @@ mod tests {
             Request::Logs {
                 follow: true,
                 lines: 20,
+            },
+            Request::Pending,
+            Request::Decide {
+                id: 7,
+                allow: true,
+                always: false,
+            },
+            Request::Decide {
+                id: 0,
+                allow: false,
+                always: true,
             },
         ] {
             round_trip(Frame::Hello(Hello {

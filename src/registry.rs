@@ -71,6 +71,12 @@ pub struct Record {
     pub exit_signal: Option<i32>,
     /// Rollback snapshot session (reserved; always null for now).
     pub rollback_session: Option<String>,
+    /// Whether opens outside the grant wait for approval (`--ask`).
+    #[nserde(default)]
+    pub ask: bool,
+    /// Approval requests waiting for a person now.
+    #[nserde(default)]
+    pub waiting: u32,
 }
 
 /// The sandbox a session's program runs in, as applied at start.
@@ -191,6 +197,7 @@ impl Session {
         r.status = self.state.word().into();
         if !self.state.is_live() {
             r.attached = false;
+            r.waiting = 0;
         }
         r
     }

@@ -24,7 +24,7 @@ Options:
 ";
 
 /// Commands whose SESSION must be live; the others also complete ended ones.
-const LIVE_ONLY: &[&str] = &["attach", "detach", "stop"];
+const LIVE_ONLY: &[&str] = &["attach", "detach", "stop", "pending", "approve", "deny"];
 
 /// Parse and run `nono completions`.
 pub fn main(p: &mut lexopt::Parser) -> Result<i32> {

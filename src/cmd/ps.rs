@@ -88,7 +88,10 @@ fn table(rows: &[(&Session, &String)], now: u64, width: Option<usize>) -> String
         cells.push([
             (*short).clone(),
             crate::escape::text(&r.name).into_owned(),
-            s.state.describe(),
+            match r.waiting {
+                n if n > 0 && live => format!("{}, {n} waiting", s.state.describe()),
+                _ => s.state.describe(),
+            },
             if !live {
                 "-".into()
             } else if r.attached {

@@ -39,6 +39,9 @@ Options:
   -w, --write PATH      grant PATH write-only (repeatable)
       --net MODE        network: allowed or blocked (default: the profile's)
       --block-net       same as --net blocked
+      --ask             opens outside the grant wait for your approval instead
+                        of failing ('nono approve', or keys while attached)
+      --ask-timeout SECS  deny a request nobody answered within SECS
       --no-sandbox      run unconfined, with all of your access (recorded)
       --dry-run         print the program and the resolved sandbox and exit;
                         start nothing (126 or 127 when it would not start)
@@ -63,6 +66,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     let mut no_sandbox = false;
     let mut sandbox_flag: Option<&str> = None;
     let mut dry_run = false;
+    let mut ask_timeout = None;
     while let Some(arg) = p.next()? {
         match arg {
             Short('d') | Long("detached") => detached = true,
@@ -104,6 +108,15 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                 req.net_blocked = Some(true);
                 sandbox_flag = Some("--block-net");
             }
+            Long("ask") => {
+                req.ask = Some(true);
+                sandbox_flag = Some("--ask");
+            }
+            Long("ask-timeout") => {
+                let secs = super::bounded(p, "--ask-timeout", 86_400.0, "seconds from 0 to 86400")?;
+                ask_timeout = Some(std::time::Duration::from_secs_f64(secs));
+                sandbox_flag = Some("--ask-timeout");
+            }
             Long("no-sandbox") => no_sandbox = true,
             Long("dry-run") => dry_run = true,
             Short('h') | Long("help") => {
@@ -140,6 +153,12 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     } else {
         Some(sandbox::resolve(&req, Some(&workdir))?)
     };
+    let asks = policy.as_ref().is_some_and(|p| p.ask);
+    if ask_timeout.is_some() && !asks {
+        return Err(Error::Usage(
+            "--ask-timeout needs --ask (or a profile with approvals.ask = true)".into(),
+        ));
+    }
     // One resolution for the report and the start, so they cannot disagree.
     let path_var = std::env::var_os("PATH");
     let program = program::find(&command[0], &workdir, path_var.as_deref()).and_then(|p| {
@@ -203,6 +222,9 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         size: client::window_size(),
         scrollback: config.scrollback_lines,
         policy,
+        ask: asks.then_some(supervisor::AskSpec {
+            timeout: ask_timeout,
+        }),
     };
     let (ready_r, ready_w) = sys::pipe().map_err(|e| Error::io("pipe", e))?;
     let pair = if detached {

@@ -2,10 +2,13 @@
 //! pty master, the terminal model, the record and event log, the attach
 //! socket and the program's lifetime. Its loop reads as "which fd woke us":
 //! `pty_activity`, `listener_activity`, `client_activity`,
-//! `pending_activity`, `signal_activity`, then deadlines.
+//! `pending_activity`, `signal_activity`, `notify_activity`, then deadlines.
 
+mod approvals;
 mod follow;
 mod queue;
+
+pub use approvals::AskSpec;
 
 use crate::defaults::{
     CLIENT_QUEUE_MAX_BYTES, CLIENT_STALL_MS, DENIED_EVENTS_PER_MINUTE, EVENT_LOG_MAX_BYTES,
@@ -50,6 +53,8 @@ pub struct StartSpec {
     pub scrollback: usize,
     /// The sandbox; None for `--no-sandbox`.
     pub policy: Option<Policy>,
+    /// `--ask`: opens outside the grant wait for approval (needs the sandbox).
+    pub ask: Option<AskSpec>,
 }
 
 /// A connection that has not sent its hello yet.
@@ -76,6 +81,9 @@ struct Client {
     leaving: bool,
     /// While the backlog is over the bound: when it counts as stalled.
     stall_at: Option<Instant>,
+    /// An approval overlay covers the bottom row: program output reaches
+    /// this client as redraws from the model, and keys answer the overlay.
+    overlay: bool,
 }
 
 impl Client {
@@ -90,13 +98,14 @@ impl Client {
             needs_redraw: false,
             leaving: false,
             stall_at: None,
+            overlay: false,
         }
     }
 
     /// Program output goes to this client now (it is neither leaving nor
     /// waiting for a redraw).
     fn takes_output(&self) -> bool {
-        !self.leaving && !self.needs_redraw
+        !self.leaving && !self.needs_redraw && !self.overlay
     }
 
     /// The backlog is over the bound: hold the program's output back.
@@ -168,6 +177,8 @@ struct Supervisor {
     kill_at: Option<Instant>,
     /// How the program ended, once it has.
     exit: Option<ExitStatus>,
+    /// `--ask`: the seccomp listener and the waiting requests.
+    approvals: Option<approvals::Approvals>,
     /// What went wrong recording the end (a full disk), for `nono stop`.
     end_errors: Vec<String>,
 }
@@ -302,6 +313,8 @@ impl Supervisor {
             exit_code: None,
             exit_signal: None,
             rollback_session: None,
+            ask: spec.ask.is_some(),
+            waiting: 0,
         };
         // Claim the name and a fresh id under the registry's lock, so two
         // starts can never both take one name; the record is linked in
@@ -334,7 +347,8 @@ impl Supervisor {
         };
         let res = (|| {
             let events = reg.open_events(&id).map_err(fail)?;
-            let confinement = match &spec.policy {
+            let mut grants = Vec::new();
+            let mut confinement = match &spec.policy {
                 None => Confinement::default(),
                 Some(policy) => {
                     let mut policy = policy.clone();
@@ -351,8 +365,33 @@ impl Supervisor {
                         record.peer_guard = "kernel".into();
                     }
                     record.sandbox = Some(info);
+                    grants = policy
+                        .rules
+                        .iter()
+                        .map(|r| (r.path.clone(), r.access))
+                        .collect();
+                    grants.extend(
+                        policy
+                            .tmpdir
+                            .iter()
+                            .map(|t| (t.clone(), sandbox::READ | sandbox::WRITE)),
+                    );
                     c
                 }
+            };
+            // --ask: the program's process sends its listener over this pair.
+            let notify_pair = match spec.ask {
+                Some(_) => {
+                    approvals::check_support().map_err(|m| (1, m))?;
+                    let (ours, theirs) = UnixStream::pair()
+                        .map_err(|e| fail(Error::io("cannot make a socket pair", e)))?;
+                    confinement.notify = Some(sys::NotifySetup {
+                        filter: sandbox::notify::filter(),
+                        sock: theirs.into(),
+                    });
+                    Some(ours)
+                }
+                None => None,
             };
             // An abstract socket: no file anyone could chmod, replace or
             // delete, and out of reach of a Landlock domain that scopes them.
@@ -365,11 +404,30 @@ impl Supervisor {
             let (master, slave) =
                 sys::open_pty(size).map_err(|e| fail(Error::io("cannot open a pty", e)))?;
             let child = spawn_child(&spec, slave, confinement, tmpdir.as_deref())?;
+            // Exec succeeded, so the listener was sent before it.
+            let notify = match notify_pair {
+                Some(ours) => match sys::recv_fd(ours.as_raw_fd()) {
+                    Ok(fd) => Some(approvals::Approvals::new(
+                        fd,
+                        grants,
+                        spec.ask.unwrap_or_default(),
+                    )),
+                    Err(e) => {
+                        let _ = sys::killpg(child, libc::SIGKILL);
+                        let _ = sys::wait_nohang(child);
+                        return Err(fail(Error::io(
+                            "the program did not hand over its approval listener",
+                            e,
+                        )));
+                    }
+                },
+                None => None,
+            };
             sys::set_nonblocking(master.as_raw_fd(), true)
                 .map_err(|e| fail(Error::io("pty", e)))?;
-            Ok((events, listener, master, child))
+            Ok((events, listener, master, child, notify))
         })();
-        let (events, listener, master, child) = match res {
+        let (events, listener, master, child, notify) = match res {
             Ok(v) => v,
             Err(e) => {
                 cleanup(&reg, &tmpdir);
@@ -404,6 +462,7 @@ impl Supervisor {
             pty_closed: false,
             kill_at: None,
             exit: None,
+            approvals: notify,
             end_errors: Vec::new(),
         };
         sup.record.status = "running".into();
@@ -510,6 +569,7 @@ impl Supervisor {
             Client,
             Pending(usize),
             Follower(usize),
+            Notify,
         }
         let mut fds: Vec<PollFd> = Vec::new();
         let mut tokens: Vec<Token> = Vec::new();
@@ -550,6 +610,10 @@ impl Supervisor {
                 fds.push(PollFd::new(p.stream.as_raw_fd(), POLLIN));
                 tokens.push(Token::Pending(i));
             }
+            if let Some(fd) = self.approvals.as_ref().and_then(approvals::Approvals::fd) {
+                fds.push(PollFd::new(fd, POLLIN));
+                tokens.push(Token::Notify);
+            }
             for (i, f) in self.followers.iter().enumerate() {
                 let ev = if f.out.pending() > 0 {
                     POLLIN | POLLOUT
@@ -579,6 +643,7 @@ impl Supervisor {
                     Token::Client => self.client_activity(rev),
                     Token::Pending(i) => pending_ready.push(i),
                     Token::Follower(i) => followers_ready.push((i, rev)),
+                    Token::Notify => self.notify_activity(rev),
                 }
             }
             for (i, rev) in followers_ready.into_iter().rev() {
@@ -601,6 +666,7 @@ impl Supervisor {
             .map(|p| p.deadline)
             .chain(self.kill_at)
             .chain(self.client.as_ref().and_then(|c| c.stall_at))
+            .chain(self.approvals.as_ref().and_then(|a| a.next_deadline()))
             .chain(
                 (self.denials.suppressed > 0).then(|| self.denials.since + Duration::from_secs(60)),
             )
@@ -629,6 +695,7 @@ impl Supervisor {
             }
         }
         self.pending.retain(|p| p.deadline > now);
+        self.approval_deadlines(now);
         self.flush_denials(now);
         if self.kill_at.is_some_and(|t| t <= now) {
             self.kill_at = None;
@@ -684,6 +751,7 @@ impl Supervisor {
     /// SIGTERM (and SIGCONT) to the program's group now, SIGKILL after `grace`;
     /// `force` kills at once. Repeated requests keep the earliest deadline.
     fn begin_stop(&mut self, force: bool, grace: Duration) {
+        self.refuse_all_requests("the session stopping");
         if force {
             let _ = sys::killpg(self.child, libc::SIGKILL);
             self.kill_at = None;
@@ -708,8 +776,11 @@ impl Supervisor {
     /// Read the pty until it would block (`drain`: until it is empty or closed).
     fn read_pty(&mut self, drain: bool) {
         let mut buf = std::mem::take(&mut self.pty_buf);
-        self.read_pty_into(&mut buf, drain);
+        let got = self.read_pty_into(&mut buf, drain);
         self.pty_buf = buf;
+        if got > 0 && self.client.as_ref().is_some_and(|c| c.overlay) {
+            self.repaint_under_overlay();
+        }
         // One write per wakeup rather than per read: fewer syscalls and
         // client wakeups, and an echo still goes out in this same wakeup.
         if let Some(c) = self.client.as_mut() {
@@ -721,8 +792,8 @@ impl Supervisor {
         }
     }
 
-    /// `read_pty` with the buffer lent out of `self`.
-    fn read_pty_into(&mut self, buf: &mut [u8], drain: bool) {
+    /// `read_pty` with the buffer lent out of `self`; the bytes read.
+    fn read_pty_into(&mut self, buf: &mut [u8], drain: bool) -> usize {
         // Until the pty is empty (a pty read returns at most the 4 KiB
         // line-discipline buffer), bounded per wakeup so sockets get their
         // turn under a flood.
@@ -732,6 +803,7 @@ impl Supervisor {
             crate::defaults::PTY_WAKEUP_BYTES
         };
         let fd = self.master.as_raw_fd();
+        let mut total = 0;
         while budget > 0 {
             // With a client taking output, the bytes are read straight
             // into its queue as a frame (no copy); otherwise into `buf`.
@@ -742,10 +814,11 @@ impl Supervisor {
             match read {
                 Ok((0, _)) => {
                     self.pty_closed = true;
-                    return;
+                    return total;
                 }
                 Ok((n, queued)) => {
                     budget = budget.saturating_sub(n);
+                    total += n;
                     let Supervisor {
                         term,
                         followers,
@@ -758,17 +831,18 @@ impl Supervisor {
                     };
                     model_output(term, followers, bytes);
                     if !drain && self.client.as_ref().is_some_and(Client::backlogged) {
-                        return;
+                        return total;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return total,
                 // EIO: every slave fd is closed.
                 Err(_) => {
                     self.pty_closed = true;
-                    return;
+                    return total;
                 }
             }
         }
+        total
     }
 
     /// Send queued keystrokes to the program.
@@ -920,6 +994,7 @@ impl Supervisor {
                 let _ = out.flush(stream.as_raw_fd());
                 self.stoppers.push(Stopper { stream, out });
             }
+            Request::Pending | Request::Decide { .. } => self.approval_hello(stream, req),
         }
     }
 
@@ -932,6 +1007,8 @@ impl Supervisor {
         c.out.push_output(&self.term.render());
         let _ = c.out.flush(c.stream.as_raw_fd());
         self.client = Some(c);
+        // Requests that arrived while detached show now.
+        self.refresh_overlay();
         self.record.attached = true;
         self.save();
         self.event("attached", &format!("{}x{}", size.cols, size.rows));
@@ -1027,6 +1104,12 @@ impl Supervisor {
             } else if c.needs_redraw {
                 c.needs_redraw = false;
                 c.out.push_output(&self.term.render());
+                if c.overlay {
+                    let overlay = self.overlay_now();
+                    if let Some(c) = self.client.as_mut() {
+                        c.out.push_output(&overlay);
+                    }
+                }
             }
         }
     }
@@ -1049,6 +1132,8 @@ impl Supervisor {
             };
             match c.reader.next_frame() {
                 Ok(None) => break,
+                // While the overlay shows, keys answer it and reach nothing else.
+                Ok(Some(Frame::Input(bytes))) if c.overlay => self.overlay_input(&bytes),
                 Ok(Some(Frame::Input(bytes))) => self.to_pty.extend_from_slice(&bytes),
                 Ok(Some(Frame::Resize(size))) => self.apply_size(size, false),
                 Ok(Some(Frame::Eof)) => {
