@@ -372,3 +372,36 @@ fn a_broken_config_does_not_lock_the_operator_out() {
     assert_eq!(pty.wait(), 0, "{}", pty.text());
     assert!(pty.text().contains("[detached from session"));
 }
+
+/// A program that asks its terminal what crossterm-style TUIs ask at
+/// start-up and prints each answer (ESC removed) as it arrives.
+const QUERIES: &str = r#"stty -echo -icanon
+printf 'abc\033[6n'; IFS= read -r -d R a; echo "CPR=${a#?}R"
+printf '\033[5n'; IFS= read -r -d n a; echo "DSR=${a#?}n"
+printf '\033[c'; IFS= read -r -d c a; echo "DA1=${a#?}c"
+printf '\033[>c'; IFS= read -r -d c a; echo "DA2=${a#?}c"
+exec sleep 60"#;
+
+#[test]
+fn terminal_queries_are_answered_while_detached_and_by_the_terminal_while_attached() {
+    let env = Env::new();
+    let id = env.start(&["--", "bash", "-c", QUERIES]);
+    let mut text = String::new();
+    common::wait_until("the answers", common::WAIT, || {
+        text = env.run(&["logs", &id]).stdout;
+        text.contains("DA2=")
+    });
+    assert!(text.contains("abcCPR=[1;4R"), "{text}");
+    assert!(text.contains("DSR=[0n"), "{text}");
+    assert!(text.contains("DA1=[?62;22c"), "{text}");
+    assert!(text.contains("DA2=[>1;10;0c"), "{text}");
+    // Attached, the operator's terminal answers, and only it.
+    let ask = "stty -echo -icanon; read -r -n 1 go; printf '\\033[6n'; IFS= read -r -d R a; echo \"CPR=${a#?}R\"; exec sleep 60";
+    let id = env.start(&["--", "bash", "-c", ask]);
+    let mut pty = env.spawn_pty(&["attach", &id], 24, 80);
+    env.wait_record(&id, "attached", |r| r.attached);
+    pty.send(b"g");
+    pty.expect("\x1b[6n");
+    pty.send(b"\x1b[7;7R");
+    pty.expect("CPR=[7;7R");
+}

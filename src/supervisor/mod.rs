@@ -830,6 +830,12 @@ impl Supervisor {
                         _ => buf.get(..n).unwrap_or(&[]),
                     };
                     model_output(term, followers, bytes);
+                    // Queries in bytes no terminal will see (none attached,
+                    // or one waiting for a redraw) are answered from the model.
+                    let replies = term.take_replies();
+                    if !queued && self.to_pty.len() + replies.len() <= TO_PTY_MAX {
+                        self.to_pty.extend_from_slice(&replies);
+                    }
                     if !drain && self.client.as_ref().is_some_and(Client::backlogged) {
                         return total;
                     }
