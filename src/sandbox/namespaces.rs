@@ -29,7 +29,7 @@ pub struct View {
     pub uid: u32,
     /// Our gid outside, mapped to itself inside.
     pub gid: u32,
-    /// Directories covered by an empty read-only tmpfs: nono's state and
+    /// Directories covered by an empty tmpfs: nono's state and
     /// config directories, `/run/user/<uid>` (agent, bus and display sockets).
     pub masks: Vec<PathBuf>,
     /// Paths a mask hides that the session needs: granted paths and the
@@ -155,7 +155,6 @@ pub fn enter(view: &View) -> Result<(), String> {
     // 7. Granted paths and the working directory back where they were,
     //    and masks over what they bring back; parents first, so a mask
     //    lands inside a bound directory and a grant inside a mask.
-    let mut masked = Vec::new();
     let mut ops: Vec<(&PathBuf, Option<&Held>)> = held.iter().map(|h| (h.0, Some(h))).collect();
     ops.extend(
         view.masks
@@ -167,9 +166,10 @@ pub fn enter(view: &View) -> Result<(), String> {
     for (p, bind) in ops {
         let path = p.display().to_string();
         let Some((_, fd, dir)) = bind else {
+            // Empty, ours and private (nono inside finds a state directory
+            // it may not write, as Landlock has it); Landlock denies the rest.
             if fs::symlink_metadata(p).is_ok_and(|md| md.is_dir()) {
-                mount_fs("tmpfs", &path, nosuid, "mode=0755")?;
-                masked.push(p);
+                mount_fs("tmpfs", &path, nosuid, "mode=0700")?;
             }
             continue;
         };
@@ -190,13 +190,7 @@ pub fn enter(view: &View) -> Result<(), String> {
         sys::mount(&source, p, "", libc::MS_BIND | libc::MS_REC, "")
             .map_err(|e| step("cannot bind back", &path, e))?;
     }
-    // 8. Masks become read-only once nothing more is bound inside them.
-    for m in masked {
-        let flags = libc::MS_REMOUNT | libc::MS_RDONLY | nosuid;
-        sys::mount("", m, "", flags, "")
-            .map_err(|e| step("cannot make read-only", &m.display().to_string(), e))?;
-    }
-    // 9. No user namespaces of the program's own: less kernel to attack,
+    // 8. No user namespaces of the program's own: less kernel to attack,
     //    and no way to map itself root and remount what we set up.
     write_proc("/proc/sys/user/max_user_namespaces", "0")?;
     Ok(())
