@@ -17,6 +17,7 @@ pub mod json;
 pub mod procfs;
 pub mod protocol;
 pub mod registry;
+pub mod rollback;
 pub mod sandbox;
 pub mod signals;
 pub mod supervisor;
