@@ -22,6 +22,7 @@ Commands:
   logs         print a session's history as text, without attaching
   stop         end a session: SIGTERM, then SIGKILL
   prune        remove the files of exited sessions
+  rollback     review and undo what a --rollback session changed
   profile      list sandbox profiles, or show one resolved
   completions  print a shell completion script (bash, zsh or fish)
   help         show the usage of a command
@@ -79,6 +80,7 @@ pub fn usage_of(name: &str) -> Option<&'static str> {
         "logs" => cmd::logs::USAGE,
         "stop" => cmd::stop::USAGE,
         "prune" => cmd::prune::USAGE,
+        "rollback" => cmd::rollback::USAGE,
         "profile" => cmd::profile::USAGE,
         "completions" => cmd::completions::USAGE,
         "help" => HELP_USAGE,
@@ -99,6 +101,7 @@ fn dispatch(p: &mut lexopt::Parser) -> Result<i32> {
                 "logs" => cmd::logs::main(p),
                 "stop" => cmd::stop::main(p),
                 "prune" => cmd::prune::main(p),
+                "rollback" => cmd::rollback::main(p),
                 "profile" => cmd::profile::main(p),
                 "completions" => cmd::completions::main(p),
                 "help" => {

@@ -974,3 +974,9 @@ unsafe fn sha256_ni_x86(state: &mut [u32; 8], blocks: &[u8]) {
     _mm_storeu_si128(state.as_mut_ptr().cast(), dcba);
     _mm_storeu_si128(state.as_mut_ptr().add(4).cast(), hgfe);
 }
+
+/// `flock(fd, op)` (LOCK_SH, LOCK_EX, optionally | LOCK_NB).
+pub fn flock(fd: RawFd, op: i32) -> io::Result<()> {
+    // SAFETY: plain syscall on an fd; no pointers.
+    cvt(unsafe { libc::flock(fd, op) }).map(drop)
+}

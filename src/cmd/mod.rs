@@ -8,6 +8,7 @@ pub mod logs;
 pub mod profile;
 pub mod prune;
 pub mod ps;
+pub mod rollback;
 pub mod run;
 pub mod stop;
 

@@ -356,7 +356,7 @@ fn outer_ignores(root: &Path, root_idx: usize) -> (String, Vec<IgnoreFile>) {
         let mut dir = top.clone();
         let mut base = String::new();
         let comps: Vec<String> = Path::new(&prefix).iter().map(|c| c.to_string_lossy().into_owned()).collect();
-        for c in &comps[..comps.len().saturating_sub(0)] {
+        for c in &comps {
             if let Ok(fd) = open_dir(None, dir.as_os_str()) {
                 if let Some(lines) = read_small_at(fd.as_raw_fd(), ".gitignore") {
                     files.push(IgnoreFile { root: root_idx, base: base.clone(), exclude_file: false, lines });
@@ -498,6 +498,7 @@ pub struct NewSession<'a> {
 pub fn baseline(s: &NewSession, progress: &mut Progress) -> Result<Meta> {
     let base = super::base_dir()?;
     super::ensure_dir(&base)?;
+    let _lock = super::lock_store(false)?;
     let store = Store::open(&base)?;
     let started = Instant::now();
     let mut meta = Meta {
@@ -554,6 +555,7 @@ pub fn final_capture(id: &str) -> Result<CaptureInfo> {
     let base = super::base_dir()?;
     let dir = super::session_dir(id)?;
     let mut meta = super::read_meta(&dir)?;
+    let _lock = super::lock_store(false)?;
     let store = Store::open(&base)?;
     let started = Instant::now();
     let mut total = CaptureInfo::default();

@@ -449,6 +449,72 @@ pub fn session_event(id: &str, event: &str, detail: &str) {
     }
 }
 
+/// The writable directory grants of a sandbox: what `--rollback`
+/// captures. Device, proc and sys trees are not files anyone restores;
+/// a grant inside another is covered by it.
+pub fn roots_of(policy: &crate::sandbox::Policy) -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = policy
+        .rules
+        .iter()
+        .filter(|r| r.access & crate::sandbox::WRITE != 0 && r.path.is_dir())
+        .map(|r| r.path.clone())
+        .filter(|p| !["/dev", "/proc", "/sys"].iter().any(|s| p.starts_with(s)))
+        .collect();
+    roots.sort();
+    let mut out: Vec<PathBuf> = Vec::new();
+    for r in roots {
+        if !out.iter().any(|o| r.starts_with(o)) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// Remove a session's captures (its supervisor never started).
+pub fn discard(id: &str) {
+    if let Ok(dir) = session_dir(id) {
+        let _ = fs::remove_dir_all(dir);
+    }
+}
+
+/// The store lock: captures and restores hold it shared while they write
+/// objects not yet named by an index; prune takes it exclusively, so it
+/// never collects an object a running capture is about to reference.
+pub struct StoreLock {
+    _file: std::fs::File,
+}
+
+/// Take the store lock (`exclusive` for prune); a busy exclusive lock is
+/// an error that says to try again.
+pub fn lock_store(exclusive: bool) -> Result<StoreLock> {
+    use std::os::fd::AsRawFd;
+    let base = base_dir()?;
+    ensure_dir(&base)?;
+    let path = base.join("lock");
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+    let op = if exclusive {
+        libc::LOCK_EX | libc::LOCK_NB
+    } else {
+        libc::LOCK_SH
+    };
+    crate::sys::flock(file.as_raw_fd(), op).map_err(|e| {
+        if exclusive && e.kind() == std::io::ErrorKind::WouldBlock {
+            Error::Msg("a rollback capture or restore is running; prune again when it is done".into())
+        } else {
+            Error::io(format!("cannot lock {}", path.display()), e)
+        }
+    })?;
+    Ok(StoreLock { _file: file })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
