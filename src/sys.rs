@@ -705,10 +705,12 @@ impl Stat {
 /// Convert a name to a C string (names never contain NUL; one that does is invalid).
 fn cname(name: &std::ffi::OsStr) -> io::Result<std::ffi::CString> {
     use std::os::unix::ffi::OsStrExt;
-    std::ffi::CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+    std::ffi::CString::new(name.as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
-/// Convert a `stat` buffer.
+/// Convert a `stat` buffer (field types differ between targets, hence the casts).
+#[allow(clippy::unnecessary_cast)]
 fn stat_of(st: &libc::stat) -> Stat {
     Stat {
         dev: st.st_dev as u64,
@@ -721,7 +723,12 @@ fn stat_of(st: &libc::stat) -> Stat {
 }
 
 /// `openat(dir, name, flags | O_CLOEXEC, mode)`; `dir` None is the current directory.
-pub fn openat(dir: Option<RawFd>, name: &std::ffi::OsStr, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+pub fn openat(
+    dir: Option<RawFd>,
+    name: &std::ffi::OsStr,
+    flags: i32,
+    mode: u32,
+) -> io::Result<OwnedFd> {
     let c = cname(name)?;
     // SAFETY: `c` is a valid NUL-terminated string for the call; openat
     // takes no other pointer.
@@ -761,7 +768,12 @@ pub fn fstat(fd: RawFd) -> io::Result<Stat> {
 /// getdents64 on a duplicate so `fd`'s own offset is untouched.
 pub fn read_dir_names(fd: RawFd) -> io::Result<Vec<std::ffi::OsString>> {
     use std::os::unix::ffi::OsStrExt;
-    let dir = openat(Some(fd), std::ffi::OsStr::new("."), libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+    let dir = openat(
+        Some(fd),
+        std::ffi::OsStr::new("."),
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        0,
+    )?;
     let mut buf = vec![0u8; 32 * 1024];
     let mut names = Vec::new();
     loop {

@@ -93,7 +93,12 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             Long("force") => a.force = true,
             Short('y') | Long("yes") => a.yes = true,
             Long("older-than") => {
-                a.older_days = Some(super::bounded(p, "--older-than", f64::MAX, "a number of days")?)
+                a.older_days = Some(super::bounded(
+                    p,
+                    "--older-than",
+                    f64::MAX,
+                    "a number of days",
+                )?)
             }
             Long("keep") => a.keep = super::value(p, "--keep", "a whole number")?,
             Short('h') | Long("help") => {
@@ -133,9 +138,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         ("keep", a.keep > 0, "--keep"),
     ];
     if let Some((_, _, flag)) = given.iter().find(|(k, on, _)| *on && !allowed.contains(k)) {
-        return Err(Error::Usage(format!(
-            "rollback {sub} does not take {flag}"
-        )));
+        return Err(Error::Usage(format!("rollback {sub} does not take {flag}")));
     }
     if a.undo && a.to.is_some() {
         return Err(Error::Usage("give --undo or --to, not both".into()));
@@ -165,9 +168,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
 fn no_more(rest: &[String], sub: &str) -> Result<()> {
     match rest.first() {
         None => Ok(()),
-        Some(w) => Err(Error::Usage(format!(
-            "rollback {sub} takes no '{w}'"
-        ))),
+        Some(w) => Err(Error::Usage(format!("rollback {sub} takes no '{w}'"))),
     }
 }
 
@@ -327,7 +328,9 @@ fn list(json: bool) -> Result<i32> {
         return Ok(0);
     }
     if items.is_empty() {
-        print("No rollback sessions. Start one with 'nono run --rollback --allow-cwd -- COMMAND'.\n");
+        print(
+            "No rollback sessions. Start one with 'nono run --rollback --allow-cwd -- COMMAND'.\n",
+        );
         return Ok(0);
     }
     let mut rows = vec![[
@@ -340,8 +343,8 @@ fn list(json: bool) -> Result<i32> {
         "ROOT".into(),
     ]];
     for (it, short) in items.iter().zip(&shorts) {
-        let stored = it.baseline.bytes_stored
-            + it.final_capture.as_ref().map_or(0, |f| f.bytes_stored);
+        let stored =
+            it.baseline.bytes_stored + it.final_capture.as_ref().map_or(0, |f| f.bytes_stored);
         rows.push([
             short.clone(),
             it.name.clone(),
@@ -412,12 +415,15 @@ fn describe(e: &Entry) -> String {
 
 /// Turn PATH arguments into root-relative filters per root.
 fn filters(meta: &Meta, paths: &[String]) -> Result<Vec<Vec<Vec<u8>>>> {
-    let cwd = std::env::current_dir().map_err(|e| Error::io("cannot determine the current directory", e))?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::io("cannot determine the current directory", e))?;
     let mut per = vec![Vec::new(); meta.roots.len()];
     for p in paths {
         let abs = normalize(&cwd.join(p));
         let hit = meta.roots.iter().enumerate().find_map(|(i, r)| {
-            abs.strip_prefix(r).ok().map(|rel| (i, rel.as_os_str().as_bytes().to_vec()))
+            abs.strip_prefix(r)
+                .ok()
+                .map(|rel| (i, rel.as_os_str().as_bytes().to_vec()))
         });
         match hit {
             Some((i, rel)) if rel.is_empty() => per[i].clear(),
@@ -433,7 +439,11 @@ fn filters(meta: &Meta, paths: &[String]) -> Result<Vec<Vec<Vec<u8>>>> {
     // A root given no PATH while others were is skipped entirely.
     if !paths.is_empty() {
         for (i, f) in per.iter_mut().enumerate() {
-            if f.is_empty() && !paths.iter().any(|p| normalize(&cwd.join(p)) == Path::new(&meta.roots[i])) {
+            if f.is_empty()
+                && !paths
+                    .iter()
+                    .any(|p| normalize(&cwd.join(p)) == Path::new(&meta.roots[i]))
+            {
                 f.push(b"\0none".to_vec());
             }
         }
@@ -460,7 +470,12 @@ fn normalize(p: &Path) -> PathBuf {
 fn object(store: &Store, hash: &str, limit: u64) -> Option<Vec<u8>> {
     use std::io::Read;
     let mut v = Vec::new();
-    store.open_object(hash).ok()?.take(limit).read_to_end(&mut v).ok()?;
+    store
+        .open_object(hash)
+        .ok()?
+        .take(limit)
+        .read_to_end(&mut v)
+        .ok()?;
     Some(v)
 }
 
@@ -508,7 +523,9 @@ fn show(dir: &Path, meta: &Meta, paths: &[String], with_diff: bool) -> Result<i3
             }
             n += 1;
             let what = match (x, y) {
-                (Some(x), Some(y)) if x.kind == y.kind => format!("mode {:o} -> {:o}", x.mode, y.mode),
+                (Some(x), Some(y)) if x.kind == y.kind => {
+                    format!("mode {:o} -> {:o}", x.mode, y.mode)
+                }
                 (Some(x), Some(y)) => format!("{} -> {}", describe(x), describe(y)),
                 (None, Some(y)) => describe(y),
                 (Some(x), None) => describe(x),
@@ -547,7 +564,9 @@ fn file_diff(store: &Store, name: &str, a: Option<&Entry>, b: Option<&Entry>) ->
     };
     match (content(a), content(b)) {
         (Ok(x), Ok(y)) => {
-            if x.as_deref().is_some_and(diff::is_binary) || y.as_deref().is_some_and(diff::is_binary) {
+            if x.as_deref().is_some_and(diff::is_binary)
+                || y.as_deref().is_some_and(diff::is_binary)
+            {
                 return format!("    Binary files a/{name} and b/{name} differ\n");
             }
             diff::unified(name, x.as_deref(), y.as_deref())
@@ -595,7 +614,7 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
     let store = Store::open(&rb::base_dir()?)?;
     // Per root: (B', F', C, plan) where for an undo B' = pre and F' = post.
     let mut plans = Vec::new();
-    for i in 0..meta.roots.len() {
+    for (i, filter) in filt.iter().enumerate() {
         let (b, f) = match &mode {
             Mode::To(_) => {
                 let b = rb::read_index(&dir.join(capture::index_name("baseline", i)))?;
@@ -618,10 +637,14 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
         };
         if let Mode::Undo(..) = mode {
             // Only what that restore touched.
-            let touched: BTreeSet<Vec<u8>> = b.keys().chain(f.iter().flat_map(|f| f.keys())).cloned().collect();
+            let touched: BTreeSet<Vec<u8>> = b
+                .keys()
+                .chain(f.iter().flat_map(|f| f.keys()))
+                .cloned()
+                .collect();
             c.retain(|k, _| touched.contains(k));
         }
-        let p = plan::plan(&b, f.as_ref(), &c, target, &filt[i]);
+        let p = plan::plan(&b, f.as_ref(), &c, target, filter);
         plans.push(p);
     }
     let what = match &mode {
@@ -640,7 +663,9 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
         for s in &p.steps {
             let sym = symbol(s.now.as_ref(), s.to.as_ref());
             let detail = match (&s.now, &s.to) {
-                (Some(x), Some(y)) if x.kind == y.kind => format!("mode {:o} -> {:o}", x.mode, y.mode),
+                (Some(x), Some(y)) if x.kind == y.kind => {
+                    format!("mode {:o} -> {:o}", x.mode, y.mode)
+                }
                 (_, Some(y)) => describe(y),
                 (Some(x), None) => describe(x),
                 (None, None) => String::new(),
@@ -652,11 +677,19 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
                 }
                 Decision::Conflict(why) => {
                     conflicts += 1;
-                    let verdict = if a.force { "applied: --force" } else { "skipped" };
+                    let verdict = if a.force {
+                        "applied: --force"
+                    } else {
+                        "skipped"
+                    };
                     if a.force {
                         apply += 1;
                     }
-                    format!("  ! {} {}  (conflict: {why}; {verdict})\n", sym, shown(&s.path))
+                    format!(
+                        "  ! {} {}  (conflict: {why}; {verdict})\n",
+                        sym,
+                        shown(&s.path)
+                    )
                 }
                 Decision::Keep(why) => format!("  = {}  (left alone: {why})\n", shown(&s.path)),
                 Decision::Nothing => String::new(),
@@ -680,7 +713,8 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
     if !a.yes {
         if !sys::isatty(0) {
             return Err(Error::Msg(
-                "not on a terminal: pass --yes to restore (or --dry-run to only see the plan)".into(),
+                "not on a terminal: pass --yes to restore (or --dry-run to only see the plan)"
+                    .into(),
             ));
         }
         print(&format!("Apply {apply} changes? [y/N] "));
@@ -758,7 +792,10 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
         let root = PathBuf::from(&meta.roots[i]);
         let f = restore::apply(&root, i, &steps, &store, &mut journal)?;
         done += (steps.len() - f.len()) as u64;
-        failed.extend(f.into_iter().map(|(p, why)| (root.join(OsStr::from_bytes(&p)), why)));
+        failed.extend(
+            f.into_iter()
+                .map(|(p, why)| (root.join(OsStr::from_bytes(&p)), why)),
+        );
     }
     journal.complete();
     info.complete = true;

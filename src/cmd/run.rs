@@ -169,7 +169,10 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     if dry_run {
         let mut report = dry_run_report(policy.as_ref(), &command, &workdir);
         for r in &roots {
-            report.push_str(&format!("Rollback:  {} (captured before start)\n", r.display()));
+            report.push_str(&format!(
+                "Rollback:  {} (captured before start)\n",
+                r.display()
+            ));
         }
         print(&report);
         return Ok(0);
@@ -203,7 +206,9 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     let rollback = if roots.is_empty() {
         None
     } else {
-        Some(capture_baseline(&name, &command, &roots, &excludes, &config)?)
+        Some(capture_baseline(
+            &name, &command, &roots, &excludes, &config,
+        )?)
     };
     let rollback_id = rollback.as_ref().map(|(id, _)| id.clone());
     let spec = StartSpec {
@@ -296,9 +301,7 @@ fn capture_baseline(
     let meta = capture::baseline(&s, &mut progress)?;
     let summary = meta.baseline.describe();
     if started.elapsed() >= Duration::from_millis(crate::defaults::ROLLBACK_PROGRESS_AFTER_MS) {
-        warn(&format!(
-            "rollback baseline of {what}: {summary}"
-        ));
+        warn(&format!("rollback baseline of {what}: {summary}"));
     }
     Ok((id, summary))
 }

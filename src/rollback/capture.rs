@@ -40,7 +40,12 @@ pub struct Walk {
 
 /// Open a directory without following a symlink in its last component.
 fn open_dir(dir: Option<RawFd>, name: &OsStr) -> std::io::Result<OwnedFd> {
-    sys::openat(dir, name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)
+    sys::openat(
+        dir,
+        name,
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        0,
+    )
 }
 
 /// Open the root itself.
@@ -64,22 +69,43 @@ pub fn open_beneath(root: RawFd, rel: &[u8]) -> std::io::Result<OwnedFd> {
 
 /// Read a small regular file in `dir` without following links; None if absent.
 fn read_small_at(dir: RawFd, name: &str) -> Option<Vec<String>> {
-    let fd = sys::openat(Some(dir), OsStr::new(name), libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK, 0).ok()?;
+    let fd = sys::openat(
+        Some(dir),
+        OsStr::new(name),
+        libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+        0,
+    )
+    .ok()?;
     let st = sys::fstat(fd.as_raw_fd()).ok()?;
     if st.kind() != libc::S_IFREG || st.size > MAX_IGNORE_FILE {
         return None;
     }
     let mut text = Vec::new();
     use std::io::Read;
-    File::from(fd).take(MAX_IGNORE_FILE).read_to_end(&mut text).ok()?;
-    Some(String::from_utf8_lossy(&text).lines().map(String::from).collect())
+    File::from(fd)
+        .take(MAX_IGNORE_FILE)
+        .read_to_end(&mut text)
+        .ok()?;
+    Some(
+        String::from_utf8_lossy(&text)
+            .lines()
+            .map(String::from)
+            .collect(),
+    )
 }
 
 /// Walk `root`. With `gather`, `.gitignore` files met on the way are added
 /// to `rules` (and recorded) before their directory's entries are judged.
-pub fn walk(root: &Path, rules: &mut Rules, mut gather: Option<(&mut Vec<IgnoreFile>, usize, &str)>) -> Result<Walk> {
+pub fn walk(
+    root: &Path,
+    rules: &mut Rules,
+    mut gather: Option<(&mut Vec<IgnoreFile>, usize, &str)>,
+) -> Result<Walk> {
     let fd = open_root(root)?;
-    let mut w = Walk { entries: Vec::new(), special: 0 };
+    let mut w = Walk {
+        entries: Vec::new(),
+        special: 0,
+    };
     walk_dir(root, fd, Vec::new(), rules, &mut gather, &mut w)?;
     Ok(w)
 }
@@ -104,11 +130,20 @@ fn walk_dir(
                 base.push_str(&String::from_utf8_lossy(&prefix));
             }
             rules.add_file(&base, &lines, false);
-            files.push(IgnoreFile { root: *root_idx, base, exclude_file: false, lines });
+            files.push(IgnoreFile {
+                root: *root_idx,
+                base,
+                exclude_file: false,
+                lines,
+            });
         }
     }
-    let mut names = sys::read_dir_names(fd.as_raw_fd())
-        .map_err(|e| Error::Msg(format!("cannot list {}: {e}; exclude it with --rollback-exclude", shown(&prefix))))?;
+    let mut names = sys::read_dir_names(fd.as_raw_fd()).map_err(|e| {
+        Error::Msg(format!(
+            "cannot list {}: {e}; exclude it with --rollback-exclude",
+            shown(&prefix)
+        ))
+    })?;
     names.sort();
     for name in names {
         let mut path = prefix.clone();
@@ -128,23 +163,39 @@ fn walk_dir(
                     continue;
                 }
                 let sub = open_dir(Some(fd.as_raw_fd()), &name).map_err(|e| {
-                    Error::Msg(format!("cannot open {}: {e}; exclude it with --rollback-exclude", shown(&path)))
+                    Error::Msg(format!(
+                        "cannot open {}: {e}; exclude it with --rollback-exclude",
+                        shown(&path)
+                    ))
                 })?;
-                w.entries.push(Walked { path: path.clone(), st, link: None });
+                w.entries.push(Walked {
+                    path: path.clone(),
+                    st,
+                    link: None,
+                });
                 walk_dir(root, sub, path, rules, gather, w)?;
             }
             libc::S_IFREG => {
                 if !rules.excluded(&path, false) {
-                    w.entries.push(Walked { path, st, link: None });
+                    w.entries.push(Walked {
+                        path,
+                        st,
+                        link: None,
+                    });
                 }
             }
             libc::S_IFLNK => {
                 if rules.excluded(&path, false) {
                     continue;
                 }
-                let target = sys::readlinkat(fd.as_raw_fd(), &name)
-                    .map_err(|e| Error::Msg(format!("cannot read the link {}: {e}", shown(&path))))?;
-                w.entries.push(Walked { path, st, link: Some(target.into_vec()) });
+                let target = sys::readlinkat(fd.as_raw_fd(), &name).map_err(|e| {
+                    Error::Msg(format!("cannot read the link {}: {e}", shown(&path)))
+                })?;
+                w.entries.push(Walked {
+                    path,
+                    st,
+                    link: Some(target.into_vec()),
+                });
             }
             _ => {
                 if !rules.excluded(&path, false) {
@@ -158,7 +209,13 @@ fn walk_dir(
 
 /// The stat fields of the fast path.
 fn key(st: &Stat) -> StatKey {
-    StatKey { dev: st.dev, ino: st.ino, size: st.size, mtime: st.mtime_ns, ctime: st.ctime_ns }
+    StatKey {
+        dev: st.dev,
+        ino: st.ino,
+        size: st.size,
+        mtime: st.mtime_ns,
+        ctime: st.ctime_ns,
+    }
 }
 
 /// Turn a walk into an index, reading only files the previous capture
@@ -172,7 +229,10 @@ pub fn build(
     progress: &mut Progress,
 ) -> Result<(Index, CaptureInfo)> {
     let started = Instant::now();
-    let mut info = CaptureInfo { special: walk.special, ..CaptureInfo::default() };
+    let mut info = CaptureInfo {
+        special: walk.special,
+        ..CaptureInfo::default()
+    };
     let mut index = Index::new();
     let mut todo: Vec<usize> = Vec::new();
     for (i, w) in walk.entries.iter().enumerate() {
@@ -180,15 +240,27 @@ pub fn build(
         let entry = match (w.st.kind(), &w.link) {
             (libc::S_IFDIR, _) => {
                 info.dirs += 1;
-                Entry { kind: Kind::Dir, mode, stat: StatKey::default() }
+                Entry {
+                    kind: Kind::Dir,
+                    mode,
+                    stat: StatKey::default(),
+                }
             }
             (_, Some(t)) => {
                 info.links += 1;
-                Entry { kind: Kind::Link(t.clone()), mode: 0, stat: StatKey::default() }
+                Entry {
+                    kind: Kind::Link(t.clone()),
+                    mode: 0,
+                    stat: StatKey::default(),
+                }
             }
             _ if w.st.size > max_file => {
                 info.big += 1;
-                Entry { kind: Kind::Big(w.st.size), mode, stat: key(&w.st) }
+                Entry {
+                    kind: Kind::Big(w.st.size),
+                    mode,
+                    stat: key(&w.st),
+                }
             }
             _ => {
                 let k = key(&w.st);
@@ -216,7 +288,12 @@ pub fn build(
         index.insert(w.path.clone(), entry);
     }
     // Read what changed, one directory at a time.
-    let parent = |p: &[u8]| p.iter().rposition(|&b| b == b'/').map_or(&p[..0], |i| &p[..i]).to_vec();
+    let parent = |p: &[u8]| {
+        p.iter()
+            .rposition(|&b| b == b'/')
+            .map_or(&p[..0], |i| &p[..i])
+            .to_vec()
+    };
     todo.sort_by_key(|&i| parent(&walk.entries[i].path));
     let root_fd = open_root(root)?;
     let mut dir: Option<(Vec<u8>, OwnedFd)> = None;
@@ -227,12 +304,17 @@ pub fn build(
         let shown = || root.join(OsStr::from_bytes(&w.path)).display().to_string();
         let par = parent(&w.path);
         if dir.as_ref().is_none_or(|(p, _)| *p != par) {
-            let fd = open_beneath(root_fd.as_raw_fd(), &par)
-                .map_err(|e| Error::Msg(format!("cannot open the directory of {}: {e}", shown())))?;
+            let fd = open_beneath(root_fd.as_raw_fd(), &par).map_err(|e| {
+                Error::Msg(format!("cannot open the directory of {}: {e}", shown()))
+            })?;
             dir = Some((par, fd));
         }
-        let Some((_, dfd)) = dir.as_ref() else { continue };
-        let name = OsStr::from_bytes(&w.path[w.path.iter().rposition(|&b| b == b'/').map_or(0, |k| k + 1)..]);
+        let Some((_, dfd)) = dir.as_ref() else {
+            continue;
+        };
+        let name = OsStr::from_bytes(
+            &w.path[w.path.iter().rposition(|&b| b == b'/').map_or(0, |k| k + 1)..],
+        );
         let mode = w.st.mode & 0o7777;
         let opened = sys::openat(
             Some(dfd.as_raw_fd()),
@@ -246,12 +328,20 @@ pub fn build(
             // Unreadable (mode 000 and the like): present, not captured, never touched.
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                 info.big += 1;
-                index.insert(w.path.clone(), Entry { kind: Kind::Big(w.st.size), mode, stat: key(&w.st) });
+                index.insert(
+                    w.path.clone(),
+                    Entry {
+                        kind: Kind::Big(w.st.size),
+                        mode,
+                        stat: key(&w.st),
+                    },
+                );
                 continue;
             }
             Err(e) => return Err(Error::Msg(format!("cannot read {}: {e}", shown()))),
         };
-        let now = sys::fstat(file.as_raw_fd()).map_err(|e| Error::io(format!("cannot inspect {}", shown()), e))?;
+        let now = sys::fstat(file.as_raw_fd())
+            .map_err(|e| Error::io(format!("cannot inspect {}", shown()), e))?;
         if now.kind() != libc::S_IFREG {
             continue;
         }
@@ -267,15 +357,27 @@ pub fn build(
                 }
                 hash
             }
-            None => store::hash_file(&file).map_err(|e| Error::io(format!("cannot read {}", shown()), e))?,
+            None => store::hash_file(&file)
+                .map_err(|e| Error::io(format!("cannot read {}", shown()), e))?,
         };
         info.bytes_read += size;
         info.files += 1;
         info.bytes += size;
         progress.advance(size);
         // The key is the one from before the read: a change during it makes the next capture read again.
-        let stat = if now == w.st { key(&w.st) } else { StatKey::default() };
-        index.insert(w.path.clone(), Entry { kind: Kind::File { hash, size }, mode: now.mode & 0o7777, stat });
+        let stat = if now == w.st {
+            key(&w.st)
+        } else {
+            StatKey::default()
+        };
+        index.insert(
+            w.path.clone(),
+            Entry {
+                kind: Kind::File { hash, size },
+                mode: now.mode & 0o7777,
+                stat,
+            },
+        );
     }
     info.ms = started.elapsed().as_millis() as u64;
     Ok((index, info))
@@ -300,7 +402,14 @@ pub struct Progress {
 impl Progress {
     /// A reporter; silent unless `enabled`.
     pub fn new(enabled: bool, what: &str) -> Progress {
-        Progress { enabled, total: 0, done: 0, start: Instant::now(), last: None, what: what.into() }
+        Progress {
+            enabled,
+            total: 0,
+            done: 0,
+            start: Instant::now(),
+            last: None,
+            what: what.into(),
+        }
     }
 
     /// Count bytes read; print at most a few times a second once slow.
@@ -310,8 +419,13 @@ impl Progress {
             return;
         }
         let now = Instant::now();
-        let slow = now.duration_since(self.start).as_millis() as u64 >= crate::defaults::ROLLBACK_PROGRESS_AFTER_MS;
-        if slow && self.last.is_none_or(|l| now.duration_since(l).as_millis() >= 250) {
+        let slow = now.duration_since(self.start).as_millis() as u64
+            >= crate::defaults::ROLLBACK_PROGRESS_AFTER_MS;
+        if slow
+            && self
+                .last
+                .is_none_or(|l| now.duration_since(l).as_millis() >= 250)
+        {
             self.last = Some(now);
             eprint!(
                 "\rnono: capturing {}: {} of {}   ",
@@ -334,7 +448,10 @@ impl Progress {
 fn repo_top(root: &Path) -> (PathBuf, String) {
     for a in root.ancestors() {
         if std::fs::symlink_metadata(a.join(".git")).is_ok() {
-            let rel = root.strip_prefix(a).map(|r| r.to_string_lossy().into_owned()).unwrap_or_default();
+            let rel = root
+                .strip_prefix(a)
+                .map(|r| r.to_string_lossy().into_owned())
+                .unwrap_or_default();
             return (a.to_path_buf(), rel);
         }
     }
@@ -349,17 +466,30 @@ fn outer_ignores(root: &Path, root_idx: usize) -> (String, Vec<IgnoreFile>) {
     let mut files = Vec::new();
     if let Ok(fd) = open_dir(None, top.join(".git/info").as_os_str()) {
         if let Some(lines) = read_small_at(fd.as_raw_fd(), "exclude") {
-            files.push(IgnoreFile { root: root_idx, base: String::new(), exclude_file: true, lines });
+            files.push(IgnoreFile {
+                root: root_idx,
+                base: String::new(),
+                exclude_file: true,
+                lines,
+            });
         }
     }
     if !prefix.is_empty() {
         let mut dir = top.clone();
         let mut base = String::new();
-        let comps: Vec<String> = Path::new(&prefix).iter().map(|c| c.to_string_lossy().into_owned()).collect();
+        let comps: Vec<String> = Path::new(&prefix)
+            .iter()
+            .map(|c| c.to_string_lossy().into_owned())
+            .collect();
         for c in &comps {
             if let Ok(fd) = open_dir(None, dir.as_os_str()) {
                 if let Some(lines) = read_small_at(fd.as_raw_fd(), ".gitignore") {
-                    files.push(IgnoreFile { root: root_idx, base: base.clone(), exclude_file: false, lines });
+                    files.push(IgnoreFile {
+                        root: root_idx,
+                        base: base.clone(),
+                        exclude_file: false,
+                        lines,
+                    });
                 }
             }
             dir.push(c);
@@ -400,7 +530,8 @@ pub fn index_name(which: &str, i: usize) -> String {
 
 /// Pointer file for the stat fast path of `root`.
 fn root_pointer(base: &Path, root: &str) -> PathBuf {
-    base.join("roots").join(super::hash::hex_digest(root.as_bytes()))
+    base.join("roots")
+        .join(super::hash::hex_digest(root.as_bytes()))
 }
 
 /// The most recent capture of `root` by any session, if still on disk.
@@ -417,7 +548,10 @@ pub fn previous_capture(base: &Path, root: &str) -> Option<Index> {
 fn set_previous(base: &Path, root: &str, index_path: &Path) {
     let dir = base.join("roots");
     if super::ensure_dir(&dir).is_ok() {
-        let _ = super::write_atomic(&root_pointer(base, root), index_path.display().to_string().as_bytes());
+        let _ = super::write_atomic(
+            &root_pointer(base, root),
+            index_path.display().to_string().as_bytes(),
+        );
     }
 }
 
@@ -426,11 +560,18 @@ fn set_previous(base: &Path, root: &str, index_path: &Path) {
 fn biggest_dirs(roots: &[PathBuf], walks: &[Walk], max_file: u64) -> Vec<(String, u64, u64)> {
     let mut per: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for (root, w) in roots.iter().zip(walks) {
-        for e in w.entries.iter().filter(|e| e.st.kind() == libc::S_IFREG && e.st.size <= max_file) {
+        for e in w
+            .entries
+            .iter()
+            .filter(|e| e.st.kind() == libc::S_IFREG && e.st.size <= max_file)
+        {
             let Some(slash) = e.path.iter().position(|&b| b == b'/') else {
                 continue;
             };
-            let dir = root.join(OsStr::from_bytes(&e.path[..slash])).display().to_string();
+            let dir = root
+                .join(OsStr::from_bytes(&e.path[..slash]))
+                .display()
+                .to_string();
             let t = per.entry(dir).or_default();
             t.0 += 1;
             t.1 += e.st.size;
@@ -447,7 +588,11 @@ fn biggest_dirs(roots: &[PathBuf], walks: &[Walk], max_file: u64) -> Vec<(String
 fn check_budget(roots: &[PathBuf], walks: &[Walk], limits: &Limits) -> Result<()> {
     let (mut files, mut bytes) = (0u64, 0u64);
     for w in walks {
-        for e in w.entries.iter().filter(|e| e.st.kind() == libc::S_IFREG && e.st.size <= limits.max_file) {
+        for e in w
+            .entries
+            .iter()
+            .filter(|e| e.st.kind() == libc::S_IFREG && e.st.size <= limits.max_file)
+        {
             files += 1;
             bytes += e.st.size;
         }
@@ -458,7 +603,11 @@ fn check_budget(roots: &[PathBuf], walks: &[Walk], limits: &Limits) -> Result<()
     let over = if files > limits.max_files {
         format!("{files} files (limit {})", limits.max_files)
     } else {
-        format!("{} (limit {})", super::human_bytes(bytes), super::human_bytes(limits.max_bytes))
+        format!(
+            "{} (limit {})",
+            super::human_bytes(bytes),
+            super::human_bytes(limits.max_bytes)
+        )
     };
     let big: Vec<String> = biggest_dirs(roots, walks, limits.max_file)
         .iter()
@@ -467,7 +616,10 @@ fn check_budget(roots: &[PathBuf], walks: &[Walk], limits: &Limits) -> Result<()
     let example = biggest_dirs(roots, walks, limits.max_file)
         .first()
         .map(|(d, _, _)| {
-            let name = Path::new(d).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = Path::new(d)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             format!("--rollback-exclude '{name}/'")
         })
         .unwrap_or_else(|| "--rollback-exclude GLOB".into());
@@ -531,7 +683,14 @@ pub fn baseline(s: &NewSession, progress: &mut Progress) -> Result<Meta> {
         let mut total = CaptureInfo::default();
         for (i, (root, w)) in s.roots.iter().zip(&walks).enumerate() {
             let prev = previous_capture(&base, &meta.roots[i]);
-            let (index, info) = build(root, w, prev.as_ref(), Some(&store), s.limits.max_file, progress)?;
+            let (index, info) = build(
+                root,
+                w,
+                prev.as_ref(),
+                Some(&store),
+                s.limits.max_file,
+                progress,
+            )?;
             let path = dir.join(index_name("baseline", i));
             super::write_index(&path, &index)?;
             set_previous(&base, &meta.roots[i], &path);
@@ -564,8 +723,16 @@ pub fn final_capture(id: &str) -> Result<CaptureInfo> {
         let mut rules = rules_for(&meta, i);
         let root_path = PathBuf::from(root);
         let w = walk(&root_path, &mut rules, None)?;
-        let prev = previous_capture(&base, root).or_else(|| super::read_index(&dir.join(index_name("baseline", i))).ok());
-        let (index, info) = build(&root_path, &w, prev.as_ref(), Some(&store), meta.max_file_bytes, &mut progress)?;
+        let prev = previous_capture(&base, root)
+            .or_else(|| super::read_index(&dir.join(index_name("baseline", i))).ok());
+        let (index, info) = build(
+            &root_path,
+            &w,
+            prev.as_ref(),
+            Some(&store),
+            meta.max_file_bytes,
+            &mut progress,
+        )?;
         let path = dir.join(index_name("final", i));
         super::write_index(&path, &index)?;
         set_previous(&base, root, &path);
@@ -601,10 +768,16 @@ pub fn store_one(store: &Store, root: &Path, rel: &[u8]) -> Result<Option<Entry>
         return Ok(None);
     };
     let name = OsString::from_vec(name.to_vec());
-    let Ok(fd) = sys::openat(Some(dir.as_raw_fd()), &name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY, 0) else {
+    let Ok(fd) = sys::openat(
+        Some(dir.as_raw_fd()),
+        &name,
+        libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY,
+        0,
+    ) else {
         return Ok(None);
     };
-    let st = sys::fstat(fd.as_raw_fd()).map_err(|e| Error::io(format!("cannot inspect {}", shown()), e))?;
+    let st = sys::fstat(fd.as_raw_fd())
+        .map_err(|e| Error::io(format!("cannot inspect {}", shown()), e))?;
     if st.kind() != libc::S_IFREG {
         return Ok(None);
     }
@@ -612,5 +785,12 @@ pub fn store_one(store: &Store, root: &Path, rel: &[u8]) -> Result<Option<Entry>
     let (hash, _) = store
         .put(&File::from(fd), st.size, &mut copies)
         .map_err(|e| Error::io(format!("cannot store {}", shown()), e))?;
-    Ok(Some(Entry { kind: Kind::File { hash, size: st.size }, mode: st.mode & 0o7777, stat: key(&st) }))
+    Ok(Some(Entry {
+        kind: Kind::File {
+            hash,
+            size: st.size,
+        },
+        mode: st.mode & 0o7777,
+        stat: key(&st),
+    }))
 }

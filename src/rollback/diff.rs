@@ -112,8 +112,16 @@ pub fn unified(name: &str, a: Option<&[u8]>, b: Option<&[u8]>) -> String {
     }
     let mut out = format!(
         "--- {}\n+++ {}\n",
-        if a.is_some() { format!("a/{name}") } else { "/dev/null".into() },
-        if b.is_some() { format!("b/{name}") } else { "/dev/null".into() }
+        if a.is_some() {
+            format!("a/{name}")
+        } else {
+            "/dev/null".into()
+        },
+        if b.is_some() {
+            format!("b/{name}")
+        } else {
+            "/dev/null".into()
+        }
     );
     // Hunks: runs of changes joined when their contexts overlap.
     let changed: Vec<usize> = ops
@@ -160,7 +168,9 @@ pub fn unified(name: &str, a: Option<&[u8]>, b: Option<&[u8]>) -> String {
                 Op::Add(j) => ('+', lb[j]),
             };
             out.push(sign);
-            out.push_str(&String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)));
+            out.push_str(&String::from_utf8_lossy(
+                line.strip_suffix(b"\n").unwrap_or(line),
+            ));
             out.push('\n');
             if !line.ends_with(b"\n") {
                 out.push_str("\\ No newline at end of file\n");
@@ -185,7 +195,10 @@ mod tests {
             "--- a/f\n+++ b/f\n@@ -1,5 +1,5 @@\n one\n-two\n+2\n three\n four\n five\n@@ -8,3 +8,4 @@\n eight\n nine\n ten\n+eleven\n"
         );
         assert_eq!(unified("f", Some(a), Some(a)), "");
-        assert_eq!(unified("n", None, Some(b"x\n")), "--- /dev/null\n+++ b/n\n@@ -0,0 +1 @@\n+x\n");
+        assert_eq!(
+            unified("n", None, Some(b"x\n")),
+            "--- /dev/null\n+++ b/n\n@@ -0,0 +1 @@\n+x\n"
+        );
         assert!(unified("e", Some(b"x"), Some(b"y")).contains("\\ No newline at end of file"));
     }
 
@@ -209,8 +222,17 @@ mod tests {
             let (a, b) = (a.concat(), b.concat());
             std::fs::write(dir.join("a"), &a).unwrap();
             std::fs::write(dir.join("b"), &b).unwrap();
-            let o = Command::new("diff").arg("-u").arg(dir.join("a")).arg(dir.join("b")).output().unwrap();
-            let theirs: Vec<String> = String::from_utf8_lossy(&o.stdout).lines().skip(2).map(String::from).collect();
+            let o = Command::new("diff")
+                .arg("-u")
+                .arg(dir.join("a"))
+                .arg(dir.join("b"))
+                .output()
+                .unwrap();
+            let theirs: Vec<String> = String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .skip(2)
+                .map(String::from)
+                .collect();
             let ours = unified("a", Some(a.as_bytes()), Some(b.as_bytes()));
             let ours: Vec<String> = ours.lines().skip(2).map(String::from).collect();
             // Minimal scripts may differ in which equal line they keep;

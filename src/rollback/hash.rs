@@ -98,7 +98,11 @@ impl Sha256 {
         let bits = self.len.wrapping_mul(8);
         let mut pad = [0u8; 72];
         pad[0] = 0x80;
-        let padlen = if self.used < 56 { 56 - self.used } else { 120 - self.used };
+        let padlen = if self.used < 56 {
+            56 - self.used
+        } else {
+            120 - self.used
+        };
         pad[padlen..padlen + 8].copy_from_slice(&bits.to_be_bytes());
         let len = self.len;
         self.update(&pad[..padlen + 8]);
@@ -191,24 +195,54 @@ mod tests {
     /// FIPS 180-4 examples (NIST CSRC "SHA256.pdf", SHA2 additional vectors).
     fn vectors() -> Vec<(Vec<u8>, &'static str)> {
         vec![
-            (b"abc".to_vec(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+            (
+                b"abc".to_vec(),
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            ),
             (
                 b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".to_vec(),
                 "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
             ),
-            (Vec::new(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
-            (vec![0xbd], "68325720aabd7c82f30f554b313d0570c95accbb7dc4b5aae11204c08ffe732b"),
+            (
+                Vec::new(),
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            ),
+            (
+                vec![0xbd],
+                "68325720aabd7c82f30f554b313d0570c95accbb7dc4b5aae11204c08ffe732b",
+            ),
             (
                 vec![0xc9, 0x8c, 0x8e, 0x55],
                 "7abc22c0ae5af26ce93dbb94433a0e0b2e119d014f8e7f65bd56c61ccccd9504",
             ),
-            (vec![0u8; 55], "02779466cdec163811d078815c633f21901413081449002f24aa3e80f0b88ef7"),
-            (vec![0u8; 56], "d4817aa5497628e7c77e6b606107042bbba3130888c5f47a375e6179be789fbb"),
-            (vec![0u8; 57], "65a16cb7861335d5ace3c60718b5052e44660726da4cd13bb745381b235a1785"),
-            (vec![0u8; 64], "f5a5fd42d16a20302798ef6ed309979b43003d2320d9f0e8ea9831a92759fb4b"),
-            (vec![0u8; 1000], "541b3e9daa09b20bf85fa273e5cbd3e80185aa4ec298e765db87742b70138a53"),
-            (vec![0x41; 1000], "c2e686823489ced2017f6059b8b239318b6364f6dcd835d0a519105a1eadd6e4"),
-            (vec![0x55; 1005], "f4d62ddec0f3dd90ea1380fa16a5ff8dc4c54b21740650f24afc4120903552b0"),
+            (
+                vec![0u8; 55],
+                "02779466cdec163811d078815c633f21901413081449002f24aa3e80f0b88ef7",
+            ),
+            (
+                vec![0u8; 56],
+                "d4817aa5497628e7c77e6b606107042bbba3130888c5f47a375e6179be789fbb",
+            ),
+            (
+                vec![0u8; 57],
+                "65a16cb7861335d5ace3c60718b5052e44660726da4cd13bb745381b235a1785",
+            ),
+            (
+                vec![0u8; 64],
+                "f5a5fd42d16a20302798ef6ed309979b43003d2320d9f0e8ea9831a92759fb4b",
+            ),
+            (
+                vec![0u8; 1000],
+                "541b3e9daa09b20bf85fa273e5cbd3e80185aa4ec298e765db87742b70138a53",
+            ),
+            (
+                vec![0x41; 1000],
+                "c2e686823489ced2017f6059b8b239318b6364f6dcd835d0a519105a1eadd6e4",
+            ),
+            (
+                vec![0x55; 1005],
+                "f4d62ddec0f3dd90ea1380fa16a5ff8dc4c54b21740650f24afc4120903552b0",
+            ),
             (
                 std::iter::repeat_n(b'a', 1_000_000).collect(),
                 "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
@@ -220,7 +254,12 @@ mod tests {
     fn portable_sha256_matches_the_fips_180_4_vectors() {
         for (data, want) in vectors() {
             for chunk in [1, 7, 64, 1000, usize::MAX] {
-                assert_eq!(digest(Engine::Portable, &data, chunk), want, "len {}", data.len());
+                assert_eq!(
+                    digest(Engine::Portable, &data, chunk),
+                    want,
+                    "len {}",
+                    data.len()
+                );
             }
         }
     }
@@ -233,7 +272,12 @@ mod tests {
         }
         for (data, want) in vectors() {
             for chunk in [3, 64, 4096, usize::MAX] {
-                assert_eq!(digest(Engine::ShaNi, &data, chunk), want, "len {}", data.len());
+                assert_eq!(
+                    digest(Engine::ShaNi, &data, chunk),
+                    want,
+                    "len {}",
+                    data.len()
+                );
             }
         }
         let mut x = 1u32;

@@ -47,7 +47,10 @@ pub struct Rules {
 
 /// Parse the lines of an ignore file.
 fn parse(lines: &[String]) -> Vec<Pattern> {
-    lines.iter().filter_map(|l| parse_line(l.as_bytes())).collect()
+    lines
+        .iter()
+        .filter_map(|l| parse_line(l.as_bytes()))
+        .collect()
 }
 
 /// One line: None for blanks and comments.
@@ -365,14 +368,49 @@ mod tests {
         let root_ignore = "# comment\n*.log\n!keep.log\n/top-only\nbuild/\nnode_modules/\n.env\ndoc/*.tmp\n**/deep/z\na/**/b.txt\n[abc].cls\n\\#hash\nspace\\ \ntrail   \n!/build/ignored-anyway\n*.o\n";
         std::fs::write(dir.join(".gitignore"), root_ignore).unwrap();
         std::fs::create_dir_all(dir.join("sub/inner")).unwrap();
-        std::fs::write(dir.join("sub/.gitignore"), "!*.log\n*.txt\n/rooted\ninner/\n").unwrap();
-        std::fs::write(dir.join(".git/info/exclude"), "excluded-by-info\n*.o\n!keep.o\n").unwrap();
+        std::fs::write(
+            dir.join("sub/.gitignore"),
+            "!*.log\n*.txt\n/rooted\ninner/\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(".git/info/exclude"),
+            "excluded-by-info\n*.o\n!keep.o\n",
+        )
+        .unwrap();
         let files = [
-            "a.log", "keep.log", "top-only", "sub/top-only", "build/x", "src/build/y",
-            "node_modules/p/q", ".env", "sub/.env", "doc/x.tmp", "doc/sub/x.tmp", "deep/z",
-            "q/deep/z", "a/b.txt", "a/x/y/b.txt", "a.cls", "d.cls", "#hash", "space ", "trail",
-            "sub/a.log", "sub/t.txt", "sub/rooted", "rooted", "sub/inner/f", "excluded-by-info",
-            "x.o", "keep.o", "sub/keep.o", "plain.rs", "src/main.rs", "sub/z/rooted",
+            "a.log",
+            "keep.log",
+            "top-only",
+            "sub/top-only",
+            "build/x",
+            "src/build/y",
+            "node_modules/p/q",
+            ".env",
+            "sub/.env",
+            "doc/x.tmp",
+            "doc/sub/x.tmp",
+            "deep/z",
+            "q/deep/z",
+            "a/b.txt",
+            "a/x/y/b.txt",
+            "a.cls",
+            "d.cls",
+            "#hash",
+            "space ",
+            "trail",
+            "sub/a.log",
+            "sub/t.txt",
+            "sub/rooted",
+            "rooted",
+            "sub/inner/f",
+            "excluded-by-info",
+            "x.o",
+            "keep.o",
+            "sub/keep.o",
+            "plain.rs",
+            "src/main.rs",
+            "sub/z/rooted",
         ];
         for f in files {
             let p = dir.join(f);
@@ -394,7 +432,10 @@ mod tests {
             let comps: Vec<&str> = path.split('/').collect();
             (1..=comps.len()).any(|n| {
                 let p = comps[..n].join("/");
-                rules.excluded(p.as_bytes(), dir.join(&p).is_dir() && Path::new(&p) != Path::new(path))
+                rules.excluded(
+                    p.as_bytes(),
+                    dir.join(&p).is_dir() && Path::new(&p) != Path::new(path),
+                )
             })
         };
         for f in files {

@@ -106,7 +106,7 @@ pub fn escape(bytes: &[u8]) -> String {
         }
     }
     if s.is_empty() {
-        s.push_str("%");
+        s.push('%');
     }
     s
 }
@@ -195,19 +195,47 @@ pub fn index_from_text(text: &str) -> std::result::Result<Index, String> {
                     hash: hash.to_string(),
                     size,
                 };
-                (rest[4], Entry { kind, mode: mode(m)?, stat: st })
+                (
+                    rest[4],
+                    Entry {
+                        kind,
+                        mode: mode(m)?,
+                        stat: st,
+                    },
+                )
             }
             ["B", m, size, rest @ ..] if rest.len() == 5 => {
                 let size = num(size)?;
                 let mut st = stat(rest)?;
                 st.size = size;
-                (rest[4], Entry { kind: Kind::Big(size), mode: mode(m)?, stat: st })
+                (
+                    rest[4],
+                    Entry {
+                        kind: Kind::Big(size),
+                        mode: mode(m)?,
+                        stat: st,
+                    },
+                )
             }
             ["L", target, p] => {
                 let t = unescape(target).ok_or_else(bad)?;
-                (*p, Entry { kind: Kind::Link(t), mode: 0, stat: StatKey::default() })
+                (
+                    *p,
+                    Entry {
+                        kind: Kind::Link(t),
+                        mode: 0,
+                        stat: StatKey::default(),
+                    },
+                )
             }
-            ["D", m, p] => (*p, Entry { kind: Kind::Dir, mode: mode(m)?, stat: StatKey::default() }),
+            ["D", m, p] => (
+                *p,
+                Entry {
+                    kind: Kind::Dir,
+                    mode: mode(m)?,
+                    stat: StatKey::default(),
+                },
+            ),
             _ => return Err(bad()),
         };
         let path = unescape(path).ok_or_else(bad)?;
@@ -352,7 +380,10 @@ pub fn session_dir(id: &str) -> Result<PathBuf> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut rnd = [0u8; 6];
     crate::sys::getrandom(&mut rnd).map_err(|e| Error::io("getrandom", e))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", registry::hex(&rnd)));
     let ctx = || format!("cannot write {}", path.display());
     let mut f = OpenOptions::new()
@@ -399,8 +430,12 @@ pub fn read_meta(dir: &Path) -> Result<Meta> {
     let path = dir.join("meta.json");
     let text = read_own(&path, crate::defaults::MAX_FILE_BYTES)?;
     crate::json::check(&text).map_err(|e| Error::Msg(format!("{}: {e}", path.display())))?;
-    let m = Meta::deserialize_json(&text)
-        .map_err(|e| Error::Msg(format!("{}: not a rollback meta file ({e})", path.display())))?;
+    let m = Meta::deserialize_json(&text).map_err(|e| {
+        Error::Msg(format!(
+            "{}: not a rollback meta file ({e})",
+            path.display()
+        ))
+    })?;
     if m.version > FORMAT_VERSION {
         crate::bail!("{}: written by a newer nono; upgrade nono", path.display());
     }
@@ -507,7 +542,9 @@ pub fn lock_store(exclusive: bool) -> Result<StoreLock> {
     };
     crate::sys::flock(file.as_raw_fd(), op).map_err(|e| {
         if exclusive && e.kind() == std::io::ErrorKind::WouldBlock {
-            Error::Msg("a rollback capture or restore is running; prune again when it is done".into())
+            Error::Msg(
+                "a rollback capture or restore is running; prune again when it is done".into(),
+            )
         } else {
             Error::io(format!("cannot lock {}", path.display()), e)
         }
@@ -522,21 +559,48 @@ mod tests {
     #[test]
     fn index_text_round_trips_odd_names() {
         let mut idx = Index::new();
-        let st = StatKey { dev: 1, ino: 2, size: 3, mtime: -4, ctime: 5 };
+        let st = StatKey {
+            dev: 1,
+            ino: 2,
+            size: 3,
+            mtime: -4,
+            ctime: 5,
+        };
         idx.insert(
             b"a dir/f%\n\xff".to_vec(),
             Entry {
-                kind: Kind::File { hash: "ab".repeat(32), size: 3 },
+                kind: Kind::File {
+                    hash: "ab".repeat(32),
+                    size: 3,
+                },
                 mode: 0o4755,
                 stat: st,
             },
         );
-        idx.insert(b"a dir".to_vec(), Entry { kind: Kind::Dir, mode: 0o700, stat: StatKey::default() });
+        idx.insert(
+            b"a dir".to_vec(),
+            Entry {
+                kind: Kind::Dir,
+                mode: 0o700,
+                stat: StatKey::default(),
+            },
+        );
         idx.insert(
             b"l".to_vec(),
-            Entry { kind: Kind::Link(b"../x y".to_vec()), mode: 0, stat: StatKey::default() },
+            Entry {
+                kind: Kind::Link(b"../x y".to_vec()),
+                mode: 0,
+                stat: StatKey::default(),
+            },
         );
-        idx.insert(b"big".to_vec(), Entry { kind: Kind::Big(9), mode: 0o644, stat: StatKey { size: 9, ..st } });
+        idx.insert(
+            b"big".to_vec(),
+            Entry {
+                kind: Kind::Big(9),
+                mode: 0o644,
+                stat: StatKey { size: 9, ..st },
+            },
+        );
         let text = index_to_text(&idx);
         assert_eq!(index_from_text(&text).unwrap(), idx);
         assert!(index_from_text("nono-rollback-index 1\nD 755 ../x\n").is_err());

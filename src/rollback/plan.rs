@@ -119,13 +119,7 @@ pub fn selected(path: &[u8], filters: &[Vec<u8>]) -> bool {
 }
 
 /// Plan one root.
-pub fn plan(
-    b: &Index,
-    f: Option<&Index>,
-    c: &Index,
-    target: Target,
-    filters: &[Vec<u8>],
-) -> Plan {
+pub fn plan(b: &Index, f: Option<&Index>, c: &Index, target: Target, filters: &[Vec<u8>]) -> Plan {
     let mut paths: BTreeSet<&Vec<u8>> = b.keys().collect();
     paths.extend(c.keys());
     if let Some(f) = f {
@@ -177,7 +171,8 @@ mod tests {
     #[test]
     fn planner_decides_every_combination_of_presence_and_equality() {
         use Decision::*;
-        const NEITHER: Decision = Keep("in neither the baseline nor the final state: never deleted");
+        const NEITHER: Decision =
+            Keep("in neither the baseline nor the final state: never deleted");
         const UNKNOWN: Decision = Conflict("the final state is unknown (the supervisor died)");
         const CHANGED: Decision = Conflict("changed since the session");
         const CREATED: Decision = Conflict("created since the session");
@@ -213,7 +208,10 @@ mod tests {
             for (target, known, want) in want {
                 let fe = if known { fe.as_ref() } else { None };
                 let got = decide(be.as_ref(), fe, known, ce.as_ref(), target);
-                assert_eq!(got, want, "B={b} F={f} C={c} target {target:?} final known {known}");
+                assert_eq!(
+                    got, want,
+                    "B={b} F={f} C={c} target {target:?} final known {known}"
+                );
             }
         }
         // The table is every canonical combination: 15 of them.
@@ -222,12 +220,28 @@ mod tests {
         let mut x_exec = file("x");
         x_exec.mode = 0o755;
         assert_eq!(
-            decide(Some(&file("x")), Some(&x_exec), true, Some(&x_exec), Target::Baseline),
+            decide(
+                Some(&file("x")),
+                Some(&x_exec),
+                true,
+                Some(&x_exec),
+                Target::Baseline
+            ),
             Revert
         );
-        let big = Entry { kind: Kind::Big(1 << 40), mode: 0o644, stat: StatKey::default() };
+        let big = Entry {
+            kind: Kind::Big(1 << 40),
+            mode: 0o644,
+            stat: StatKey::default(),
+        };
         assert!(matches!(
-            decide(Some(&file("x")), Some(&big), true, Some(&big), Target::Baseline),
+            decide(
+                Some(&file("x")),
+                Some(&big),
+                true,
+                Some(&big),
+                Target::Baseline
+            ),
             Keep(_)
         ));
     }

@@ -126,7 +126,13 @@ fn temp_name() -> OsString {
 
 /// Whether an entry is a directory.
 fn is_dir(e: &Option<Entry>) -> bool {
-    matches!(e, Some(Entry { kind: Kind::Dir, .. }))
+    matches!(
+        e,
+        Some(Entry {
+            kind: Kind::Dir,
+            ..
+        })
+    )
 }
 
 /// Apply `steps` (in path order) under `root`. Returns the paths that
@@ -165,7 +171,14 @@ pub fn apply(
             continue;
         }
         let Some(to) = &s.to else { continue };
-        let res = write(root_fd.as_raw_fd(), &s.path, to, is_dir(&s.now), store, &mut copies);
+        let res = write(
+            root_fd.as_raw_fd(),
+            &s.path,
+            to,
+            is_dir(&s.now),
+            store,
+            &mut copies,
+        );
         match res {
             Ok(()) => journal.note("done", root_idx, &s.path),
             Err(e) => {
@@ -179,7 +192,10 @@ pub fn apply(
 }
 
 /// Open the parent directory of `rel` beneath the root (no links followed).
-fn parent(root: std::os::fd::RawFd, rel: &[u8]) -> std::result::Result<(OwnedFd, OsString), String> {
+fn parent(
+    root: std::os::fd::RawFd,
+    rel: &[u8],
+) -> std::result::Result<(OwnedFd, OsString), String> {
     let (par, name) = split(rel);
     let fd = capture::open_beneath(root, par).map_err(|e| {
         if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::ENOTDIR) {
@@ -205,8 +221,14 @@ fn remove(root: std::os::fd::RawFd, rel: &[u8], dir: bool) -> std::result::Resul
     }
     match sys::unlinkat(pfd.as_raw_fd(), &name, really_dir) {
         Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) || e.raw_os_error() == Some(libc::EEXIST) => {
-            Err("directory not empty: it holds paths nono leaves alone (ignored or created since)".into())
+        Err(e)
+            if e.raw_os_error() == Some(libc::ENOTEMPTY)
+                || e.raw_os_error() == Some(libc::EEXIST) =>
+        {
+            Err(
+                "directory not empty: it holds paths nono leaves alone (ignored or created since)"
+                    .into(),
+            )
         }
         Err(e) => Err(e.to_string()),
     }
@@ -231,8 +253,13 @@ fn write(
                 Err(e) => return Err(e.to_string()),
             }
             let _ = now_dir;
-            let fd = sys::openat(Some(d), &name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)
-                .map_err(|e| format!("cannot open it: {e}"))?;
+            let fd = sys::openat(
+                Some(d),
+                &name,
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                0,
+            )
+            .map_err(|e| format!("cannot open it: {e}"))?;
             sys::fchmod(fd.as_raw_fd(), to.mode).map_err(|e| e.to_string())
         }
         Kind::File { hash, size } => {

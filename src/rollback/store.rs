@@ -38,8 +38,13 @@ impl Store {
     pub fn open(base: &Path) -> Result<Store> {
         let dir = base.join("objects");
         super::ensure_dir(&dir)?;
-        let fd = sys::openat(None, dir.as_os_str(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)
-            .map_err(|e| Error::io(format!("cannot open {}", dir.display()), e))?;
+        let fd = sys::openat(
+            None,
+            dir.as_os_str(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            0,
+        )
+        .map_err(|e| Error::io(format!("cannot open {}", dir.display()), e))?;
         Ok(Store { dir, fd })
     }
 
@@ -102,7 +107,13 @@ impl Store {
     /// Copy object `hash` into the new, empty file `dst` (opened
     /// read-write) and check the copy's hash: a damaged object is never
     /// restored.
-    pub fn copy_out(&self, hash: &str, size: u64, dst: &File, stats: &mut CopyStats) -> io::Result<()> {
+    pub fn copy_out(
+        &self,
+        hash: &str,
+        size: u64,
+        dst: &File,
+        stats: &mut CopyStats,
+    ) -> io::Result<()> {
         let src = self.open_object(hash)?;
         copy(&src, dst, size, stats)?;
         let got = hash_file(dst)?;
@@ -117,7 +128,9 @@ impl Store {
 
     /// Check one object: exists and hashes to its name.
     pub fn verify(&self, hash: &str) -> std::result::Result<(), String> {
-        let mut f = self.open_object(hash).map_err(|e| format!("missing ({e})"))?;
+        let mut f = self
+            .open_object(hash)
+            .map_err(|e| format!("missing ({e})"))?;
         let got = hash_reader(&mut f).map_err(|e| format!("unreadable ({e})"))?;
         if got == hash {
             Ok(())
@@ -137,7 +150,12 @@ impl Store {
             if s.len() != 2 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
                 continue;
             }
-            let Ok(d) = sys::openat(Some(self.fd.as_raw_fd()), &sub, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0) else {
+            let Ok(d) = sys::openat(
+                Some(self.fd.as_raw_fd()),
+                &sub,
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                0,
+            ) else {
                 continue;
             };
             for name in sys::read_dir_names(d.as_raw_fd()).unwrap_or_default() {
