@@ -35,9 +35,10 @@ all: build
 build:
 	$(CARGO) build --release
 
-# An attached session of your shell in the current directory; detach with Ctrl-] d.
+# An attached session of your shell in the current directory, with the dev
+# profile (toolchains and git config readable, no credentials); detach with Ctrl-] d.
 run: build
-	$(TARGET_DIR)/release/nono run --allow-cwd -- "$${SHELL:-/bin/sh}"
+	$(TARGET_DIR)/release/nono run --profile dev -- "$${SHELL:-/bin/sh}"
 
 test:
 	$(CARGO) test

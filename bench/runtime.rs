@@ -3,10 +3,12 @@
 //!
 //! 1. Attached throughput: a program prints fixed-size 80-byte lines on a
 //!    real pty whose master this bench drains as fast as it can; bare runs
-//!    the program on that pty, nono runs `nono run -- <program>` on it.
+//!    the program on that pty, nono runs `nono run -- <program>` on it, and
+//!    each installed peer (GNU screen, tmux, dtach) a new attached session.
 //! 2. Keystroke echo round trip: one byte written to the pty master, timed
 //!    until it comes back; the echo is done by `cat` under `stty raw -echo`
-//!    in both cases, so the only difference is nono's relay.
+//!    on every side, so the only difference is the relay: nono's, each
+//!    installed peer's, or none (bare). Interleaved rounds, fresh starts.
 //! 3. Detached start: `nono run --detached -- sleep 1000` until it returns,
 //!    against opening a pty and spawning `sleep 1000` on it (fork+exec).
 //! 4. `nono ps --all` over synthetic exited records, against `cat` of the
@@ -24,7 +26,9 @@
 //!    of the same text to a fresh pty.
 //!
 //! Every benchmark runs in its own HOME/XDG_STATE_HOME/XDG_CONFIG_HOME under
-//! /tmp and stops every session it started. `NONO_BENCH_QUICK=1` shrinks the
+//! /tmp and stops every session it started (peers' too). Rows measured
+//! against peers are repeated side by side in a second table; a peer that
+//! is not installed says so. A FAILED row makes the bench exit non-zero. `NONO_BENCH_QUICK=1` shrinks the
 //! sizes for a smoke test; `NONO_BIN` measures another binary;
 //! `NONO_BENCH_ONLY=throughput,echo` runs only the benchmarks whose names
 //! contain one of the given words (for repeated runs of one case).
@@ -39,7 +43,7 @@ use std::fs;
 use std::hint::black_box;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -139,21 +143,20 @@ struct Row {
     bare: String,
     /// nono ÷ bare.
     ratio: String,
+    /// The peers' figures in `PEERS` order, each with nono ÷ it (or "not
+    /// installed"); empty for benchmarks without peers.
+    peers: Vec<String>,
 }
 
 impl Row {
     /// A row whose ratio is nono ÷ bare.
     fn new(bench: &str, nono: String, bare: String, nono_v: f64, bare_v: f64) -> Row {
-        let ratio = if bare_v > 0.0 {
-            format!("{:.2}x", nono_v / bare_v)
-        } else {
-            "-".into()
-        };
         Row {
             bench: bench.into(),
             nono,
             bare,
-            ratio,
+            ratio: ratio(nono_v, bare_v),
+            peers: Vec::new(),
         }
     }
 
@@ -161,10 +164,31 @@ impl Row {
     fn failed(bench: &str) -> Row {
         Row {
             bench: bench.into(),
-            nono: "FAILED".into(),
+            nono: FAILED.into(),
             bare: "-".into(),
             ratio: "-".into(),
+            peers: Vec::new(),
         }
+    }
+
+    /// The cells that say a measurement failed (a bug, whoever's side it is).
+    fn failures(&self) -> usize {
+        std::iter::once(&self.nono)
+            .chain(&self.peers)
+            .filter(|c| c.starts_with(FAILED))
+            .count()
+    }
+}
+
+/// What a cell says when its measurement could not be made.
+const FAILED: &str = "FAILED";
+
+/// `a ÷ b` as a ratio cell, or "-" without a b.
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.2}x", a / b)
+    } else {
+        "-".into()
     }
 }
 
@@ -227,35 +251,174 @@ fn main() {
     }
     println!();
     println!("Total bench time: {:.1} s", started.elapsed().as_secs_f64());
+    // A row that cannot run is a bug: fail `make bench` (and so CI) on it.
+    let failed: usize = rows.iter().map(Row::failures).sum();
+    if failed > 0 {
+        eprintln!("runtime bench: {failed} benchmark(s) FAILED (see the notes above)");
+        std::process::exit(1);
+    }
+}
+
+// --- Peers -----------------------------------------------------------------
+
+/// A tool of nono's shape (a client on the user's terminal, a socket, a
+/// server that owns the program's pty), measured side by side with nono
+/// where it is installed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    /// GNU screen.
+    Screen,
+    /// tmux.
+    Tmux,
+    /// dtach (a relay without a terminal model, like nono's floor).
+    Dtach,
+}
+
+/// Every peer, in the order of the peers table's columns.
+const PEERS: [Peer; 3] = [Peer::Screen, Peer::Tmux, Peer::Dtach];
+
+/// Session name given to screen, so cleanup can find it.
+const SCREEN_SESSION: &str = "nono-bench";
+
+impl Peer {
+    /// Its name in the table.
+    fn name(self) -> &'static str {
+        match self {
+            Peer::Screen => "GNU screen",
+            Peer::Tmux => "tmux",
+            Peer::Dtach => "dtach",
+        }
+    }
+
+    /// Its executable.
+    fn program(self) -> &'static str {
+        match self {
+            Peer::Screen => "screen",
+            Peer::Tmux => "tmux",
+            Peer::Dtach => "dtach",
+        }
+    }
+
+    /// Whether its executable is on PATH.
+    fn installed(self) -> bool {
+        std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|d| {
+                fs::metadata(d.join(self.program()))
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
+        })
+    }
+}
+
+/// One side of a comparison: what runs the program on the bench's pty.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// `nono run -- PROGRAM`.
+    Nono,
+    /// A new attached session of a peer running PROGRAM.
+    Peer(Peer),
+    /// PROGRAM straight on the pty.
+    Bare,
+}
+
+impl Side {
+    /// Its name in notes and errors.
+    fn name(self) -> &'static str {
+        match self {
+            Side::Nono => "nono",
+            Side::Peer(p) => p.name(),
+            Side::Bare => "bare",
+        }
+    }
+}
+
+/// nono, every installed peer and the bare pty.
+fn sides() -> Vec<Side> {
+    std::iter::once(Side::Nono)
+        .chain(PEERS.into_iter().filter(|p| p.installed()).map(Side::Peer))
+        .chain(std::iter::once(Side::Bare))
+        .collect()
+}
+
+/// The peers' cells of a row: each side's figure with nono ÷ it, in
+/// `PEERS` order; `value` gives a side's figure (None: it failed).
+fn peer_cells(
+    sides: &[Side],
+    nono_v: f64,
+    value: impl Fn(Side) -> Option<f64>,
+    show: impl Fn(f64) -> String,
+) -> Vec<String> {
+    PEERS
+        .iter()
+        .map(|&p| {
+            if !sides.contains(&Side::Peer(p)) {
+                return "not installed".into();
+            }
+            match value(Side::Peer(p)) {
+                Some(v) => format!("{} ({})", show(v), ratio(nono_v, v)),
+                None => FAILED.into(),
+            }
+        })
+        .collect()
 }
 
 // --- 1. Attached throughput ------------------------------------------------
 
-/// Median MiB/s of a line-printing program on a pty, bare and under `nono run`.
+/// Median MiB/s of a line-printing program on a pty: bare, under `nono
+/// run`, and in each installed peer.
 fn bench_throughput(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
     let sb = Sandbox::new("throughput", nono)?;
     let line = "a".repeat(LINE_CHARS);
     let script = format!("yes {line} | head -c {}", s.throughput_bytes);
     // ONLCR on the program's pty turns each "\n" into "\r\n".
     let expected = s.throughput_bytes + s.throughput_bytes / (LINE_CHARS as u64 + 1);
-    let mut bare = Vec::new();
-    let mut via = Vec::new();
-    for _ in 0..s.throughput_reps {
-        // Alternate sides so drift in machine load hits both alike.
-        bare.push(drain_run(sb.bare("sh", &["-c", &script]))?);
-        via.push(drain_run(sb.nono(&["run", "--", "sh", "-c", &script]))?);
+    let sides = sides();
+    let mut runs: Vec<Res<Vec<(Duration, u64)>>> = sides.iter().map(|_| Ok(Vec::new())).collect();
+    for rep in 0..s.throughput_reps {
+        // Rotate the order so drift in machine load hits every side alike.
+        for k in 0..sides.len() {
+            let i = (k + rep) % sides.len();
+            if runs[i].is_err() {
+                continue;
+            }
+            let program = ["sh", "-c", script.as_str()];
+            let run = match sides[i] {
+                Side::Nono => drain_run(sb.nono(&["run", "--", "sh", "-c", &script])),
+                Side::Peer(peer) => sb.peer(peer, &program).and_then(drain_run),
+                Side::Bare => drain_run(sb.bare("sh", &program[1..])),
+            };
+            match run {
+                Ok(r) => runs[i].iter_mut().for_each(|v| v.push(r)),
+                Err(e) => runs[i] = Err(format!("run {}: {e}", rep + 1)),
+            }
+        }
     }
     sb.stop_all(notes)?;
-    let rate = |runs: &[(Duration, u64)]| -> (f64, u64) {
+    sb.stop_peers();
+    let of = |side: Side| -> Res<&Vec<(Duration, u64)>> {
+        let i = sides.iter().position(|&x| x == side).ok_or("not run")?;
+        runs[i]
+            .as_ref()
+            .map_err(|e| format!("{}: {e}", side.name()))
+    };
+    // nono and bare relay every byte, so their rate counts what arrived;
+    // screen and tmux draw screens (tmux skips what scrolls past), so a
+    // peer's rate is the program's bytes over the time until it is done.
+    let rate = |runs: &[(Duration, u64)], count_delivered: bool| -> (f64, u64) {
         let mut r: Vec<f64> = runs
             .iter()
-            .map(|(d, n)| mib(*n) / d.as_secs_f64())
+            .map(|(d, n)| mib(if count_delivered { *n } else { expected }) / d.as_secs_f64())
             .collect();
         r.sort_by(f64::total_cmp);
         (r[r.len() / 2], runs.iter().map(|x| x.1).min().unwrap_or(0))
     };
-    let (bare_rate, bare_min) = rate(&bare);
-    let (nono_rate, nono_min) = rate(&via);
+    let (bare_rate, bare_min) = rate(of(Side::Bare)?, true);
+    let (nono_rate, nono_min) = rate(of(Side::Nono)?, true);
+    for side in sides.iter().filter(|s| matches!(s, Side::Peer(_))) {
+        if let Err(e) = of(*side) {
+            notes.push(format!("throughput FAILED for {e}"));
+        }
+    }
     for (who, got) in [("bare", bare_min), ("nono", nono_min)] {
         if got < expected {
             notes.push(format!(
@@ -267,18 +430,27 @@ fn bench_throughput(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> 
         }
     }
     notes.push(format!(
-        "throughput: {} MiB of {}-byte lines, median of {} run(s) per side; ratio < 1 means nono is slower",
+        "throughput: {} MiB of {}-byte lines, median of {} run(s) per side in a rotated order; \
+         ratio < 1 means nono is slower; a peer's rate is the program's bytes over the time until \
+         its client exits (screen and tmux redraw rather than relay, tmux skipping what scrolls past)",
         s.throughput_bytes >> 20,
         LINE_CHARS + 1,
         s.throughput_reps
     ));
-    Ok(vec![Row::new(
+    let mut row = Row::new(
         &format!("attached throughput, {} MiB", s.throughput_bytes >> 20),
         format!("{nono_rate:.0} MiB/s"),
         format!("{bare_rate:.0} MiB/s"),
         nono_rate,
         bare_rate,
-    )])
+    );
+    row.peers = peer_cells(
+        &sides,
+        nono_rate,
+        |side| of(side).ok().map(|r| rate(r, false).0),
+        |v| format!("{v:.0} MiB/s"),
+    );
+    Ok(vec![row])
 }
 
 /// Run `cmd` on a fresh pty, read everything it prints until the pty
@@ -325,61 +497,182 @@ fn drain(master: &OwnedFd) -> Res<u64> {
 // --- 2. Keystroke echo -----------------------------------------------------
 
 /// The echoing program: raw mode so `cat` gets each byte at once and the
-/// kernel does not echo it, then a marker saying it is ready.
-const ECHO_SCRIPT: &str = "stty raw -echo && printf R && exec cat";
+/// kernel does not echo it, then a ready marker carrying its pid (`cat`'s,
+/// after the exec), so a peer's session can be ended through it.
+const ECHO_SCRIPT: &str = "stty raw -echo && printf 'R%s.' $$ && exec cat";
 
 /// Keystrokes sent before timing starts (caches, page faults, first wakeups).
 const ECHO_WARMUP: usize = 20;
 
-/// Median and p99 of one-byte round trips through `cat`, bare and under `nono run`.
+/// Rounds of the echo benchmark: each starts every side afresh, in an
+/// order rotated per round, so machine load that drifts hits all alike.
+const ECHO_ROUNDS: usize = 3;
+
+/// Median and p99 of one-byte round trips through `cat`: under `nono run`,
+/// in each installed peer, and straight on the pty.
 fn bench_echo(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
     let sb = Sandbox::new("echo", nono)?;
-    let bare = {
-        // Dropping `p` kills `cat`.
-        let p = OnPty::spawn(sb.bare("sh", &["-c", ECHO_SCRIPT]))?;
-        echo_round_trips(&p.master, s.keystrokes).map_err(|e| format!("bare: {e}"))?
-    };
-    let via = {
-        let mut p = OnPty::spawn(sb.nono(&["run", "--", "sh", "-c", ECHO_SCRIPT]))?;
-        let r = echo_round_trips(&p.master, s.keystrokes).map_err(|e| format!("nono: {e}"));
-        // Ending the session ends the client with it (status 128+9).
-        sb.stop_all(notes)?;
-        let _ = drain_for(&p.master, Duration::from_millis(100));
-        if p.wait(Duration::from_secs(10)).is_err() {
-            notes.push(
-                "echo: the attached client did not exit after its session was stopped".into(),
-            );
+    let sides = sides();
+    let mut samples: Vec<Res<Vec<Duration>>> = sides.iter().map(|_| Ok(Vec::new())).collect();
+    for round in 0..ECHO_ROUNDS {
+        for k in 0..sides.len() {
+            let i = (k + round) % sides.len();
+            if samples[i].is_err() {
+                continue;
+            }
+            match echo_side(&sb, sides[i], s.keystrokes, notes) {
+                Ok(t) => samples[i].iter_mut().for_each(|v| v.extend_from_slice(&t)),
+                Err(e) => samples[i] = Err(format!("round {}: {e}", round + 1)),
+            }
         }
-        r?
+    }
+    sb.stop_peers();
+    let of = |side: Side| -> Res<&Vec<Duration>> {
+        let i = sides.iter().position(|&x| x == side).ok_or("not run")?;
+        samples[i]
+            .as_ref()
+            .map_err(|e| format!("{}: {e}", side.name()))
     };
-    let (bm, b99) = (percentile(&bare, 50.0), percentile(&bare, 99.0));
-    let (nm, n99) = (percentile(&via, 50.0), percentile(&via, 99.0));
+    for side in sides.iter().filter(|s| matches!(s, Side::Peer(_))) {
+        if let Err(e) = of(*side) {
+            notes.push(format!("echo FAILED for {e}"));
+        }
+    }
+    let (via, bare) = (of(Side::Nono)?, of(Side::Bare)?);
+    let mut rows = Vec::new();
+    for (label, pct) in [("median", 50.0), ("p99", 99.0)] {
+        let (nv, bv) = (percentile(via, pct), percentile(bare, pct));
+        let mut row = Row::new(
+            &format!("keystroke echo, {label}"),
+            us(nv),
+            us(bv),
+            nv.as_secs_f64(),
+            bv.as_secs_f64(),
+        );
+        row.peers = peer_cells(
+            &sides,
+            nv.as_secs_f64(),
+            |side| of(side).ok().map(|t| percentile(t, pct).as_secs_f64()),
+            |v| us(Duration::from_secs_f64(v)),
+        );
+        rows.push(row);
+    }
+    let median = percentile(via, 50.0);
+    let behind: Vec<&str> = sides
+        .iter()
+        .filter(|&&side| matches!(side, Side::Peer(Peer::Screen | Peer::Tmux)))
+        .filter(|&&side| of(side).is_ok_and(|t| percentile(t, 50.0) < median))
+        .map(|side| side.name())
+        .collect();
     notes.push(format!(
-        "echo: {} keystrokes after {ECHO_WARMUP} warm-up, echoed by `cat` under `stty raw -echo` on both sides; ratio > 1 means nono is slower",
+        "echo: {ECHO_ROUNDS} rounds of {} keystrokes per side after {ECHO_WARMUP} warm-up, every side \
+         started afresh each round in a rotated order, samples pooled; echoed by `cat` under `stty raw \
+         -echo`; peers in new attached sessions (screen without its startup message, tmux without \
+         its status line, dtach -E -z -r none); ratios are nono ÷ the other side, > 1 means nono is slower",
         s.keystrokes
     ));
-    Ok(vec![
-        Row::new(
-            "keystroke echo, median",
-            us(nm),
-            us(bm),
-            nm.as_secs_f64(),
-            bm.as_secs_f64(),
-        ),
-        Row::new(
-            "keystroke echo, p99",
-            us(n99),
-            us(b99),
-            n99.as_secs_f64(),
-            b99.as_secs_f64(),
-        ),
-    ])
+    notes.push(format!(
+        "echo goals: nono's median at or below screen's and tmux's: {}; p99 {:.1}x nono's median (goal <= 3x)",
+        if behind.is_empty() {
+            "met".to_string()
+        } else {
+            format!("NOT met ({} faster)", behind.join(", "))
+        },
+        percentile(via, 99.0).as_secs_f64() / median.as_secs_f64().max(1e-9)
+    ));
+    Ok(rows)
 }
 
-/// Wait for the program's ready marker, then time `n` single-byte echoes.
-fn echo_round_trips(master: &OwnedFd, n: usize) -> Res<Vec<Duration>> {
-    let fd = master.as_raw_fd();
-    wait_for_byte(fd, b'R', HANG).map_err(|e| format!("ready marker: {e}"))?;
+/// Start the echoing program on one side on a fresh pty and time `n` echoes.
+fn echo_side(sb: &Sandbox, side: Side, n: usize, notes: &mut Notes) -> Res<Vec<Duration>> {
+    let program = ["sh", "-c", ECHO_SCRIPT];
+    let cmd = match side {
+        Side::Nono => sb.nono(&["run", "--", "sh", "-c", ECHO_SCRIPT]),
+        Side::Peer(peer) => sb.peer(peer, &program)?,
+        Side::Bare => sb.bare("sh", &program[1..]),
+    };
+    // Dropping `p` kills the client (and, bare, `cat` itself).
+    let mut p = OnPty::spawn(cmd)?;
+    let fd = p.master.as_raw_fd();
+    let run = wait_for_ready(fd, HANG)
+        .map_err(|e| format!("ready marker: {e}"))
+        .and_then(|pid| echo_round_trips(fd, n).map(|t| (pid, t)));
+    match side {
+        Side::Nono => {
+            // Ending the session ends the client with it (status 128+9).
+            sb.stop_all(notes)?;
+            let _ = drain_for(&p.master, Duration::from_millis(100));
+            if p.wait(Duration::from_secs(10)).is_err() {
+                notes.push(
+                    "echo: the attached client did not exit after its session was stopped".into(),
+                );
+            }
+        }
+        Side::Peer(peer) => {
+            // The program's end ends the peer's session, its server and client.
+            if let Ok((pid, _)) = &run {
+                let _ = sys::kill(*pid, libc::SIGKILL);
+                if drain(&p.master).is_err() || p.wait(Duration::from_secs(10)).is_err() {
+                    notes.push(format!(
+                        "echo: the {} client did not exit after its program was killed",
+                        peer.name()
+                    ));
+                }
+            }
+        }
+        Side::Bare => {}
+    }
+    run.map(|(_, t)| t)
+}
+
+/// Read the (non-blocking) master until the echo program's ready marker
+/// (`R<pid>.`) arrives; its pid.
+fn wait_for_ready(fd: i32, timeout: Duration) -> Res<i32> {
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match sys::read(fd, &mut buf) {
+            Ok(0) => return Err("the pty closed".into()),
+            Ok(n) => {
+                got.extend_from_slice(&buf[..n]);
+                if let Some(pid) = find_ready_marker(&got) {
+                    return Ok(pid);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(format!(
+                        "not within {timeout:?}; got {:?}",
+                        String::from_utf8_lossy(&got[got.len().saturating_sub(200)..])
+                    ));
+                }
+                let mut fds = [PollFd::new(fd, POLLIN)];
+                sys::poll(&mut fds, left.as_millis() as i32 + 1).map_err(err("poll"))?;
+            }
+            Err(e) => return Err(format!("read pty: {e}")),
+        }
+    }
+}
+
+/// The pid in the first `R<digits>.` of `bytes`.
+fn find_ready_marker(bytes: &[u8]) -> Option<i32> {
+    bytes.iter().enumerate().find_map(|(i, &b)| {
+        if b != b'R' {
+            return None;
+        }
+        let rest = &bytes[i + 1..];
+        let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 || rest.get(digits) != Some(&b'.') {
+            return None;
+        }
+        std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+    })
+}
+
+/// Time `n` single-byte echoes (after the warm-up) on a ready echo program.
+fn echo_round_trips(fd: i32, n: usize) -> Res<Vec<Duration>> {
     let mut times = Vec::with_capacity(n);
     for i in 0..ECHO_WARMUP + n {
         // Letters only: no control character the client or pty would act on.
@@ -562,6 +855,8 @@ fn write_records(dir: &Path, n: usize) -> Res<Vec<PathBuf>> {
             profile: None,
             network: "allowed".into(),
             sandbox: None,
+            socket: String::new(),
+            peer_guard: "supervisor".into(),
             supervisor_pid: 100_000 + i as i32,
             supervisor_start_time: 1_000 + i as u64,
             child_pid: Some(100_001 + i as i32),
@@ -570,6 +865,7 @@ fn write_records(dir: &Path, n: usize) -> Res<Vec<PathBuf>> {
             exit_code: Some((i % 3) as i32),
             exit_signal: None,
             rollback_session: None,
+            ..Record::default()
         };
         let path = dir.join(format!("{id}.json"));
         let mut text = rec.serialize_json();
@@ -953,7 +1249,7 @@ const RSS_TARGET_KIB: u64 = 8 * 1024;
 fn bench_rss_output(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
     let sb = Sandbox::new("rss-output", nono)?;
     let result = (|| -> Res<(u64, u64, u64, Duration)> {
-        let idle_id = start_detached(&sb, "idle", &["sleep", "1000"])?;
+        let idle_id = start_detached(&sb, "idle", &[], &["sleep", "1000"])?;
         std::thread::sleep(SETTLE);
         let idle = vm_rss_kib(supervisor_pid(&sb, &idle_id)?)?;
         // One 79-character line of words (no tabs, no quotes) for `yes`.
@@ -968,7 +1264,7 @@ fn bench_rss_output(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> 
             s.output_bytes
         );
         let t0 = Instant::now();
-        let id = start_detached(&sb, "output", &["sh", "-c", &script])?;
+        let id = start_detached(&sb, "output", &[], &["sh", "-c", &script])?;
         wait_for_last_line(&sb, &id, DONE_MARK, OUTPUT_TIMEOUT)?;
         let consumed = t0.elapsed();
         std::thread::sleep(SETTLE);
@@ -999,9 +1295,11 @@ fn bench_rss_output(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> 
     )])
 }
 
-/// `nono run --detached --name NAME -- COMMAND...`; returns the session id.
-fn start_detached(sb: &Sandbox, name: &str, command: &[&str]) -> Res<String> {
-    let mut args = vec!["run", "--detached", "--name", name, "--"];
+/// `nono run --detached --name NAME FLAGS... -- COMMAND...`; returns the session id.
+fn start_detached(sb: &Sandbox, name: &str, flags: &[&str], command: &[&str]) -> Res<String> {
+    let mut args = vec!["run", "--detached", "--name", name];
+    args.extend_from_slice(flags);
+    args.push("--");
     args.extend_from_slice(command);
     let out = sb
         .nono(&args)
@@ -1087,9 +1385,11 @@ fn bench_attach_frame(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>
     let marker = format!("{:06} ", s.attach_lines);
     let path_arg = path.to_str().ok_or("non-UTF-8 temp path")?;
     let result = (|| -> Res<(Vec<Duration>, Vec<Duration>)> {
+        // The text lies outside the sandbox's default grant: grant it read-only.
         let id = start_detached(
             &sb,
             "history",
+            &["--read", path_arg],
             &["sh", "-c", &format!("cat '{path_arg}'; exec sleep 1000")],
         )?;
         wait_for_last_line(&sb, &id, &marker, HANG)?;
@@ -1270,6 +1570,88 @@ impl Sandbox {
         c
     }
 
+    /// `command` in a new attached session of `peer`, set up for measuring:
+    /// no startup message or status line, no detach or suspend key, its
+    /// sockets and state in this sandbox.
+    fn peer(&self, peer: Peer, command: &[&str]) -> Res<Command> {
+        let path = |name: &str| -> Res<String> {
+            let p = self.root.join(name);
+            p.to_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("non-UTF-8 temp path {}", p.display()))
+        };
+        let write = |name: &str, text: &str| {
+            fs::write(self.root.join(name), text).map_err(err("write a peer's config"))
+        };
+        let mut args: Vec<String> = match peer {
+            Peer::Screen => {
+                // screen insists on a private socket directory.
+                let dir = self.root.join("screen");
+                if !dir.is_dir() {
+                    fs::DirBuilder::new()
+                        .mode(0o700)
+                        .create(&dir)
+                        .map_err(err("create screen's socket directory"))?;
+                }
+                write("screenrc", "startup_message off\n")?;
+                vec![
+                    "-c".into(),
+                    path("screenrc")?,
+                    "-S".into(),
+                    SCREEN_SESSION.into(),
+                ]
+            }
+            Peer::Tmux => {
+                write("tmux.conf", "set -g status off\n")?;
+                vec![
+                    "-S".into(),
+                    path("tmux.sock")?,
+                    "-f".into(),
+                    path("tmux.conf")?,
+                    "new-session".into(),
+                ]
+            }
+            Peer::Dtach => {
+                // A fresh socket each time: dtach refuses one that exists.
+                static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let sock = path(&format!("dtach-{n}.sock"))?;
+                ["-c", &sock, "-E", "-z", "-r", "none"]
+                    .map(String::from)
+                    .to_vec()
+            }
+        };
+        args.extend(command.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut c = self.bare(peer.program(), &args);
+        if peer == Peer::Screen {
+            c.env("SCREENDIR", self.root.join("screen"));
+        }
+        Ok(c)
+    }
+
+    /// End any tmux server or screen session still running in this sandbox
+    /// (dtach's end with their programs).
+    fn stop_peers(&self) {
+        let quiet = |mut c: Command| {
+            let _ = c
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        };
+        let sock = self.root.join("tmux.sock");
+        if sock.exists() {
+            quiet(self.bare("tmux", &["-S", &sock.to_string_lossy(), "kill-server"]));
+        }
+        let dir = self.root.join("screen");
+        if dir.is_dir() && fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+            let mut c = self.bare("screen", &["-S", SCREEN_SESSION, "-X", "quit"]);
+            c.env("SCREENDIR", &dir);
+            quiet(c);
+        }
+    }
+
     /// Arguments, a cleared environment pointing at this sandbox, and its HOME as cwd.
     fn setup(&self, c: &mut Command, args: &[&str]) {
         c.args(args)
@@ -1363,6 +1745,7 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         let mut notes = Notes::new();
         let _ = self.stop_all(&mut notes);
+        self.stop_peers();
         for r in self.records() {
             kill_leftovers(&r);
         }
@@ -1544,44 +1927,69 @@ fn print_header(s: &Sizes, nono: &Path) {
     println!();
 }
 
-/// The results as an aligned `benchmark | nono | bare | ratio` table.
+/// The results as an aligned `benchmark | nono | bare | ratio` table, then
+/// the rows measured against peers as `benchmark | nono | peers... | bare`.
 fn print_table(rows: &[Row]) {
-    let head = ["benchmark", "nono", "bare", "ratio"];
-    let cells: Vec<[&str; 4]> = std::iter::once(head)
-        .chain(
-            rows.iter()
-                .map(|r| [&*r.bench, &*r.nono, &*r.bare, &*r.ratio]),
-        )
+    let head = ["benchmark", "nono", "bare", "ratio"]
+        .map(String::from)
+        .to_vec();
+    let main = rows.iter().map(|r| {
+        vec![
+            r.bench.clone(),
+            r.nono.clone(),
+            r.bare.clone(),
+            r.ratio.clone(),
+        ]
+    });
+    print_grid(&std::iter::once(head).chain(main).collect::<Vec<_>>());
+    let with_peers: Vec<&Row> = rows.iter().filter(|r| !r.peers.is_empty()).collect();
+    if with_peers.is_empty() {
+        return;
+    }
+    println!();
+    println!("Side by side with peers, same run (in brackets: nono ÷ that side):");
+    println!();
+    let head = std::iter::once("benchmark")
+        .chain(std::iter::once("nono"))
+        .chain(PEERS.iter().map(|p| p.name()))
+        .chain(std::iter::once("bare pty"))
+        .map(String::from)
         .collect();
-    let mut w = [0usize; 4];
-    for row in &cells {
+    let lines = with_peers.iter().map(|r| {
+        let mut cells = vec![r.bench.clone(), r.nono.clone()];
+        cells.extend(r.peers.iter().cloned());
+        cells.push(format!("{} ({})", r.bare, r.ratio));
+        cells
+    });
+    print_grid(&std::iter::once(head).chain(lines).collect::<Vec<_>>());
+}
+
+/// Print `cells` (a header row first) aligned in columns: text left-aligned,
+/// figures right-aligned, a rule under the header.
+fn print_grid(cells: &[Vec<String>]) {
+    let n = cells.iter().map(Vec::len).max().unwrap_or(0);
+    let mut w = vec![0usize; n];
+    for row in cells {
         for (w, c) in w.iter_mut().zip(row) {
             *w = (*w).max(c.chars().count());
         }
     }
-    let line = |row: &[&str; 4]| {
-        // Text left-aligned, figures right-aligned.
-        format!(
-            "{:<a$} | {:>b$} | {:>c$} | {:>d$}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            a = w[0],
-            b = w[1],
-            c = w[2],
-            d = w[3]
-        )
+    let line = |row: &[String]| {
+        let mut out = String::new();
+        for (i, (c, w)) in row.iter().zip(&w).enumerate() {
+            if i == 0 {
+                let _ = write!(out, "{c:<w$}");
+            } else {
+                let _ = write!(out, " | {c:>w$}");
+            }
+        }
+        out
     };
-    println!("{}", line(&cells[0]));
-    println!(
-        "{}-+-{}-+-{}-+-{}",
-        "-".repeat(w[0]),
-        "-".repeat(w[1]),
-        "-".repeat(w[2]),
-        "-".repeat(w[3])
-    );
-    for row in &cells[1..] {
+    for (i, row) in cells.iter().enumerate() {
         println!("{}", line(row));
+        if i == 0 {
+            let rule: Vec<String> = w.iter().map(|&w| "-".repeat(w)).collect();
+            println!("{}", rule.join("-+-"));
+        }
     }
 }

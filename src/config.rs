@@ -62,6 +62,38 @@ fn check_not_writable_by_others(path: &Path) -> Result<()> {
     }
 }
 
+/// Our own config directory found writable by group or others (a
+/// sandboxed program can chmod it: Landlock does not cover metadata) is put
+/// back without those bits, with a warning; anything else is left to
+/// `check_trusted` to refuse.
+fn repair_own_dir(path: &Path) {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let Ok(md) = std::fs::symlink_metadata(path) else {
+        return;
+    };
+    let mode = md.mode() & 0o7777;
+    if !md.is_dir() || md.uid() != crate::sys::geteuid() || mode & 0o022 == 0 {
+        return;
+    }
+    let fixed = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)
+        .and_then(|d| {
+            if d.metadata()?.ino() != md.ino() {
+                return Err(std::io::ErrorKind::PermissionDenied.into());
+            }
+            d.set_permissions(std::fs::Permissions::from_mode(mode & !0o022))
+        });
+    if fixed.is_ok() {
+        crate::out::warn(&format!(
+            "{} was writable by group or others (mode {mode:04o}); put it back to {:04o}",
+            path.display(),
+            mode & !0o022
+        ));
+    }
+}
+
 /// A file or directory that decides what nono does (config, profiles) must
 /// be owned by us (or by root when `root_ok`) and not writable by group or
 /// others: whoever can change it decides. Symlinks are followed.
@@ -92,6 +124,7 @@ pub fn load() -> Result<Config> {
     let Some(dir) = config_dir() else {
         return Ok(Config::default());
     };
+    repair_own_dir(&dir);
     check_not_writable_by_others(&dir)?;
     let path = dir.join("config.toml");
     check_not_writable_by_others(&path)?;

@@ -17,6 +17,8 @@ pub enum Error {
     Io(String, io::Error),
     /// Any other failure, already phrased for the user.
     Msg(String),
+    /// Whoever read our output went away (`| head`): end quietly, status 0.
+    StdoutClosed,
 }
 
 /// Result with our error.
@@ -27,6 +29,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => 2,
+            Error::StdoutClosed => 0,
             _ => 1,
         }
     }
@@ -55,6 +58,7 @@ impl fmt::Display for Error {
             ),
             Error::Io(ctx, e) => write!(f, "{ctx}: {e}"),
             Error::Msg(m) => f.write_str(m),
+            Error::StdoutClosed => f.write_str("standard output was closed"),
         }
     }
 }

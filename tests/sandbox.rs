@@ -601,7 +601,11 @@ fn a_program_the_sandbox_does_not_grant_fails_with_a_hint() {
     let o = env.run(&["run", "-d", "--", tool.to_str().unwrap()]);
     assert_eq!(o.code, 126, "{o:?}");
     assert!(
-        o.stderr.contains("Permission denied") && o.stderr.contains("-r PATH"),
+        o.stderr.contains("which the sandbox does not grant")
+            && o.stderr.contains(&format!(
+                "add -r {}",
+                tool.canonicalize().unwrap().display()
+            )),
         "{o:?}"
     );
     let o = env.run(&[
@@ -688,6 +692,7 @@ fn no_landlock() -> nono::sys::Confinement {
             ins(ret, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
             ins(ret, 0, 0, libc::SECCOMP_RET_ALLOW),
         ]),
+        ..Default::default()
     }
 }
 

@@ -2,8 +2,9 @@
 //! generated from the usage texts `--help` prints, so an option is completed
 //! as soon as it is documented, and never one that is not.
 
-use crate::cli::{self, print};
+use super::help;
 use crate::error::{Error, Result};
+use crate::out::print;
 use lexopt::prelude::*;
 
 /// `nono completions --help`.
@@ -23,7 +24,7 @@ Options:
 ";
 
 /// Commands whose SESSION must be live; the others also complete ended ones.
-const LIVE_ONLY: &[&str] = &["attach", "detach", "stop"];
+const LIVE_ONLY: &[&str] = &["attach", "detach", "stop", "pending", "approve", "deny"];
 
 /// Parse and run `nono completions`.
 pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
@@ -31,7 +32,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     while let Some(arg) = p.next()? {
         match arg {
             Short('h') | Long("help") => {
-                print(USAGE);
+                print(USAGE)?;
                 return Ok(0);
             }
             Value(v) if shell.is_none() => shell = Some(v.string()?),
@@ -39,7 +40,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         }
     }
     let specs = specs();
-    let global = flags(cli::USAGE);
+    let global = flags(help::USAGE);
     let script = match shell.as_deref() {
         Some("bash") => bash(&specs, &global),
         Some("zsh") => zsh(&specs, &global),
@@ -55,7 +56,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             ))
         }
     };
-    print(&script);
+    print(&script)?;
     Ok(0)
 }
 
@@ -114,10 +115,10 @@ pub struct Spec {
 
 /// Every command of the global usage, described by its own usage text.
 pub fn specs() -> Vec<Spec> {
-    commands(cli::USAGE)
+    commands(help::USAGE)
         .into_iter()
         .map(|(name, summary)| {
-            let usage = cli::usage_of(&name).unwrap_or("");
+            let usage = help::usage_of(&name).unwrap_or("");
             Spec {
                 flags: flags(usage),
                 operand: operand(&name, usage),
@@ -655,7 +656,7 @@ mod tests {
         assert_eq!(prune.summary, "remove the files of exited sessions");
         let older = prune.flags.iter().find(|f| f.names == ["--older-than"]);
         assert_eq!(older.unwrap().value.as_deref(), Some("DAYS"));
-        let global = flags(cli::USAGE);
+        let global = flags(help::USAGE);
         assert_eq!(global.len(), 2);
         assert_eq!(global[1].names, ["-V", "--version"]);
     }

@@ -1,9 +1,10 @@
 //! `nono detach`: drop a session's current attachment from anywhere.
 
-use crate::cli::{parse_session_command, print};
+use super::parse_session_command;
 use crate::client;
 use crate::error::{Error, Result};
-use crate::protocol::{FrameReader, Request};
+use crate::out::print;
+use crate::protocol::Request;
 use crate::registry::Registry;
 
 /// `nono detach --help`.
@@ -34,9 +35,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             super::attach::ended_phrase(&s)
         )));
     }
-    let mut stream = client::connect(&reg, &s, &short)?;
-    client::send_hello(&mut stream, Request::Detach)?;
-    client::expect_ok(&mut stream, &mut FrameReader::new(), &short)?;
-    print(&format!("Detached session {short}.\n"));
+    client::request(&reg, &s, &short, Request::Detach)?;
+    print(&format!("Detached session {short}.\n"))?;
     Ok(0)
 }

@@ -1,10 +1,13 @@
 //! One file per subcommand: its usage text, its flags and its execution.
 
+pub mod approve;
 pub mod attach;
 pub mod completions;
 pub mod detach;
+pub mod help;
 pub mod inspect;
 pub mod logs;
+pub mod pending;
 pub mod profile;
 pub mod prune;
 pub mod ps;
@@ -12,10 +15,10 @@ pub mod rollback;
 pub mod run;
 pub mod stop;
 
-use crate::cli::warn;
 use crate::error::{Error, Result};
+use crate::out::{print, warn};
 use crate::registry::{self, Registry, Session};
-use lexopt::ValueExt;
+use lexopt::prelude::*;
 
 /// Resolve a session and the id to show humans for it.
 pub fn find(reg: &Registry, query: &str) -> Result<(Session, String)> {
@@ -52,4 +55,59 @@ pub fn bounded(p: &mut lexopt::Parser, option: &str, max: f64, takes: &str) -> R
         )));
     }
     Ok(v)
+}
+
+/// An option as a command's flag handler sees it (owned, so the handler
+/// may read the option's value from the parser).
+pub enum Opt {
+    /// `-x`
+    Short(char),
+    /// `--name`
+    Long(String),
+}
+
+impl Opt {
+    /// Whether this is `-short` or `--long`.
+    pub fn is(&self, short: Option<char>, long: &str) -> bool {
+        match self {
+            Opt::Short(c) => Some(*c) == short,
+            Opt::Long(l) => l == long,
+        }
+    }
+}
+
+/// Parse a command that takes exactly one SESSION and some flags; `flag`
+/// handles the command's own options and returns false for unknown ones.
+/// Returns None when help was printed.
+pub fn parse_session_command(
+    p: &mut lexopt::Parser,
+    usage: &str,
+    mut flag: impl FnMut(&Opt, &mut lexopt::Parser) -> Result<bool>,
+) -> Result<Option<String>> {
+    let mut session = None;
+    while let Some(arg) = p.next()? {
+        let opt = match arg {
+            Short('h') | Long("help") => {
+                print(usage)?;
+                return Ok(None);
+            }
+            Value(v) if session.is_none() => {
+                session = Some(v.string()?);
+                continue;
+            }
+            Short(c) => Opt::Short(c),
+            Long(l) => Opt::Long(l.to_string()),
+            Value(_) => return Err(arg.unexpected().into()),
+        };
+        if !flag(&opt, p)? {
+            let shown = match opt {
+                Opt::Short(c) => format!("-{c}"),
+                Opt::Long(l) => format!("--{l}"),
+            };
+            return Err(Error::Usage(format!("invalid option '{shown}'")));
+        }
+    }
+    session
+        .map(Some)
+        .ok_or_else(|| Error::Usage("missing SESSION (an id prefix or a name)".into()))
 }

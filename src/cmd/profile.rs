@@ -1,8 +1,8 @@
 //! `nono profile list` and `nono profile show NAME`: which sandbox profiles
 //! exist, and what one resolves to on this machine and kernel.
 
-use crate::cli::print;
 use crate::error::{Error, Result};
+use crate::out::print;
 use crate::sandbox::{self, profile};
 use lexopt::prelude::*;
 
@@ -28,7 +28,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     while let Some(arg) = p.next()? {
         match arg {
             Short('h') | Long("help") => {
-                print(USAGE);
+                print(USAGE)?;
                 return Ok(0);
             }
             Value(v) => words.push(v.string()?),
@@ -37,7 +37,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     }
     match words.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["list"] => {
-            print(&list());
+            print(&list())?;
             Ok(0)
         }
         ["show", name] => {
@@ -46,7 +46,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                 ..Default::default()
             };
             let policy = sandbox::resolve(&req, None)?;
-            print(&sandbox::describe(&policy, None));
+            print(&sandbox::describe(&policy, None))?;
             Ok(0)
         }
         ["show"] => Err(Error::Usage(

@@ -1,7 +1,7 @@
 //! `nono prune`: remove the files of exited sessions; never a live one.
 
-use crate::cli::print;
 use crate::error::Result;
+use crate::out::print;
 use crate::registry::{self, Registry, Session};
 use lexopt::prelude::*;
 
@@ -39,7 +39,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             }
             Long("keep") => keep = super::value(p, "--keep", "a whole number")?,
             Short('h') | Long("help") => {
-                print(USAGE);
+                print(USAGE)?;
                 return Ok(0);
             }
             _ => return Err(arg.unexpected().into()),
@@ -93,7 +93,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             crate::rollback::human_bytes(bytes)
         ));
     }
-    print(&out);
+    print(&out)?;
     Ok(0)
 }
 

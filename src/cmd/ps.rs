@@ -1,7 +1,7 @@
 //! `nono ps`: list sessions, fitted to the terminal width.
 
-use crate::cli::{fmt_age, print};
 use crate::error::{Error, Result};
+use crate::out::{fmt_age, print};
 use crate::registry::{self, Record, Registry, Session};
 use crate::sys;
 use lexopt::prelude::*;
@@ -39,7 +39,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             Short('q') | Long("quiet") => quiet = true,
             Long("json") => json = true,
             Short('h') | Long("help") => {
-                print(USAGE);
+                print(USAGE)?;
                 return Ok(0);
             }
             _ => return Err(arg.unexpected().into()),
@@ -59,20 +59,20 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         // For scripts and shell completion: nothing to parse but a tab.
         let lines: String = shown
             .iter()
-            .map(|(s, short)| format!("{short}\t{}\n", s.record.name))
+            .map(|(s, short)| format!("{short}\t{}\n", crate::escape::text(&s.record.name)))
             .collect();
-        print(&lines);
+        print(&lines)?;
         return Ok(0);
     }
     if json {
         let records: Vec<Record> = shown.iter().map(|(s, _)| s.effective_record()).collect();
-        print(&format!("{}\n", records.serialize_json()));
+        print(&format!("{}\n", records.serialize_json()))?;
         return Ok(0);
     }
     let width = sys::isatty(1)
         .then(|| sys::get_winsize(1).map(|w| w.cols as usize))
         .flatten();
-    print(&table(&shown, registry::now(), width));
+    print(&table(&shown, registry::now(), width))?;
     Ok(0)
 }
 
@@ -88,8 +88,11 @@ fn table(rows: &[(&Session, &String)], now: u64, width: Option<usize>) -> String
         let end = if live { now } else { r.ended_at.unwrap_or(now) };
         cells.push([
             (*short).clone(),
-            r.name.clone(),
-            s.state.describe(),
+            crate::escape::text(&r.name).into_owned(),
+            match r.waiting {
+                n if n > 0 && live => format!("{}, {n} waiting", s.state.describe()),
+                _ => s.state.describe(),
+            },
             if !live {
                 "-".into()
             } else if r.attached {
@@ -111,7 +114,7 @@ fn table(rows: &[(&Session, &String)], now: u64, width: Option<usize>) -> String
                 (Some(p), Some(_), None) => p.clone(),
                 _ => "UNSANDBOXED".into(),
             },
-            r.command.join(" "),
+            crate::escape::command(&r.command),
         ]);
     }
     let mut widths = [0usize; 7];

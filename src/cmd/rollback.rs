@@ -1,8 +1,8 @@
 //! `nono rollback`: review and undo what a session started with
 //! `--rollback` did: `list`, `show`, `restore`, `verify`, `prune`.
 
-use crate::cli::{fmt_time, print};
 use crate::error::{Error, Result};
+use crate::out::{fmt_time, print, warn};
 use crate::registry::{self, Registry, Session};
 use crate::rollback::capture;
 use crate::rollback::diff;
@@ -102,7 +102,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             }
             Long("keep") => a.keep = super::value(p, "--keep", "a whole number")?,
             Short('h') | Long("help") => {
-                print(USAGE);
+                print(USAGE)?;
                 return Ok(0);
             }
             Value(v) => a.words.push(v.string()?),
@@ -189,7 +189,7 @@ fn sessions() -> Result<Vec<(PathBuf, Meta)>> {
             Ok(m) => out.push((e.path(), m)),
             // A baseline still being written has no meta yet.
             Err(_) if !e.path().join("meta.json").exists() => {}
-            Err(err) => crate::cli::warn(&format!("skipping {}: {err}", e.path().display())),
+            Err(err) => warn(&format!("skipping {}: {err}", e.path().display())),
         }
     }
     out.sort_by_key(|(_, m)| (m.baseline.time, m.id.clone()));
@@ -324,13 +324,13 @@ fn list(json: bool) -> Result<i32> {
         });
     }
     if json {
-        print(&format!("{}\n", items.serialize_json()));
+        print(&format!("{}\n", items.serialize_json()))?;
         return Ok(0);
     }
     if items.is_empty() {
         print(
             "No rollback sessions. Start one with 'nono run --rollback --allow-cwd -- COMMAND'.\n",
-        );
+        )?;
         return Ok(0);
     }
     let mut rows = vec![[
@@ -355,7 +355,7 @@ fn list(json: bool) -> Result<i32> {
             it.roots.join(", "),
         ]);
     }
-    print(&columns(&rows));
+    print(&columns(&rows))?;
     Ok(0)
 }
 
@@ -546,7 +546,7 @@ fn show(dir: &Path, meta: &Meta, paths: &[String], with_diff: bool) -> Result<i3
             "{total} changed. Undo them with: nono rollback restore {short}\n"
         ));
     }
-    print(&out);
+    print(&out)?;
     Ok(0)
 }
 
@@ -706,7 +706,7 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
         }
         out.push_str(".\n");
     }
-    print(&out);
+    print(&out)?;
     if a.dry || apply == 0 {
         return Ok(0);
     }
@@ -717,12 +717,12 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
                     .into(),
             ));
         }
-        print(&format!("Apply {apply} changes? [y/N] "));
+        print(&format!("Apply {apply} changes? [y/N] "))?;
         let _ = std::io::stdout().flush();
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            print("Nothing changed.\n");
+            print("Nothing changed.\n")?;
             return Ok(1);
         }
     }
@@ -742,7 +742,7 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
         .cloned();
     let (rdir, mut info) = match resume {
         Some((d, r)) => {
-            print(&format!("Resuming the interrupted restore #{}.\n", r.n));
+            print(&format!("Resuming the interrupted restore #{}.\n", r.n))?;
             (d, r)
         }
         None => {
@@ -808,7 +808,7 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
     for (p, why) in &failed {
         msg.push_str(&format!("nono: not restored: {}: {why}\n", p.display()));
     }
-    print(&msg);
+    print(&msg)?;
     rb::session_event(
         &meta.id,
         "restore",
@@ -872,7 +872,7 @@ fn verify(dir: &Path, meta: &Meta) -> Result<i32> {
         print(&format!(
             "Session {short}: all {} objects intact.\n",
             hashes.len()
-        ));
+        ))?;
         return Ok(0);
     }
     eprint!("{}", bad.concat());
@@ -953,7 +953,7 @@ fn prune(a: &Args) -> Result<i32> {
         rb::human_bytes(kept),
         all.len() - removed.len()
     ));
-    print(&out);
+    print(&out)?;
     Ok(0)
 }
 

@@ -2,11 +2,12 @@
 //! detached start plus an attach over a socket pair made before the fork, so
 //! not a byte of early output is missed and the exit status always arrives.
 
-use crate::cli::{print, warn};
 use crate::client;
 use crate::config;
 use crate::defaults::START_TIMEOUT_MS;
 use crate::error::{Error, Result};
+use crate::out::{print, warn};
+use crate::program;
 use crate::protocol::{FrameReader, Request};
 use crate::registry::{self, Registry};
 use crate::sandbox::{self, Policy};
@@ -44,12 +45,18 @@ Options:
       --rollback-exclude GLOB
                         leave paths matching GLOB (gitignore syntax) out of
                         the capture (repeatable)
+      --ask             opens outside the grant wait for your approval instead
+                        of failing ('nono approve', or keys while attached)
+      --ask-timeout SECS  deny a request nobody answered within SECS
       --no-sandbox      run unconfined, with all of your access (recorded)
-      --dry-run         print the resolved sandbox and exit; start nothing
+      --dry-run         print the program and the resolved sandbox and exit;
+                        start nothing (126 or 127 when it would not start)
   -h, --help            show this help
 
 PATH may be a file or a directory; ~ expands; relative paths start from the
-current directory; a PATH that does not exist is an error.
+current directory; a PATH that does not exist is an error. COMMAND is found
+as your shell finds it (PATH in order); if the sandbox does not grant that
+file, nothing starts and the error names the -r to add.
 
 Exit status: the program's status when attached; 0 when started detached;
 127 if COMMAND was not found, 126 if it could not be executed, 1 on other
@@ -67,6 +74,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     let mut dry_run = false;
     let mut rollback = false;
     let mut excludes: Vec<String> = Vec::new();
+    let mut ask_timeout = None;
     while let Some(arg) = p.next()? {
         match arg {
             Short('d') | Long("detached") => detached = true,
@@ -113,10 +121,19 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                 excludes.push(p.value()?.string()?);
                 rollback = true;
             }
+            Long("ask") => {
+                req.ask = Some(true);
+                sandbox_flag = Some("--ask");
+            }
+            Long("ask-timeout") => {
+                let secs = super::bounded(p, "--ask-timeout", 86_400.0, "seconds from 0 to 86400")?;
+                ask_timeout = Some(std::time::Duration::from_secs_f64(secs));
+                sandbox_flag = Some("--ask-timeout");
+            }
             Long("no-sandbox") => no_sandbox = true,
             Long("dry-run") => dry_run = true,
             Short('h') | Long("help") => {
-                print(USAGE);
+                print(USAGE)?;
                 return Ok(0);
             }
             Value(v) => {
@@ -166,17 +183,42 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             roots
         }
     };
+    let asks = policy.as_ref().is_some_and(|p| p.ask);
+    if ask_timeout.is_some() && !asks {
+        return Err(Error::Usage(
+            "--ask-timeout needs --ask (or a profile with approvals.ask = true)".into(),
+        ));
+    }
+    // One resolution for the report and the start, so they cannot disagree.
+    let path_var = std::env::var_os("PATH");
+    let program = program::find(&command[0], &workdir, path_var.as_deref()).and_then(|p| {
+        program::check(
+            &command[0],
+            &p,
+            &workdir,
+            path_var.as_deref(),
+            policy.as_ref(),
+        )?;
+        Ok(p)
+    });
     if dry_run {
-        let mut report = dry_run_report(policy.as_ref(), &command, &workdir);
+        let mut report = dry_run_report(policy.as_ref(), &command, &workdir, &program);
         for r in &roots {
             report.push_str(&format!(
                 "Rollback:  {} (captured before start)\n",
                 r.display()
             ));
         }
-        print(&report);
-        return Ok(0);
+        print(&report)?;
+        return Ok(program.map_or_else(|r| r.code, |_| 0));
     }
+    let program = match program {
+        Ok(p) => p,
+        Err(r) => {
+            warn(&r.message);
+            return Ok(r.code);
+        }
+    };
     if policy.is_none() {
         warn(&format!(
             "--no-sandbox: '{}' runs unconfined, with all of your access",
@@ -191,13 +233,13 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         .filter(|s| s.state.is_live())
         .map(|s| s.record.name.as_str())
         .collect();
+    // Checked here for a quick answer; the supervisor claims the name
+    // under the registry's lock, which is what makes it unique.
     let name = match name {
         Some(n) => {
             registry::validate_name(&n)?;
-            if live.contains(&n.as_str()) {
-                return Err(Error::Msg(format!(
-                    "a running session is already named '{n}'; choose another --name"
-                )));
+            if let Some(why) = registry::name_conflict(&sessions, &n) {
+                return Err(Error::Msg(why));
             }
             n
         }
@@ -211,14 +253,19 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         )?)
     };
     let rollback_id = rollback.as_ref().map(|(id, _)| id.clone());
+    let sandboxed = policy.is_some();
     let spec = StartSpec {
         command,
+        program,
         name,
         workdir,
         size: client::window_size(),
         scrollback: config.scrollback_lines,
         policy,
         rollback,
+        ask: asks.then_some(supervisor::AskSpec {
+            timeout: ask_timeout,
+        }),
     };
     let (ready_r, ready_w) = sys::pipe().map_err(|e| Error::io("pipe", e))?;
     let pair = if detached {
@@ -245,7 +292,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                     if let Some(id) = &rollback_id {
                         crate::rollback::discard(id);
                     }
-                    eprintln!("nono: {msg}");
+                    warn(&msg);
                     return Ok(code);
                 }
             };
@@ -254,13 +301,13 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                 None => {
                     print(&format!(
                         "Started detached session {short}.\nAttach with: nono attach {short}\n"
-                    ));
+                    ))?;
                     Ok(0)
                 }
                 Some(mut stream) => {
                     let mut reader = FrameReader::new();
                     client::expect_ok(&mut stream, &mut reader, &short)?;
-                    client::run_attached(stream, reader, &short, &config)
+                    client::run_attached(stream, reader, &short, &config, sandboxed)
                 }
             }
         }
@@ -339,43 +386,25 @@ fn wait_ready(fd: OwnedFd) -> Result<Ready> {
 
 /// What `--dry-run` prints: the resolved sandbox and where the program
 /// would come from, without starting anything.
-fn dry_run_report(policy: Option<&Policy>, command: &[String], cwd: &std::path::Path) -> String {
+fn dry_run_report(
+    policy: Option<&Policy>,
+    command: &[String],
+    cwd: &std::path::Path,
+    program: &std::result::Result<std::path::PathBuf, program::Refusal>,
+) -> String {
     let mut out = String::new();
     out.push_str(&format!("Command:   {}\n", command.join(" ")));
-    let program = find_program(&command[0], cwd);
-    let Some(policy) = policy else {
-        out.push_str("Sandbox:   none (--no-sandbox): the program runs with all of your access\n");
-        return out;
-    };
-    match &program {
-        Some(path) => {
-            let canon = path.canonicalize().unwrap_or_else(|_| path.clone());
-            let verdict = if policy.allows(&canon, sandbox::READ) {
-                "granted"
-            } else {
-                "NOT granted: the sandbox will refuse to run it (add -r PATH)"
-            };
-            out.push_str(&format!("Program:   {} ({verdict})\n", canon.display()));
+    match program {
+        Ok(p) if policy.is_some() => {
+            out.push_str(&format!("Program:   {} (granted)\n", p.display()))
         }
-        None => out.push_str(&format!("Program:   '{}' not found in PATH\n", command[0])),
+        Ok(p) => out.push_str(&format!("Program:   {}\n", p.display())),
+        Err(r) => out.push_str(&format!("Program:   will not start: {}\n", r.message)),
     }
-    out.push_str(&sandbox::describe(policy, Some(cwd)));
+    match policy {
+        Some(policy) => out.push_str(&sandbox::describe(policy, Some(cwd))),
+        None => out
+            .push_str("Sandbox:   none (--no-sandbox): the program runs with all of your access\n"),
+    }
     out
-}
-
-/// Where `exec` would find `name`: as given when it has a slash, else the
-/// first executable match in PATH.
-fn find_program(name: &str, cwd: &std::path::Path) -> Option<std::path::PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let is_exec = |p: &std::path::Path| {
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if name.contains('/') {
-        let p = cwd.join(name);
-        return is_exec(&p).then_some(p);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| cwd.join(d).join(name))
-        .find(|p| is_exec(p))
 }

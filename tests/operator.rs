@@ -1,0 +1,407 @@
+//! Operator experience: what a new user and a tmux/screen operator meet in
+//! their first hour, driven through the real binary.
+
+mod common;
+
+use common::Env;
+use std::process::Stdio;
+
+#[test]
+fn output_to_a_full_disk_is_an_error_but_a_closed_pipe_is_not() {
+    let env = Env::new();
+    let id = env.start(&["--", "sh", "-c", "echo hello; exec sleep 60"]);
+    common::wait_until("the greeting in the logs", common::WAIT, || {
+        env.run(&["logs", &id]).stdout.contains("hello")
+    });
+    for args in [
+        vec!["ps", "--json"],
+        vec!["inspect", id.as_str()],
+        vec!["logs", id.as_str()],
+        vec!["--help"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let o = env
+            .cmd(&args)
+            .stdin(Stdio::null())
+            .stdout(full)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("cannot write to standard output: No space left on device"),
+            "{args:?}: {err}"
+        );
+    }
+    // `nono ps | true`: the reader is gone before we write; quiet success.
+    let (r, w) = nono::sys::pipe().unwrap();
+    drop(r);
+    let o = env
+        .cmd(&["ps", "--json"])
+        .stdin(Stdio::null())
+        .stdout(w)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(o.stderr.is_empty(), "{o:?}");
+}
+
+/// Write `text` to `path` (parents created) with `mode`.
+fn put(path: &std::path::Path, text: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Run `nono ARGS` attached on a real terminal from `cwd`, with `path`
+/// as PATH; returns the exit status and what the terminal showed.
+fn attached_in(env: &Env, cwd: &std::path::Path, path: &str, args: &[&str]) -> (i32, String) {
+    let mut cmd = env.cmd(args);
+    cmd.current_dir(cwd).env("PATH", path);
+    let mut pty = common::Pty::spawn(cmd, 24, 200);
+    let code = pty.wait();
+    (code, pty.text().replace("\r\n", "\n"))
+}
+
+#[test]
+fn the_dev_profile_runs_home_toolchains_and_git_config_but_never_credentials() {
+    let env = Env::new();
+    let h = &env.home;
+    let proj = h.join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    // Toolchains as rustup, pyenv and npm lay them out, each a script that
+    // reads a file of its own installation.
+    put(
+        &h.join(".rustup/toolchains/stable/lib/rt"),
+        "RUSTUP-OK\n",
+        0o644,
+    );
+    put(
+        &h.join(".cargo/bin/cargo"),
+        "#!/bin/sh\ncat \"$HOME/.rustup/toolchains/stable/lib/rt\"\n",
+        0o755,
+    );
+    put(
+        &h.join(".pyenv/versions/3.12/lib/site"),
+        "PYENV-OK\n",
+        0o644,
+    );
+    put(
+        &h.join(".pyenv/shims/python3"),
+        "#!/bin/sh\ncat \"$HOME/.pyenv/versions/3.12/lib/site\"\n",
+        0o755,
+    );
+    put(
+        &h.join(".local/bin/tool"),
+        "#!/bin/sh\necho LOCAL-OK\n",
+        0o755,
+    );
+    put(
+        &h.join(".gitconfig"),
+        "[user]\n\tname = GITCONFIG-OK\n",
+        0o644,
+    );
+    put(&h.join(".config/git/ignore"), "GITIGNORE-OK\n", 0o644);
+    let secrets = [
+        ".ssh/id_ed25519",
+        ".aws/credentials",
+        ".cargo/credentials.toml",
+        ".npmrc",
+        ".pypirc",
+        ".config/gh/hosts.yml",
+        ".netrc",
+        ".git-credentials",
+        ".config/git/credentials",
+        ".docker/config.json",
+        ".gnupg/private-keys-v1.d/k.key",
+        ".kube/config",
+    ];
+    for s in secrets {
+        put(&h.join(s), "SECRET\n", 0o600);
+    }
+    let path = format!(
+        "{0}/.cargo/bin:{0}/.pyenv/shims:{0}/.local/bin:/usr/bin:/bin",
+        h.display()
+    );
+    let mut script = String::from(
+        "cargo; python3; tool; cat ~/.gitconfig ~/.config/git/ignore; echo made > ./out && echo WORKDIR-OK\n",
+    );
+    for s in secrets {
+        script.push_str(&format!("cat ~/{s} 2>/dev/null || echo REFUSED:{s}\n"));
+    }
+    let (code, text) = attached_in(
+        &env,
+        &proj,
+        &path,
+        &["run", "--profile", "dev", "--", "sh", "-c", &script],
+    );
+    assert_eq!(code, 0, "{text}");
+    for ok in [
+        "RUSTUP-OK",
+        "PYENV-OK",
+        "LOCAL-OK",
+        "GITCONFIG-OK",
+        "GITIGNORE-OK",
+        "WORKDIR-OK",
+    ] {
+        assert!(text.contains(ok), "{ok} missing: {text}");
+    }
+    assert!(!text.contains("SECRET"), "{text}");
+    for s in secrets {
+        assert!(text.contains(&format!("REFUSED:{s}")), "{s}: {text}");
+    }
+    // `profile list` names it, with what it is for.
+    let list = env.run(&["profile", "list"]);
+    assert!(
+        list.stdout
+            .lines()
+            .any(|l| l.starts_with("dev ") && l.contains("developer")),
+        "{list:?}"
+    );
+}
+
+#[test]
+fn make_run_uses_the_dev_profile() {
+    let makefile =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Makefile")).unwrap();
+    let run = makefile
+        .lines()
+        .skip_while(|l| !l.starts_with("run:"))
+        .nth(1)
+        .unwrap();
+    assert!(run.contains("nono run --profile dev --"), "{run}");
+}
+
+#[test]
+fn dry_run_and_the_real_run_find_the_same_program_as_the_shell() {
+    let env = Env::new();
+    let h = &env.home;
+    let proj = h.join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    let shims = h.join(".pyenv/shims");
+    put(
+        &shims.join("python3"),
+        "#!/bin/sh\necho FROM-THE-SHIM\n",
+        0o755,
+    );
+    let path = format!("{}:/usr/bin:/bin", shims.display());
+    let run = |args: &[&str]| {
+        let mut c = env.cmd(args);
+        c.current_dir(&proj).env("PATH", &path).stdin(Stdio::null());
+        common::Out::from(c.output().unwrap())
+    };
+    // Not granted: both refuse, naming the file and the grant; nothing starts
+    // (in particular not /usr/bin/python3, a different interpreter).
+    let shim = shims.canonicalize().unwrap().join("python3");
+    let dry = run(&["run", "--dry-run", "--", "python3", "-c", "pass"]);
+    assert_eq!(dry.code, 126, "{dry:?}");
+    let want = format!("-r {}", shim.display());
+    assert!(
+        dry.stdout.contains("Program:   will not start") && dry.stdout.contains(&want),
+        "{dry:?}"
+    );
+    let real = run(&["run", "-d", "--", "python3", "-c", "pass"]);
+    assert_eq!(real.code, 126, "{real:?}");
+    assert!(real.stderr.contains(&want), "{real:?}");
+    assert!(env.records().is_empty());
+    // Granted: both name the shim, and the shim is what runs.
+    let shims_s = shims.to_str().unwrap();
+    let dry = run(&["run", "--dry-run", "-r", shims_s, "--", "python3"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(
+        dry.stdout.contains(&format!(
+            "Program:   {} (granted)",
+            shims.join("python3").display()
+        )),
+        "{dry:?}"
+    );
+    let mut c = env.cmd(&["run", "-r", shims_s, "--", "python3"]);
+    c.current_dir(&proj).env("PATH", &path);
+    let mut pty = common::Pty::spawn(c, 24, 80);
+    assert_eq!(pty.wait(), 0);
+    assert!(pty.text().contains("FROM-THE-SHIM"), "{}", pty.text());
+}
+
+#[test]
+fn a_program_that_cannot_run_is_reported_as_what_it_is() {
+    let env = Env::new();
+    let proj = env.home.join("proj");
+    put(&proj.join("noexec.sh"), "#!/bin/sh\necho hi\n", 0o644);
+    put(&proj.join("badinterp"), "#!/nonexistent\necho hi\n", 0o755);
+    std::fs::create_dir_all(proj.join("adir")).unwrap();
+    for (prog, code, says) in [
+        ("./noexec.sh", 126, "is not executable (mode 0644)"),
+        (
+            "./badinterp",
+            126,
+            "its interpreter '/nonexistent' (named on its #! line) does not exist",
+        ),
+        ("./adir", 126, "it is a directory"),
+        ("./missing", 127, "No such file or directory"),
+        ("no-such-command-anywhere", 127, "command not found in PATH"),
+    ] {
+        for mode in ["--dry-run", "-d"] {
+            let mut c = env.cmd(&["run", "--allow-cwd", mode, "--", prog]);
+            c.current_dir(&proj).stdin(Stdio::null());
+            let o = common::Out::from(c.output().unwrap());
+            assert_eq!(o.code, code, "{prog} {mode}: {o:?}");
+            let text = o.stdout + &o.stderr;
+            assert!(text.contains(says), "{prog} {mode}: {text}");
+            assert!(
+                !text.contains("sandbox does not grant"),
+                "{prog} {mode}: {text}"
+            );
+        }
+    }
+    assert!(env.records().is_empty());
+}
+
+#[test]
+fn attach_d_takes_over_from_a_client_attached_elsewhere() {
+    let env = Env::new();
+    let id = env.start(&["--", "sh", "-c", "echo ready; exec sleep 60"]);
+    let mut first = env.spawn_pty(&["attach", &id], 24, 80);
+    first.expect("ready");
+    env.wait_record(&id, "the first client attached", |r| r.attached);
+    // Without -d the second is refused, as before.
+    let mut refused = env.spawn_pty(&["attach", &id], 24, 80);
+    assert_eq!(refused.wait(), 1);
+    assert!(refused.text().contains("already has a client attached"));
+    let mut second = env.spawn_pty(&["attach", "-d", &id], 24, 80);
+    second.expect("ready");
+    assert_eq!(first.wait(), 0, "{}", first.text());
+    assert!(first
+        .text()
+        .contains(&format!("[detached from session {id}]")));
+    let r = env.wait_record(&id, "the second client attached", |r| r.attached);
+    assert_eq!(r.status, "running");
+    second.send(b"\x1dd");
+    assert_eq!(second.wait(), 0, "{}", second.text());
+}
+
+#[test]
+fn a_session_that_ends_while_attached_says_so_on_its_own_line() {
+    let env = Env::new();
+    let mut pty = env.spawn_pty(
+        &["run", "--", "sh", "-c", "printf partial; exit 3"],
+        24,
+        120,
+    );
+    assert_eq!(pty.wait(), 3);
+    let text = pty.text();
+    assert!(text.contains("partial"), "{text:?}");
+    let r = env.records().remove(0);
+    let short = &r.id[..6];
+    // Sandboxed and failed: the line points at the grants.
+    assert!(
+        text.contains(&format!("\r\n[session {short} exited: code 3; sandboxed: 'nono run --dry-run' shows grants, -r PATH adds one]\r\n")),
+        "{text:?}"
+    );
+    let mut pty = env.spawn_pty(
+        &["run", "--no-sandbox", "--", "sh", "-c", "exit 0"],
+        24,
+        120,
+    );
+    assert_eq!(pty.wait(), 0);
+    assert!(
+        pty.text().contains("exited: code 0]\r\n"),
+        "{:?}",
+        pty.text()
+    );
+    assert!(!pty.text().contains("sandboxed:"), "{:?}", pty.text());
+}
+
+#[test]
+fn attach_without_a_terminal_is_refused_and_does_not_hold_the_session() {
+    let env = Env::new();
+    let id = env.start(&["--", "bash"]);
+    let o = env.run(&["attach", &id]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.contains("attach needs a terminal"), "{o:?}");
+    assert!(o.stderr.contains(&format!("'nono logs {id}'")), "{o:?}");
+    let r = env.record(&id);
+    assert!(!r.attached && r.status == "running", "{r:?}");
+    // A terminal can attach at once.
+    let mut pty = env.spawn_pty(&["attach", &id], 24, 80);
+    env.wait_record(&id, "attached", |r| r.attached);
+    pty.send(b"\x1dd");
+    assert_eq!(pty.wait(), 0);
+}
+
+#[test]
+fn a_frozen_supervisor_is_named_with_its_pid_instead_of_hanging() {
+    let env = Env::new();
+    let id = env.start(&["--", "sleep", "60"]);
+    let pid = env.record(&id).supervisor_pid;
+    nono::sys::kill(pid, libc::SIGSTOP).unwrap();
+    let want = format!("supervisor (pid {pid}) did not answer within 5 s");
+    for args in [vec!["logs", id.as_str()], vec!["detach", id.as_str()]] {
+        let o = env.run(&args);
+        assert_eq!(o.code, 1, "{args:?}: {o:?}");
+        assert!(o.stderr.contains(&want), "{args:?}: {o:?}");
+    }
+    let mut pty = env.spawn_pty(&["attach", &id], 24, 80);
+    assert_eq!(pty.wait(), 1);
+    assert!(pty.text().contains(&want), "{}", pty.text());
+    nono::sys::kill(pid, libc::SIGCONT).unwrap();
+    assert_eq!(env.run(&["logs", &id]).code, 0);
+}
+
+#[test]
+fn a_broken_config_does_not_lock_the_operator_out() {
+    let env = Env::new();
+    let id = env.start(&["--", "sh", "-c", "echo ready; exec sleep 60"]);
+    put(
+        &env.home.join("config/nono/config.toml"),
+        "[ui\ndetach_sequence = \n",
+        0o600,
+    );
+    let mut pty = env.spawn_pty(&["attach", &id], 24, 80);
+    pty.expect("ready");
+    assert!(
+        pty.text()
+            .contains("using the default detach keys (ctrl-] d)"),
+        "{}",
+        pty.text()
+    );
+    pty.send(b"\x1dd");
+    assert_eq!(pty.wait(), 0, "{}", pty.text());
+    assert!(pty.text().contains("[detached from session"));
+}
+
+/// A program that asks its terminal what crossterm-style TUIs ask at
+/// start-up and prints each answer (ESC removed) as it arrives.
+const QUERIES: &str = r#"stty -echo -icanon
+printf 'abc\033[6n'; IFS= read -r -d R a; echo "CPR=${a#?}R"
+printf '\033[5n'; IFS= read -r -d n a; echo "DSR=${a#?}n"
+printf '\033[c'; IFS= read -r -d c a; echo "DA1=${a#?}c"
+printf '\033[>c'; IFS= read -r -d c a; echo "DA2=${a#?}c"
+exec sleep 60"#;
+
+#[test]
+fn terminal_queries_are_answered_while_detached_and_by_the_terminal_while_attached() {
+    let env = Env::new();
+    let id = env.start(&["--", "bash", "-c", QUERIES]);
+    let mut text = String::new();
+    common::wait_until("the answers", common::WAIT, || {
+        text = env.run(&["logs", &id]).stdout;
+        text.contains("DA2=")
+    });
+    assert!(text.contains("abcCPR=[1;4R"), "{text}");
+    assert!(text.contains("DSR=[0n"), "{text}");
+    assert!(text.contains("DA1=[?62;22c"), "{text}");
+    assert!(text.contains("DA2=[>1;10;0c"), "{text}");
+    // Attached, the operator's terminal answers, and only it.
+    let ask = "stty -echo -icanon; read -r -n 1 go; printf '\\033[6n'; IFS= read -r -d R a; echo \"CPR=${a#?}R\"; exec sleep 60";
+    let id = env.start(&["--", "bash", "-c", ask]);
+    let mut pty = env.spawn_pty(&["attach", &id], 24, 80);
+    env.wait_record(&id, "attached", |r| r.attached);
+    pty.send(b"g");
+    pty.expect("\x1b[6n");
+    pty.send(b"\x1b[7;7R");
+    pty.expect("CPR=[7;7R");
+}
