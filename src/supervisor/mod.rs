@@ -292,6 +292,7 @@ impl Supervisor {
         let size = clamp_size(size);
         let me = sys::getpid();
         let my_start = procfs::stat(me).map_or(0, |s| s.start_time);
+        let started_ns = registry::now_ns();
         let mut record = Record {
             version: RECORD_VERSION,
             id: String::new(),
@@ -311,7 +312,8 @@ impl Supervisor {
             supervisor_pid: me,
             supervisor_start_time: my_start,
             child_pid: None,
-            started_at: registry::now(),
+            started_at: started_ns / 1_000_000_000,
+            started_at_ns: Some(started_ns),
             ended_at: None,
             exit_code: None,
             exit_signal: None,
