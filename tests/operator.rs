@@ -372,3 +372,89 @@ fn a_broken_config_does_not_lock_the_operator_out() {
     assert_eq!(pty.wait(), 0, "{}", pty.text());
     assert!(pty.text().contains("[detached from session"));
 }
+
+/// A program that asks its terminal what crossterm-style TUIs ask at
+/// start-up and prints each answer (ESC removed) as it arrives.
+const QUERIES: &str = r#"stty -echo -icanon
+printf 'abc\033[6n'; IFS= read -r -d R a; echo "CPR=${a#?}R"
+printf '\033[5n'; IFS= read -r -d n a; echo "DSR=${a#?}n"
+printf '\033[c'; IFS= read -r -d c a; echo "DA1=${a#?}c"
+printf '\033[>c'; IFS= read -r -d c a; echo "DA2=${a#?}c"
+exec sleep 60"#;
+
+#[test]
+fn terminal_queries_are_answered_while_detached_and_by_the_terminal_while_attached() {
+    let env = Env::new();
+    let id = env.start(&["--", "bash", "-c", QUERIES]);
+    let mut text = String::new();
+    common::wait_until("the answers", common::WAIT, || {
+        text = env.run(&["logs", &id]).stdout;
+        text.contains("DA2=")
+    });
+    assert!(text.contains("abcCPR=[1;4R"), "{text}");
+    assert!(text.contains("DSR=[0n"), "{text}");
+    assert!(text.contains("DA1=[?62;22c"), "{text}");
+    assert!(text.contains("DA2=[>1;10;0c"), "{text}");
+    // Attached, the operator's terminal answers, and only it.
+    let ask = "stty -echo -icanon; read -r -n 1 go; printf '\\033[6n'; IFS= read -r -d R a; echo \"CPR=${a#?}R\"; exec sleep 60";
+    let id = env.start(&["--", "bash", "-c", ask]);
+    let mut pty = env.spawn_pty(&["attach", &id], 24, 80);
+    env.wait_record(&id, "attached", |r| r.attached);
+    pty.send(b"g");
+    pty.expect("\x1b[6n");
+    pty.send(b"\x1b[7;7R");
+    pty.expect("CPR=[7;7R");
+}
+
+#[test]
+fn of_two_runs_with_one_name_in_one_second_the_later_wins() {
+    let env = Env::new();
+    for _ in 0..3 {
+        let first = env.start(&["-n", "twin", "--", "true"]);
+        env.wait_record(&first, "the first to end", |r| r.status == "exited");
+        let second = env.start(&["-n", "twin", "--", "true"]);
+        env.wait_record(&second, "the second to end", |r| r.status == "exited");
+        let (a, b) = (env.record(&first), env.record(&second));
+        assert!(b.started_at_ns > a.started_at_ns, "{a:?} {b:?}");
+        let o = env.run(&["inspect", "twin", "--json"]);
+        assert!(o.stdout.contains(&format!("\"id\":\"{}\"", b.id)), "{o:?}");
+        let ps = env.run(&["ps", "-a"]).stdout;
+        let rows: Vec<&str> = ps.lines().filter(|l| l.contains("twin")).collect();
+        let last = rows.iter().rposition(|l| l.starts_with(&second));
+        let prev = rows.iter().rposition(|l| l.starts_with(&first));
+        assert!(last > prev, "{ps}");
+        assert_eq!(env.run(&["prune"]).code, 0);
+    }
+    // A record from before sub-second times still parses and orders.
+    let old = "{\"version\":1,\"id\":\"0123456789abcdef\",\"name\":\"old\",\"status\":\"exited\",\"attached\":false,\"command\":[\"x\"],\"workdir\":\"/\",\"profile\":null,\"network\":\"allowed\",\"supervisor_pid\":1,\"supervisor_start_time\":0,\"child_pid\":null,\"started_at\":1,\"ended_at\":2,\"exit_code\":0,\"exit_signal\":null,\"rollback_session\":null}";
+    put(
+        &env.sessions_dir().join("0123456789abcdef.json"),
+        old,
+        0o600,
+    );
+    let o = env.run(&["inspect", "old"]);
+    assert_eq!(o.code, 0, "{o:?}");
+}
+
+#[test]
+fn nono_inside_a_session_says_it_cannot_manage_sessions_from_there() {
+    let env = Env::new();
+    let bin = common::bin().canonicalize().unwrap();
+    let b = bin.to_str().unwrap();
+    let script =
+        format!("for c in 'ps' 'run -d -- true' 'attach x'; do {b} $c; echo \"rc=$?\"; done");
+    let (code, text) = attached_in(
+        &env,
+        &env.home,
+        &std::env::var("PATH").unwrap(),
+        &["run", "-r", b, "--", "sh", "-c", &script],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        text.matches("nono cannot manage sessions from inside a sandboxed session")
+            .count(),
+        3,
+        "{text}"
+    );
+    assert_eq!(text.matches("rc=1").count(), 3, "{text}");
+}

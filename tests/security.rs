@@ -1814,3 +1814,381 @@ fn no_program_in_any_session_reaches_any_session_sandboxed_or_not() {
 fn abi() -> u32 {
     nono::sys::landlock_abi().unwrap_or(0)
 }
+
+// ------------------------------- 11. clients trust nothing unverified
+
+/// Plant a record that says session `id` runs under supervisor `pid` and
+/// listens on the abstract socket `socket`.
+fn plant_record(env: &Env, id: &str, pid: i32, socket: &str) {
+    let start = nono::procfs::stat(pid).unwrap().start_time;
+    let rec = nono::registry::Record {
+        version: nono::registry::RECORD_VERSION,
+        id: id.into(),
+        name: "planted".into(),
+        status: "running".into(),
+        command: vec!["planted".into()],
+        network: "allowed".into(),
+        socket: socket.into(),
+        supervisor_pid: pid,
+        supervisor_start_time: start,
+        child_pid: Some(pid),
+        started_at: nono::registry::now(),
+        ..Default::default()
+    };
+    fs::create_dir_all(env.sessions_dir()).unwrap();
+    fs::write(
+        env.sessions_dir().join(format!("{id}.json")),
+        nanoserde::SerJson::serialize_json(&rec),
+    )
+    .unwrap();
+}
+
+#[test]
+fn stop_never_kills_a_pid_a_record_merely_names() {
+    let env = Env::new();
+    assert_eq!(env.run(&["ps"]).code, 0);
+    let mut sleep = Command::new("sleep").arg("300").spawn().unwrap();
+    let pid = sleep.id() as i32;
+    // The planted record's socket is served, silently, by someone else (us).
+    let name = format!("nono-planted-{}", std::process::id());
+    let squat =
+        UnixListener::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+    squat.set_nonblocking(true).unwrap();
+    let id = "0123456789abcdef";
+    plant_record(&env, id, pid, &name);
+    let t0 = Instant::now();
+    let o = env.run(&["stop", "-t", "0", id]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert_eq!(o.stderr.lines().count(), 1, "{o:?}");
+    assert!(
+        o.stderr
+            .contains("is not its supervisor's (it is served by pid")
+            && o.stderr.contains("nothing was sent"),
+        "{o:?}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert!(alive(pid), "stop killed an unrelated process");
+    // Nothing was sent: the squatter's connection carries no byte.
+    let (mut c, _) = squat.accept().expect("stop connected");
+    let (got, _, _) = read_to_close(&mut c, Duration::from_millis(200));
+    assert!(got.is_empty(), "sent {got:?}");
+    // Not served at all: nothing to verify, nothing killed.
+    drop(squat);
+    let o = env.run(&["stop", "--force", id]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.contains("not accepting connections"), "{o:?}");
+    assert!(alive(pid));
+    for args in [&["logs", id][..], &["detach", id]] {
+        let o = env.run(args);
+        assert_eq!(o.code, 1, "{args:?}: {o:?}");
+        assert!(alive(pid));
+    }
+    fs::remove_file(env.sessions_dir().join(format!("{id}.json"))).unwrap();
+    sleep.kill().unwrap();
+    sleep.wait().unwrap();
+}
+
+#[test]
+fn clients_refuse_a_socket_not_served_by_the_sessions_supervisor() {
+    let env = Env::new();
+    let id = env.start(&["--", "sleep", "300"]);
+    let r = env.record(&id);
+    // A record naming the real supervisor, but whose socket we serve: every
+    // client refuses before sending a byte.
+    let name = format!("nono-fake-{}", std::process::id());
+    let squat =
+        UnixListener::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+    let fake = "fedcba9876543210";
+    plant_record(&env, fake, r.supervisor_pid, &name);
+    let mut a = env.spawn_pty(&["attach", fake], 24, 80);
+    assert_eq!(a.wait(), 1, "{}", a.text());
+    assert!(a.text().contains("is not its supervisor's"), "{}", a.text());
+    let (mut c, _) = squat.accept().unwrap();
+    let (got, _, _) = read_to_close(&mut c, Duration::from_millis(100));
+    assert!(got.is_empty(), "attach sent {got:?}");
+    for args in [
+        &["logs", fake][..],
+        &["logs", "-f", fake],
+        &["detach", fake],
+        &["stop", fake],
+    ] {
+        let o = env.run(args);
+        assert_eq!(o.code, 1, "{args:?}: {o:?}");
+        assert_eq!(o.stderr.lines().count(), 1, "{args:?}: {o:?}");
+        assert!(
+            o.stderr.contains("is not its supervisor's"),
+            "{args:?}: {o:?}"
+        );
+        let (mut c, _) = squat.accept().unwrap();
+        let (got, _, _) = read_to_close(&mut c, Duration::from_millis(100));
+        assert!(got.is_empty(), "{args:?} sent {got:?}");
+    }
+    fs::remove_file(env.sessions_dir().join(format!("{fake}.json"))).unwrap();
+    assert!(alive(r.supervisor_pid) && alive(r.child_pid.unwrap()));
+    assert_eq!(env.run(&["logs", &id]).code, 0);
+}
+
+#[test]
+fn files_of_another_uid_in_the_registry_are_named_once_and_ignored() {
+    let Some(user) = common::test_user() else {
+        eprintln!("note: no unprivileged test user; skipping");
+        return;
+    };
+    let env = Env::for_user(user);
+    let id = env.start(&["--", "sleep", "300"]);
+    let r = env.record(&id);
+    // The sessions directory was opened up (chmod from inside a sandbox) and
+    // another uid (root here) planted a record and an event log.
+    let dir = env.sessions_dir();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let foreign = "00000000000000aa";
+    let rec = fs::read_to_string(dir.join(format!("{}.json", r.id)))
+        .unwrap()
+        .replace(&r.id, foreign)
+        .replace("\"name\":\"", "\"name\":\"x");
+    fs::write(dir.join(format!("{foreign}.json")), rec).unwrap();
+    fs::write(dir.join(format!("{foreign}.events")), "{}\n").unwrap();
+    let ps = env.run(&["ps"]);
+    assert_eq!(ps.code, 0, "{ps:?}");
+    assert!(
+        ps.stdout.contains(&id) && !ps.stdout.contains("000000"),
+        "{ps:?}"
+    );
+    let warned: Vec<&str> = ps.stderr.lines().collect();
+    assert!(
+        warned.iter().any(|l| l.contains("put it back to 0700")),
+        "{ps:?}"
+    );
+    assert_eq!(
+        warned
+            .iter()
+            .filter(|l| l.contains(&format!("{foreign}.json")) && l.contains("owned by uid 0"))
+            .count(),
+        1,
+        "{ps:?}"
+    );
+    assert_eq!(lmode(&dir) & 0o777, 0o700);
+    let o = env.run(&["inspect", foreign]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert_eq!(env.run(&["stop", &id]).code, 0);
+    let o = env.run(&["inspect", &id, "--events"]);
+    assert!(o.code == 0 && o.stdout.contains("started"), "{o:?}");
+    fs::remove_file(dir.join(format!("{foreign}.json"))).unwrap();
+}
+
+// ------------------------------- 12. nothing a peer sends grows a supervisor
+
+#[test]
+fn a_huge_window_in_a_hello_is_clamped_not_allocated() {
+    let env = Env::new();
+    let id = env.start(&["--", "sh"]);
+    let r = env.record(&id);
+    let sock = endpoint(&env, &r.id);
+    let mut s = UnixStream::connect_addr(&sock).unwrap();
+    s.write_all(&hello(Request::Attach(WinSize::cells(65535, 65535))))
+        .unwrap();
+    let mut reader = FrameReader::new();
+    let mut buf = [0u8; 65536];
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "the supervisor hung up");
+        reader.push(&buf[..n]);
+        if let Ok(Some(f)) = reader.next_frame() {
+            assert_eq!(f, Frame::Reply(ReplyStatus::Ok, "attached".into()));
+            break;
+        }
+    }
+    let mut input = Vec::new();
+    nono::protocol::push_input(&mut input, b"stty size\r");
+    s.write_all(&input).unwrap();
+    let mut seen = Vec::new();
+    wait_until("the clamped size", WAIT, || {
+        if let Ok(n) = s.read(&mut buf) {
+            seen.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&seen).contains("1000 2000")
+    });
+    assert!(
+        rss_kib(r.supervisor_pid) < 256 * 1024,
+        "{} KiB",
+        rss_kib(r.supervisor_pid)
+    );
+    drop(s);
+    assert_eq!(env.record(&id).status, "running");
+    assert_eq!(env.run(&["logs", &id]).code, 0);
+}
+
+#[test]
+fn a_refusal_flood_is_summed_up_not_logged_line_by_line() {
+    let Some(user) = common::test_user() else {
+        eprintln!("note: no unprivileged test user; skipping");
+        return;
+    };
+    let env = Env::for_user(user);
+    let id = env.start(&["--", "sleep", "300"]);
+    let r = env.record(&id);
+    let sock = endpoint(&env, &r.id);
+    // We are root: another uid to this session. 2000 knocks in a loop.
+    for _ in 0..2000 {
+        let mut s = UnixStream::connect_addr(&sock).unwrap();
+        let mut b = [0u8; 256];
+        let _ = s.read(&mut b);
+    }
+    assert_eq!(env.run(&["stop", &id]).code, 0);
+    let ev = events(&env, &id);
+    let denied: Vec<&str> = ev.lines().filter(|l| l.contains("denied")).collect();
+    assert_eq!(denied.len(), 11, "{ev}");
+    assert!(
+        denied[..10]
+            .iter()
+            .all(|l| l.contains("uid 0 (pid ") && l.contains(&std::process::id().to_string())),
+        "{ev}"
+    );
+    assert!(denied[10].contains("x1990 more in the last minute"), "{ev}");
+    let size = fs::metadata(env.sessions_dir().join(format!("{}.events", r.id)))
+        .unwrap()
+        .len();
+    assert!(size < 8 * 1024, "{size} bytes of events");
+}
+
+#[test]
+fn inspect_shows_the_tail_of_a_large_event_log() {
+    let env = Env::new();
+    let id = env.start(&["--", "true"]);
+    let r = env.wait_record(&id, "the end", |r| r.status == "exited");
+    let path = env.sessions_dir().join(format!("{}.events", r.id));
+    let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
+    for i in 0..60_000 {
+        writeln!(
+            f,
+            "{{\"time\":1,\"event\":\"denied\",\"detail\":\"knock {i:06} from a connect loop\"}}"
+        )
+        .unwrap();
+    }
+    drop(f);
+    assert!(fs::metadata(&path).unwrap().len() > 3 * 1024 * 1024);
+    let o = env.run(&["inspect", &id, "--events"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let first = o.stdout.lines().next().unwrap();
+    assert!(first.contains("are left out; the last"), "{first}");
+    assert!(o
+        .stdout
+        .trim_end()
+        .ends_with("knock 059999 from a connect loop"));
+    assert!(o.stderr.is_empty(), "{}", o.stderr);
+}
+
+#[test]
+fn silent_connections_cannot_lock_out_a_real_client() {
+    let env = Env::new();
+    let id = env.start(&["--", "sh", "-c", "echo ready; exec sleep 300"]);
+    let r = env.record(&id);
+    let sock = endpoint(&env, &r.id);
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood = {
+        let (sock, stop) = (sock.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                // 40 silent connections, renewed every 1.9 s.
+                let held: Vec<UnixStream> = (0..40)
+                    .filter_map(|_| UnixStream::connect_addr(&sock).ok())
+                    .collect();
+                let until = Instant::now() + Duration::from_millis(1900);
+                while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                drop(held);
+            }
+        })
+    };
+    let mut failed = Vec::new();
+    for _ in 0..10 {
+        let o = env.run(&["logs", &id]);
+        if o.code != 0 || !o.stdout.contains("ready") {
+            failed.push(o);
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    flood.join().unwrap();
+    assert!(
+        failed.is_empty(),
+        "{} of 10 failed: {failed:?}",
+        failed.len()
+    );
+}
+
+#[test]
+fn on_a_full_disk_stop_and_logs_say_what_happened() {
+    if !is_root() {
+        eprintln!("note: not root; cannot mount; skipping");
+        return;
+    }
+    let env = Env::new();
+    let mnt = env.home.join("mnt");
+    let Some(_fs) = Tmpfs::mount(&mnt, "1m") else {
+        return;
+    };
+    let state = mnt.join("state");
+    let o = run_in(
+        &env,
+        &state,
+        &["run", "-d", "--", "sh", "-c", "seq 1 20000; exec sleep 300"],
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    let short = o
+        .stdout
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .trim_end_matches('.')
+        .to_string();
+    wait_until("the output", WAIT, || {
+        run_in(&env, &state, &["logs", &short])
+            .stdout
+            .contains("20000")
+    });
+    // Fill the disk: the history and the final record cannot be written.
+    let mut f = fs::File::create(mnt.join("filler")).unwrap();
+    while f.write_all(&[0u8; 4096]).is_ok() {}
+    drop(f);
+    let o = run_in(&env, &state, &["stop", &short]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(
+        o.stdout
+            .starts_with(&format!("Stopped session {short}: terminated by SIGTERM")),
+        "{o:?}"
+    );
+    assert!(
+        o.stderr.contains("cannot save the history")
+            && o.stderr.contains("No space left on device"),
+        "{o:?}"
+    );
+    let sessions = state.join("nono/sessions");
+    let id = fs::read_dir(&sessions)
+        .unwrap()
+        .flatten()
+        .find_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".json")
+                .map(String::from)
+        })
+        .unwrap();
+    let sup = nono::registry::parse_record(
+        &fs::read_to_string(sessions.join(format!("{id}.json"))).unwrap(),
+    )
+    .unwrap()
+    .supervisor_pid;
+    wait_until("the supervisor to exit", WAIT, || !alive(sup));
+    let o = run_in(&env, &state, &["logs", &short]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(
+        o.stderr.contains("left no saved history")
+            && (o.stderr.contains("could not save it: cannot write")
+                && o.stderr.contains("No space left on device")
+                || o.stderr.contains("is full")),
+        "{o:?}"
+    );
+    fs::remove_file(mnt.join("filler")).unwrap();
+}

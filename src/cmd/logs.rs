@@ -108,7 +108,11 @@ fn missing_history_cause(reg: &Registry, id: &str) -> String {
                     .find(|e| e.event == "error" && e.detail.starts_with("cannot save the history"))
             });
     if let Some(e) = logged {
-        return format!("its supervisor {}", crate::escape::text(&e.detail));
+        let why = e.detail.trim_start_matches("cannot save the history: ");
+        return format!(
+            "its supervisor could not save it: {}",
+            crate::escape::text(why)
+        );
     }
     let full = std::fs::File::open(reg.dir())
         .is_ok_and(|d| sys::fs_full(std::os::fd::AsRawFd::as_raw_fd(&d)));

@@ -119,8 +119,12 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     let after = reg.resolve(&s.record.id)?;
     let state = match (after.state, heard) {
         // The supervisor told us, but could not write it down (a full disk).
-        (State::Running | State::Paused, Some(ExitStatus::Code(c))) => State::Exited(c),
-        (State::Running | State::Paused, Some(ExitStatus::Signal(sig))) => State::Signaled(sig),
+        (State::Running | State::Paused | State::Unknown, Some(ExitStatus::Code(c))) => {
+            State::Exited(c)
+        }
+        (State::Running | State::Paused | State::Unknown, Some(ExitStatus::Signal(sig))) => {
+            State::Signaled(sig)
+        }
         (st, _) => st,
     };
     let how = match state {
@@ -136,7 +140,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             )))
         }
     };
-    if !notices.is_empty() && after.state.is_live() {
+    if !notices.is_empty() && !matches!(after.state, State::Exited(_) | State::Signaled(_)) {
         warn(&format!(
             "session {short}'s record still says it runs: its supervisor could not write the end (see above)"
         ));

@@ -289,6 +289,7 @@ impl Supervisor {
         let size = clamp_size(size);
         let me = sys::getpid();
         let my_start = procfs::stat(me).map_or(0, |s| s.start_time);
+        let started_ns = registry::now_ns();
         let mut record = Record {
             version: RECORD_VERSION,
             id: String::new(),
@@ -308,7 +309,8 @@ impl Supervisor {
             supervisor_pid: me,
             supervisor_start_time: my_start,
             child_pid: None,
-            started_at: registry::now(),
+            started_at: started_ns / 1_000_000_000,
+            started_at_ns: Some(started_ns),
             ended_at: None,
             exit_code: None,
             exit_signal: None,
@@ -830,6 +832,12 @@ impl Supervisor {
                         _ => buf.get(..n).unwrap_or(&[]),
                     };
                     model_output(term, followers, bytes);
+                    // Queries in bytes no terminal will see (none attached,
+                    // or one waiting for a redraw) are answered from the model.
+                    let replies = term.take_replies();
+                    if !queued && self.to_pty.len() + replies.len() <= TO_PTY_MAX {
+                        self.to_pty.extend_from_slice(&replies);
+                    }
                     if !drain && self.client.as_ref().is_some_and(Client::backlogged) {
                         return total;
                     }
