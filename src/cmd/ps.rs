@@ -16,8 +16,9 @@ List running and paused sessions, oldest first.
 Columns: SESSION (shortest unique id prefix), NAME, STATUS (running,
 paused, exited(CODE), killed(SIGNAL), exited(?) when the supervisor died
 without recording an end), ATTACH (attached or detached), PID (the
-program's), UPTIME (how long it has run, or ran), PROFILE, COMMAND (cut to
-fit the terminal).
+program's), UPTIME (how long it has run, or ran), PROFILE (with
+'+rollback' when started with --rollback), COMMAND (cut to fit the
+terminal).
 
 Options:
   -a, --all     include exited sessions
@@ -108,8 +109,9 @@ fn table(rows: &[(&Session, &String)], now: u64, width: Option<usize>) -> String
             } else {
                 "-".into()
             },
-            match (&r.profile, &r.sandbox) {
-                (Some(p), Some(_)) => p.clone(),
+            match (&r.profile, &r.sandbox, &r.rollback_session) {
+                (Some(p), Some(_), Some(_)) => format!("{p}+rollback"),
+                (Some(p), Some(_), None) => p.clone(),
                 _ => "UNSANDBOXED".into(),
             },
             crate::escape::command(&r.command),
