@@ -246,7 +246,9 @@ fn the_operators_terminal_cannot_be_opened_but_new_terminals_work() {
     let attack = format!("printf 'PWNED' > {name} && echo OPENED; echo done");
     let (code, text) = inside(&env, &home, &[], &attack);
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("done") && !text.contains("OPENED"), "{text}");
+    assert!(text.contains("done"), "{text}");
+    // (The session's own terminal is /dev/pts/0 of its instance: that one opens.)
+    assert!(name.ends_with("/0") || !text.contains("OPENED"), "{text}");
     nono::sys::set_nonblocking(std::os::fd::AsRawFd::as_raw_fd(&master), true).unwrap();
     let mut buf = [0u8; 64];
     let got = nono::sys::read(std::os::fd::AsRawFd::as_raw_fd(&master), &mut buf);
@@ -254,6 +256,11 @@ fn the_operators_terminal_cannot_be_opened_but_new_terminals_work() {
         !matches!(got, Ok(n) if n > 0),
         "bytes reached the operator's terminal"
     );
+
+    // The session's own terminal has a name in its devpts instance.
+    let (code, text) = inside(&env, &home, &[], "tty");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("/dev/pts/"), "{text}");
 
     let Some(py) = common::python() else { return };
     let script = format!(
