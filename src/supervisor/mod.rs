@@ -342,7 +342,7 @@ impl Supervisor {
         let id = record.id.clone();
         let mut tmpdir: Option<String> = None;
         let cleanup = |reg: &Registry, tmpdir: &Option<String>| {
-            reg.remove_files(&id);
+            let _ = reg.remove_files(&id);
             if let Some(t) = tmpdir {
                 sandbox::remove_tmpdir(t);
             }
