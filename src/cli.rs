@@ -35,6 +35,7 @@ fn dispatch(p: &mut lexopt::Parser) -> Result<i32> {
                 "approve" => cmd::approve::approve(p),
                 "deny" => cmd::approve::deny(p),
                 "prune" => cmd::prune::main(p),
+                "rollback" => cmd::rollback::main(p),
                 "profile" => cmd::profile::main(p),
                 "completions" => cmd::completions::main(p),
                 "help" => cmd::help::main(p),

@@ -15,6 +15,12 @@ pub struct Config {
     pub detach_sequence_text: String,
     /// Main-screen history lines the terminal model keeps (`[ui] scrollback_lines`).
     pub scrollback_lines: usize,
+    /// Rollback: files larger than this are not captured (`[rollback] max_file_bytes`).
+    pub rollback_max_file_bytes: u64,
+    /// Rollback: most files one capture may hold (`[rollback] max_files`).
+    pub rollback_max_files: u64,
+    /// Rollback: most bytes one capture may hold (`[rollback] max_bytes`).
+    pub rollback_max_bytes: u64,
 }
 
 impl Default for Config {
@@ -24,6 +30,9 @@ impl Default for Config {
                 .unwrap_or_else(|_| vec![0x1d, b'd']),
             detach_sequence_text: defaults::DETACH_SEQUENCE.into(),
             scrollback_lines: defaults::SCROLLBACK_LINES,
+            rollback_max_file_bytes: defaults::ROLLBACK_MAX_FILE_BYTES,
+            rollback_max_files: defaults::ROLLBACK_MAX_FILES,
+            rollback_max_bytes: defaults::ROLLBACK_MAX_BYTES,
         }
     }
 }
@@ -164,9 +173,20 @@ pub fn parse(text: &str) -> std::result::Result<Config, String> {
                 }
                 cfg.scrollback_lines = *n as usize;
             }
+            "rollback.max_file_bytes" | "rollback.max_files" | "rollback.max_bytes" => {
+                let n = match value {
+                    Toml::Num(n) if n.fract() == 0.0 && *n >= 0.0 && *n <= 2f64.powi(53) => *n as u64,
+                    _ => return Err(wrong("a whole number")),
+                };
+                match key.as_str() {
+                    "rollback.max_file_bytes" => cfg.rollback_max_file_bytes = n,
+                    "rollback.max_files" => cfg.rollback_max_files = n,
+                    _ => cfg.rollback_max_bytes = n,
+                }
+            }
             _ => {
                 return Err(format!(
-                "line {at}: unknown key '{key}' (known: ui.detach_sequence, ui.scrollback_lines)"
+                "line {at}: unknown key '{key}' (known: ui.detach_sequence, ui.scrollback_lines, rollback.max_file_bytes, rollback.max_files, rollback.max_bytes)"
             ))
             }
         }

@@ -103,6 +103,25 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// scrollback allowed) of about 100 bytes, rounded up.
 pub const MAX_LOG_BYTES: u64 = 128 * 1024 * 1024;
 
+/// Files larger than this are recorded by rollback as present but not
+/// captured (and never touched by a restore): 64 MiB holds any source
+/// file, lockfile or asset an agent edits, while build outputs, datasets
+/// and VM images above it would dominate the store and are better
+/// regenerated or versioned elsewhere.
+pub const ROLLBACK_MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Most files one rollback capture may hold: 10x a large repository's
+/// working tree (~20,000 files), well below what makes a capture take
+/// minutes; more means a dependency or build directory slipped in.
+pub const ROLLBACK_MAX_FILES: u64 = 200_000;
+
+/// Most bytes one rollback capture may hold: 4 GiB, eight times the
+/// 500 MB benchmark tree, still seconds to copy on an SSD.
+pub const ROLLBACK_MAX_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+/// A capture that runs longer than this prints progress on stderr (the
+/// issue's "about a second").
+pub const ROLLBACK_PROGRESS_AFTER_MS: u64 = 1_000;
 /// Approval requests (`--ask`) waiting at once, at most; more are refused
 /// (EACCES) without asking. A person answers a handful at a time; 32 keeps
 /// `nono pending`'s reply under one frame even with 1 KiB paths, and bounds

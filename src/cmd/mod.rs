@@ -11,6 +11,7 @@ pub mod pending;
 pub mod profile;
 pub mod prune;
 pub mod ps;
+pub mod rollback;
 pub mod run;
 pub mod stop;
 

@@ -16,10 +16,11 @@ List running and paused sessions, oldest first.
 Columns: SESSION (shortest unique id prefix), NAME, STATUS (running,
 paused, exited(CODE), killed(SIGNAL), exited(?) when the supervisor died
 without recording an end), ATTACH (attached or detached), PID (the
-program's), UPTIME (how long it has run, or ran), PROFILE, COMMAND (cut to
-fit the terminal). In a narrow terminal NAME is cut first, then PID,
-UPTIME, ATTACH and PROFILE are left out in that order; a cut ends in an
-ellipsis and no line wraps. Piped, nothing is cut.
+program's), UPTIME (how long it has run, or ran), PROFILE (with
+'+rollback' when started with --rollback), COMMAND. In a narrow terminal
+NAME is cut first, then PID, UPTIME, ATTACH and PROFILE are left out in
+that order; a cut ends in an ellipsis and no line wraps. Piped, nothing
+is cut.
 
 Options:
   -a, --all     include exited sessions
@@ -110,8 +111,9 @@ fn table(rows: &[(&Session, &String)], now: u64, width: Option<usize>) -> String
             } else {
                 "-".into()
             },
-            match (&r.profile, &r.sandbox) {
-                (Some(p), Some(_)) => p.clone(),
+            match (&r.profile, &r.sandbox, &r.rollback_session) {
+                (Some(p), Some(_), Some(_)) => format!("{p}+rollback"),
+                (Some(p), Some(_), None) => p.clone(),
                 _ => "UNSANDBOXED".into(),
             },
             crate::escape::command(&r.command),

@@ -53,6 +53,9 @@ pub struct StartSpec {
     pub scrollback: usize,
     /// The sandbox; None for `--no-sandbox`.
     pub policy: Option<Policy>,
+    /// With `--rollback`: the session id the baseline was captured under
+    /// (the record takes it), and the baseline's summary for the event log.
+    pub rollback: Option<(String, String)>,
     /// `--ask`: opens outside the grant wait for approval (needs the sandbox).
     pub ask: Option<AskSpec>,
 }
@@ -314,7 +317,7 @@ impl Supervisor {
             ended_at: None,
             exit_code: None,
             exit_signal: None,
-            rollback_session: None,
+            rollback_session: spec.rollback.as_ref().map(|(id, _)| id.clone()),
             ask: spec.ask.is_some(),
             waiting: 0,
         };
@@ -327,8 +330,13 @@ impl Supervisor {
             return Err((1, why));
         }
         let mut created = false;
-        for _ in 0..8 {
-            record.id = registry::new_id().map_err(fail)?;
+        for attempt in 0..8 {
+            record.id = match (&spec.rollback, attempt) {
+                // The captures are filed under this id already.
+                (Some((id, _)), 0) => id.clone(),
+                (Some(_), _) => break,
+                _ => registry::new_id().map_err(fail)?,
+            };
             record.socket = registry::new_socket_name(&record.id).map_err(fail)?;
             if reg.create_record(&record).map_err(fail)?.is_ok() {
                 created = true;
@@ -473,6 +481,9 @@ impl Supervisor {
             "started",
             &format!("pid {child}: {}", spec.command.join(" ")),
         );
+        if let Some((_, summary)) = &spec.rollback {
+            sup.event("capture", &format!("rollback baseline: {summary}"));
+        }
         if let Some(stream) = pre {
             let _ = stream.set_read_timeout(None);
             let _ = stream.set_nonblocking(true);
@@ -1164,6 +1175,18 @@ impl Supervisor {
         self.write_to_pty();
     }
 
+    /// With `--rollback`: capture the tree as the program left it (after
+    /// its whole process group is gone, so nothing changes under us).
+    fn rollback_final(&mut self) {
+        let Some(id) = self.record.rollback_session.clone() else {
+            return;
+        };
+        match crate::rollback::capture::final_capture(&id) {
+            Ok(info) => self.event("capture", &format!("rollback final: {}", info.describe())),
+            Err(e) => self.event("error", &format!("rollback final capture failed: {e}")),
+        }
+    }
+
     /// The program ended: drain its output, record the end, tell the
     /// clients, remove the socket.
     fn finish(&mut self, st: ExitStatus) {
@@ -1173,6 +1196,7 @@ impl Supervisor {
         // Nothing of the session outlives it: leftovers in its process group go too.
         let _ = sys::killpg(self.child, libc::SIGKILL);
         while let Ok(Some(_)) = sys::wait_nohang(-1) {}
+        self.rollback_final();
         if let Some(t) = self.record.sandbox.as_ref().and_then(|s| s.tmpdir.as_ref()) {
             sandbox::remove_tmpdir(t);
         }
