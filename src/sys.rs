@@ -858,6 +858,24 @@ pub fn notif_send_fd(listener: RawFd, id: u64, fd: RawFd, cloexec: bool) -> io::
     })
 }
 
+/// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (linux/seccomp.h, Linux 6.6; not in
+/// the libc crate): wake the listener's waiter on the notifying task's CPU.
+const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: libc::c_ulong = 1;
+
+/// Ask the kernel to wake us synchronously for each notification on
+/// `listener` (SECCOMP_IOCTL_NOTIF_SET_FLAGS); fails on kernels before 6.6.
+pub fn notif_sync_wakeup(listener: RawFd) -> io::Result<()> {
+    // SAFETY: SET_FLAGS takes its flags by value; no memory is passed.
+    cvt(unsafe {
+        libc::ioctl(
+            listener,
+            libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+            SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+        )
+    })
+    .map(drop)
+}
+
 /// Read up to `buf.len()` bytes at `addr` in process `pid`
 /// (process_vm_readv). The remote range is split at page boundaries so an
 /// unmapped page ends the read there instead of failing it; the count read.

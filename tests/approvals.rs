@@ -577,3 +577,40 @@ for i in range(100000):
     });
     env.run(&["stop", "flood"]);
 }
+
+#[test]
+fn esc_puts_a_request_off_the_screen_and_keys_reach_the_program_again() {
+    if !supported() {
+        return;
+    }
+    let env = Env::new();
+    let (proj, out) = dirs(&env);
+    let script = format!("cat {}/secret.txt & exec cat", out.display());
+    let mut cmd = env.cmd(&[
+        "run",
+        "--ask",
+        "--allow-cwd",
+        "-n",
+        "later",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    cmd.current_dir(&proj);
+    let mut v = Viewer::new(Pty::spawn(cmd, 24, 100), 24, 100);
+    v.wait_screen("the overlay", |s| s[23].contains("asks to read"));
+    v.pty.send(b"\x1b");
+    v.wait_screen("the overlay gone", |s| !s[23].contains("asks to"));
+    v.pty.send(b"typed\r");
+    // The terminal's echo and cat's copy: the keys reached the program.
+    v.wait_screen("the keys echoed", |s| {
+        s.iter().filter(|l| *l == "typed").count() == 2
+    });
+    assert_eq!(pending(&env, "later").len(), 1, "it still waits");
+    assert_eq!(env.run(&["approve", "later"]).code, 0);
+    v.wait_screen("the secret", |s| s.iter().any(|l| l == "THE-SECRET"));
+    v.pty.send(b"\x1dd");
+    v.pty.wait();
+    env.run(&["stop", "later"]);
+}

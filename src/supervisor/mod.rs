@@ -1027,7 +1027,7 @@ impl Supervisor {
         let _ = c.out.flush(c.stream.as_raw_fd());
         self.client = Some(c);
         // Requests that arrived while detached show now.
-        self.refresh_overlay();
+        self.overlay_on_attach();
         self.record.attached = true;
         self.save();
         self.event("attached", &format!("{}x{}", size.cols, size.rows));
