@@ -15,6 +15,8 @@ pub struct Config {
     pub detach_sequence_text: String,
     /// Main-screen history lines the terminal model keeps (`[ui] scrollback_lines`).
     pub scrollback_lines: usize,
+    /// Let programs set this terminal's clipboard (OSC 52; `[ui] allow_clipboard`).
+    pub allow_clipboard: bool,
 }
 
 impl Default for Config {
@@ -24,6 +26,7 @@ impl Default for Config {
                 .unwrap_or_else(|_| vec![0x1d, b'd']),
             detach_sequence_text: defaults::DETACH_SEQUENCE.into(),
             scrollback_lines: defaults::SCROLLBACK_LINES,
+            allow_clipboard: false,
         }
     }
 }
@@ -164,9 +167,15 @@ pub fn parse(text: &str) -> std::result::Result<Config, String> {
                 }
                 cfg.scrollback_lines = *n as usize;
             }
+            "ui.allow_clipboard" => {
+                let Toml::Bool(b) = value else {
+                    return Err(wrong("true or false"));
+                };
+                cfg.allow_clipboard = *b;
+            }
             _ => {
                 return Err(format!(
-                "line {at}: unknown key '{key}' (known: ui.detach_sequence, ui.scrollback_lines)"
+                "line {at}: unknown key '{key}' (known: ui.detach_sequence, ui.scrollback_lines, ui.allow_clipboard)"
             ))
             }
         }
