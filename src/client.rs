@@ -4,15 +4,17 @@
 //! stop) share its connect/hello/reply steps.
 
 use crate::config::{Config, DetachMatcher};
-use crate::defaults::CLIENT_READ_BYTES;
+use crate::defaults::{CLIENT_READ_BYTES, REPLY_TIMEOUT_MS};
 use crate::error::{Error, Result};
+use crate::procfs;
 use crate::protocol::{self, ExitStatus, Frame, FrameReader, Hello, ReplyStatus, Request};
 use crate::registry::{Registry, Session};
 use crate::signals::Signals;
 use crate::sys::{self, PollFd, WinSize, POLLERR_ANY, POLLIN};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixStream};
 use std::time::{Duration, Instant};
 
 /// Puts the user's terminal back the way it was: modes a program may have
@@ -21,15 +23,41 @@ use std::time::{Duration, Instant};
 pub const RESTORE_TERMINAL: &[u8] = b"\x1b[0m\x1b[?25h\x1b[0 q\x1b[?1l\x1b>\x1b[?2004l\
 \x1b[?9l\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1005l\x1b[?1006l\x1b[?1015l\x1b[?1004l\x1b[4l\x1b[?7h";
 
-/// Connect to a live session's socket; says clearly when it is not there.
+/// Connect to a live session's socket and verify, before a byte is sent,
+/// that the server is that session's supervisor: our uid, and the pid and
+/// start time its record names. Says clearly when it is not there.
 pub fn connect(reg: &Registry, s: &Session, short: &str) -> Result<UnixStream> {
-    let (path, _dir) = reg.socket_addr(&s.record.id)?;
-    UnixStream::connect(&path).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOENT) | Some(libc::ECONNREFUSED) => Error::Msg(format!(
+    let not_there = || {
+        Error::Msg(format!(
             "session {short} is not accepting connections (its supervisor has exited or is exiting)"
-        )),
+        ))
+    };
+    let connected = if s.record.socket.is_empty() {
+        // A record of an older nono: its socket is a file in the registry.
+        let (path, _dir) = reg.socket_addr(&s.record.id)?;
+        UnixStream::connect(&path)
+    } else {
+        SocketAddr::from_abstract_name(s.record.socket.as_bytes())
+            .and_then(|a| UnixStream::connect_addr(&a))
+    };
+    let stream = connected.map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ECONNREFUSED) => not_there(),
         _ => Error::io(format!("cannot connect to session {short}"), e),
-    })
+    })?;
+    let cred = sys::peer_cred(stream.as_raw_fd())
+        .map_err(|e| Error::io(format!("cannot check session {short}'s socket"), e))?;
+    let r = &s.record;
+    let me = sys::geteuid();
+    if cred.uid != me
+        || cred.pid != r.supervisor_pid
+        || !procfs::is_same_process(cred.pid, r.supervisor_start_time)
+    {
+        return Err(Error::Msg(format!(
+            "the socket of session {short} is not its supervisor's (it is served by pid {}, uid {}; the record names pid {}, uid {me}); nothing was sent",
+            cred.pid, cred.uid, r.supervisor_pid
+        )));
+    }
+    Ok(stream)
 }
 
 /// Send the hello for `req`. A supervisor that refuses us replies before
@@ -95,6 +123,53 @@ pub fn expect_ok(stream: &mut UnixStream, reader: &mut FrameReader, short: &str)
     }
 }
 
+/// Connect to a live session, send the hello for `req` and wait for its
+/// ok. A supervisor that does not answer within `REPLY_TIMEOUT_MS` (say,
+/// stopped with SIGSTOP) is named with its pid rather than waited on.
+pub fn request(
+    reg: &Registry,
+    s: &Session,
+    short: &str,
+    req: Request,
+) -> Result<(UnixStream, FrameReader)> {
+    let mut stream = connect(reg, s, short)?;
+    let limit = Duration::from_millis(REPLY_TIMEOUT_MS);
+    // Backstops for a supervisor that stops mid-reply.
+    let _ = stream.set_write_timeout(Some(limit));
+    let _ = stream.set_read_timeout(Some(limit));
+    send_hello(&mut stream, req)?;
+    let mut fds = [PollFd::new(stream.as_raw_fd(), POLLIN)];
+    let ready = sys::poll(&mut fds, limit.as_millis() as i32).map_err(|e| Error::io("poll", e))?;
+    if ready == 0 {
+        let pid = s.record.supervisor_pid;
+        return Err(Error::Msg(format!(
+            "session {short}'s supervisor (pid {pid}) did not answer within {} s; it may be stopped ('kill -CONT {pid}' resumes it) or hung ('nono stop {short}' ends it)",
+            limit.as_secs()
+        )));
+    }
+    let mut reader = FrameReader::new();
+    expect_ok(&mut stream, &mut reader, short)?;
+    let _ = stream.set_write_timeout(None);
+    let _ = stream.set_read_timeout(None);
+    Ok((stream, reader))
+}
+
+/// The line a client prints when the session's program ends while it is
+/// attached, as tmux prints `[exited]`; a sandboxed program that failed
+/// gets a pointer to its grants, since Landlock refusals are silent.
+pub fn exit_line(short: &str, st: ExitStatus, sandboxed: bool) -> String {
+    let how = match st {
+        ExitStatus::Code(c) => format!("code {c}"),
+        ExitStatus::Signal(sig) => format!("killed by SIG{}", crate::registry::signal_name(sig)),
+    };
+    let hint = if sandboxed && st != ExitStatus::Code(0) {
+        "; sandboxed: 'nono run --dry-run' shows grants, -r PATH adds one".to_string()
+    } else {
+        String::new()
+    };
+    format!("[session {short} exited: {how}{hint}]")
+}
+
 /// The window size of the user's terminal, or the fallback.
 pub fn window_size() -> WinSize {
     sys::get_winsize(0)
@@ -137,6 +212,7 @@ pub fn run_attached(
     mut reader: FrameReader,
     short: &str,
     config: &Config,
+    sandboxed: bool,
 ) -> Result<i32> {
     let interactive = sys::isatty(0);
     let stdout_tty = sys::isatty(1);
@@ -249,7 +325,14 @@ pub fn run_attached(
     }
     drop(guard);
     match end {
-        End::Exited(st) => Ok(st.shell_code()),
+        End::Exited(st) => {
+            if stdout_tty {
+                let line = exit_line(short, st, sandboxed);
+                // The terminal is back in cooked mode: \n is a newline.
+                let _ = sys::write_all(1, format!("\n{line}\n").as_bytes());
+            }
+            Ok(st.shell_code())
+        }
         End::Detached => {
             let _ = sys::write_all(
                 1,

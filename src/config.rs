@@ -15,6 +15,12 @@ pub struct Config {
     pub detach_sequence_text: String,
     /// Main-screen history lines the terminal model keeps (`[ui] scrollback_lines`).
     pub scrollback_lines: usize,
+    /// Rollback: files larger than this are not captured (`[rollback] max_file_bytes`).
+    pub rollback_max_file_bytes: u64,
+    /// Rollback: most files one capture may hold (`[rollback] max_files`).
+    pub rollback_max_files: u64,
+    /// Rollback: most bytes one capture may hold (`[rollback] max_bytes`).
+    pub rollback_max_bytes: u64,
 }
 
 impl Default for Config {
@@ -24,6 +30,9 @@ impl Default for Config {
                 .unwrap_or_else(|_| vec![0x1d, b'd']),
             detach_sequence_text: defaults::DETACH_SEQUENCE.into(),
             scrollback_lines: defaults::SCROLLBACK_LINES,
+            rollback_max_file_bytes: defaults::ROLLBACK_MAX_FILE_BYTES,
+            rollback_max_files: defaults::ROLLBACK_MAX_FILES,
+            rollback_max_bytes: defaults::ROLLBACK_MAX_BYTES,
         }
     }
 }
@@ -50,6 +59,38 @@ fn check_not_writable_by_others(path: &Path) -> Result<()> {
     match std::fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         _ => check_trusted(path, false),
+    }
+}
+
+/// Our own config directory found writable by group or others (a
+/// sandboxed program can chmod it: Landlock does not cover metadata) is put
+/// back without those bits, with a warning; anything else is left to
+/// `check_trusted` to refuse.
+fn repair_own_dir(path: &Path) {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let Ok(md) = std::fs::symlink_metadata(path) else {
+        return;
+    };
+    let mode = md.mode() & 0o7777;
+    if !md.is_dir() || md.uid() != crate::sys::geteuid() || mode & 0o022 == 0 {
+        return;
+    }
+    let fixed = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)
+        .and_then(|d| {
+            if d.metadata()?.ino() != md.ino() {
+                return Err(std::io::ErrorKind::PermissionDenied.into());
+            }
+            d.set_permissions(std::fs::Permissions::from_mode(mode & !0o022))
+        });
+    if fixed.is_ok() {
+        crate::out::warn(&format!(
+            "{} was writable by group or others (mode {mode:04o}); put it back to {:04o}",
+            path.display(),
+            mode & !0o022
+        ));
     }
 }
 
@@ -83,6 +124,7 @@ pub fn load() -> Result<Config> {
     let Some(dir) = config_dir() else {
         return Ok(Config::default());
     };
+    repair_own_dir(&dir);
     check_not_writable_by_others(&dir)?;
     let path = dir.join("config.toml");
     check_not_writable_by_others(&path)?;
@@ -131,9 +173,20 @@ pub fn parse(text: &str) -> std::result::Result<Config, String> {
                 }
                 cfg.scrollback_lines = *n as usize;
             }
+            "rollback.max_file_bytes" | "rollback.max_files" | "rollback.max_bytes" => {
+                let n = match value {
+                    Toml::Num(n) if n.fract() == 0.0 && *n >= 0.0 && *n <= 2f64.powi(53) => *n as u64,
+                    _ => return Err(wrong("a whole number")),
+                };
+                match key.as_str() {
+                    "rollback.max_file_bytes" => cfg.rollback_max_file_bytes = n,
+                    "rollback.max_files" => cfg.rollback_max_files = n,
+                    _ => cfg.rollback_max_bytes = n,
+                }
+            }
             _ => {
                 return Err(format!(
-                "line {at}: unknown key '{key}' (known: ui.detach_sequence, ui.scrollback_lines)"
+                "line {at}: unknown key '{key}' (known: ui.detach_sequence, ui.scrollback_lines, rollback.max_file_bytes, rollback.max_files, rollback.max_bytes)"
             ))
             }
         }

@@ -68,6 +68,27 @@ pub const HELLO_TIMEOUT_MS: u64 = 2_000;
 /// at once so a connect flood cannot grow the supervisor.
 pub const MAX_PENDING_CONNECTIONS: usize = 32;
 
+/// Connections accepted per wakeup at most, so a connect flood leaves the
+/// program's output and the attached client their turn: twice the pending
+/// bound, enough to take a burst of real clients in one go.
+pub const MAX_ACCEPTS_PER_WAKEUP: usize = 64;
+
+/// Largest window a peer can give the session: 1000 rows by 2000 columns
+/// (a 2-byte-wide font on an 8K screen is ~1900 columns), so the model's
+/// two screens stay under ~64 MiB however large a hello claims to be.
+pub const MAX_ROWS: u16 = 1000;
+/// See `MAX_ROWS`.
+pub const MAX_COLS: u16 = 2000;
+
+/// Refusals logged one by one per minute; beyond that they are counted and
+/// summed up in one event per minute. Ten is plenty to see who knocked.
+pub const DENIED_EVENTS_PER_MINUTE: u32 = 10;
+
+/// Bound of a session's event log: a real session writes a few KiB (one
+/// line per attach, detach, stop); 1 MiB is thousands of those, and
+/// `inspect --events` reads it whole.
+pub const EVENT_LOG_MAX_BYTES: u64 = 1024 * 1024;
+
 /// How long an exiting supervisor keeps flushing final output to the attached
 /// client before giving up on it.
 pub const EXIT_FLUSH_TIMEOUT_MS: u64 = 5_000;
@@ -92,3 +113,60 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// Largest saved history `nono logs` reads: 1,000,000 lines (the most
 /// scrollback allowed) of about 100 bytes, rounded up.
 pub const MAX_LOG_BYTES: u64 = 128 * 1024 * 1024;
+
+/// Files larger than this are recorded by rollback as present but not
+/// captured (and never touched by a restore): 64 MiB holds any source
+/// file, lockfile or asset an agent edits, while build outputs, datasets
+/// and VM images above it would dominate the store and are better
+/// regenerated or versioned elsewhere.
+pub const ROLLBACK_MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Most files one rollback capture may hold: 10x a large repository's
+/// working tree (~20,000 files), well below what makes a capture take
+/// minutes; more means a dependency or build directory slipped in.
+pub const ROLLBACK_MAX_FILES: u64 = 200_000;
+
+/// Most bytes one rollback capture may hold: 4 GiB, eight times the
+/// 500 MB benchmark tree, still seconds to copy on an SSD.
+pub const ROLLBACK_MAX_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+/// A capture that runs longer than this prints progress on stderr (the
+/// issue's "about a second").
+pub const ROLLBACK_PROGRESS_AFTER_MS: u64 = 1_000;
+/// Approval requests (`--ask`) waiting at once, at most; more are refused
+/// (EACCES) without asking. A person answers a handful at a time; 32 keeps
+/// `nono pending`'s reply under one frame even with 1 KiB paths, and bounds
+/// what a flooding program can make the supervisor hold.
+pub const MAX_PENDING_APPROVALS: usize = 32;
+
+/// Threads of one process waiting on the same request, at most; more are
+/// refused. A thread pool opening one file at once stays far below.
+pub const MAX_APPROVAL_WAITERS: usize = 64;
+
+/// Standing answers (`a`, `d`, `--always`) a session keeps; beyond it an
+/// answer applies once. Far more paths than a person decides by hand.
+pub const MAX_STANDING_ANSWERS: usize = 1024;
+
+/// Notifications handled per wakeup before the pty and sockets get their
+/// turn: as many as the pending table holds, so a burst clears in one go.
+pub const NOTIFY_WAKEUP_MAX: usize = 32;
+
+/// While requests wait, how often the supervisor checks that their threads
+/// still wait (the kernel does not wake the listener when one is killed):
+/// a dead request disappears within a second, at one wakeup a second.
+pub const APPROVAL_RECHECK_MS: u64 = 1_000;
+
+/// How long a change in the waiting count may wait before the record is
+/// rewritten (each write is two fsyncs): `ps` is a fifth of a second
+/// behind at worst, and a flood costs five writes a second.
+pub const APPROVAL_SAVE_MS: u64 = 200;
+
+/// Approval events written per minute, at most; beyond it they are counted
+/// and the count logged later. A person decides far fewer; a flooding
+/// program cannot grow the event log by more than ~100 KiB a minute.
+pub const APPROVAL_EVENTS_PER_MINUTE: u32 = 600;
+
+/// How long a command waits for a supervisor to answer its hello before
+/// saying it is frozen: a live supervisor answers in well under a
+/// millisecond; 5 s leaves room for a loaded machine and swapping.
+pub const REPLY_TIMEOUT_MS: u64 = 5_000;

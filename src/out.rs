@@ -23,9 +23,14 @@ pub fn print_bytes(bytes: &[u8]) -> Result<()> {
     }
 }
 
-/// Print a warning to stderr. There is nowhere to report a failure to.
+/// Print a warning to stderr, its control characters shown escaped (it may
+/// quote a program's name or output). There is nowhere to report a failure to.
 pub fn warn(text: &str) {
-    let _ = writeln!(io::stderr().lock(), "nono: {text}");
+    let _ = writeln!(
+        io::stderr().lock(),
+        "nono: {}",
+        crate::escape::message(text)
+    );
 }
 
 /// A unix time as `YYYY-MM-DD HH:MM:SS UTC`.

@@ -7,6 +7,8 @@ use std::fs;
 /// The fields of `/proc/<pid>/stat` we use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stat {
+    /// Command name (`comm`, at most 15 bytes), as the process set it.
+    pub comm: [u8; 16],
     /// State letter: R, S, D, T, Z (zombie), X (dead), …
     pub state: char,
     /// Parent process id.
@@ -18,10 +20,17 @@ pub struct Stat {
 /// Parse the stat line; the command name may contain spaces and ')' so we
 /// split after the last ')'.
 pub fn parse_stat(line: &str) -> Option<Stat> {
-    let rest = &line[line.rfind(')')? + 1..];
+    let open = line.find('(')?;
+    let close = line.rfind(')')?;
+    let name = line.get(open + 1..close)?.as_bytes();
+    let mut comm = [0u8; 16];
+    let n = name.len().min(15);
+    comm[..n].copy_from_slice(&name[..n]);
+    let rest = &line[close + 1..];
     let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
     // After the name: state is field 3, ppid field 4, starttime field 22.
     Some(Stat {
+        comm,
         state: fields.first()?.chars().next()?,
         ppid: fields.get(1)?.parse().ok()?,
         start_time: fields.get(19)?.parse().ok()?,
@@ -42,6 +51,56 @@ pub fn is_same_process(pid: i32, start_time: u64) -> bool {
     stat(pid).is_some_and(|s| s.start_time == start_time && !matches!(s.state, 'Z' | 'X'))
 }
 
+/// The name every supervisor gives itself (`PR_SET_NAME`), so any process
+/// can be told to run inside some session by walking its parents.
+pub const SUPERVISOR_COMM: &str = "nono-supervisor";
+
+impl Stat {
+    /// The command name as text.
+    pub fn comm(&self) -> &str {
+        let n = self.comm.iter().position(|&b| b == 0).unwrap_or(16);
+        std::str::from_utf8(&self.comm[..n]).unwrap_or("")
+    }
+}
+
+/// Where a process runs, as far as sessions go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Neither it nor any ancestor is a live supervisor.
+    Outside,
+    /// It is, or descends from, the live supervisor with this pid.
+    InSession(i32),
+}
+
+/// Whether `pid` is, or descends from, a live nono supervisor (a process
+/// named [`SUPERVISOR_COMM`]), walking parent links from `/proc`. Each
+/// parent must have started no later than its child, so a pid reused while
+/// we walk breaks the chain instead of misleading us. None when it cannot be
+/// told (a process on the way is gone, or the chain is inconsistent): the
+/// caller fails closed.
+pub fn origin(pid: i32) -> Option<Origin> {
+    let mut cur = pid;
+    let mut child_start = u64::MAX;
+    for _ in 0..4096 {
+        if cur == 0 {
+            return Some(Origin::Outside);
+        }
+        let st = stat(cur)?;
+        if st.start_time > child_start || matches!(st.state, 'Z' | 'X') {
+            return None;
+        }
+        if st.comm() == SUPERVISOR_COMM {
+            return Some(Origin::InSession(cur));
+        }
+        if cur == 1 {
+            return Some(Origin::Outside);
+        }
+        child_start = st.start_time;
+        cur = st.ppid;
+    }
+    None
+}
+
 /// Whether `pid` is `ancestor` or one of its descendants (walking parent
 /// links, bounded so a racing /proc cannot loop us forever). None when it
 /// cannot be told: `pid`, or a process between it and init, is gone.
@@ -59,6 +118,25 @@ pub fn is_self_or_descendant(pid: i32, ancestor: i32) -> Option<bool> {
     None
 }
 
+/// A field of `/proc/<pid>/status` (`Tgid`, `Umask`, …) as text, trimmed.
+pub fn status_field(pid: i32, name: &str) -> Option<String> {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k == name).then(|| v.trim().to_string())
+    })
+}
+
+/// The thread group (process) a thread belongs to.
+pub fn tgid(tid: i32) -> Option<i32> {
+    status_field(tid, "Tgid")?.parse().ok()
+}
+
+/// A process's umask (Linux 4.7+ shows it in status).
+pub fn umask(pid: i32) -> Option<u32> {
+    u32::from_str_radix(&status_field(pid, "Umask")?, 8).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +148,7 @@ mod tests {
         assert_eq!(
             parse_stat(line),
             Some(Stat {
+                comm: *b"we (ird) name\0\0\0",
                 state: 'S',
                 ppid: 77,
                 start_time: 123456
@@ -86,6 +165,8 @@ mod tests {
         assert!(!is_same_process(me, s.start_time + 1));
         assert_eq!(is_self_or_descendant(me, s.ppid), Some(true));
         assert_eq!(is_self_or_descendant(s.ppid, me), Some(false));
+        assert_eq!(tgid(me), Some(me));
+        assert!(umask(me).is_some_and(|m| m <= 0o777));
         // A pid that does not exist cannot be vouched for.
         assert_eq!(is_self_or_descendant(i32::MAX, me), None);
     }

@@ -7,7 +7,8 @@
 //! supervisor answers with one [`Frame::Reply`]. After an ok attach the
 //! client sends `Input`/`Resize`/`Eof`/`DetachMe` and the supervisor sends
 //! `Output` and finally `Exited` or `Detached`; after an ok stop the
-//! supervisor sends `Exited` when the session has ended; after an ok logs
+//! supervisor sends `Exited` when the session has ended (preceded by
+//! `Notice`s when it could not record the end); after an ok logs
 //! request it sends the history as `Output` text and closes (or, following,
 //! keeps sending lines and ends with `Exited`).
 //!
@@ -50,6 +51,42 @@ pub enum Request {
         /// Only the last this many lines of the history (0: all).
         lines: u32,
     },
+    /// List the approval requests waiting (`--ask` sessions). The ok
+    /// reply's message is a JSON array of [`PendingRequest`], oldest first
+    /// (cut short, never split, before the frame limit).
+    Pending,
+    /// Answer an approval request. The ok reply's message says what was
+    /// decided; `Refused` when no such request waits.
+    Decide {
+        /// The request's id (0: the only one waiting; refused when several wait).
+        id: u32,
+        /// Grant (true) or deny (false).
+        allow: bool,
+        /// Also decide this path the same way for the rest of the session.
+        always: bool,
+    },
+}
+
+/// One waiting approval request, as `Request::Pending` lists it (JSON).
+/// Field names are a stable interface (`nono pending --json`).
+#[derive(Clone, Debug, Default, PartialEq, nanoserde::SerJson, nanoserde::DeJson)]
+pub struct PendingRequest {
+    /// Id to answer it by, unique within the session.
+    pub id: u32,
+    /// Process (thread group) that asked.
+    pub pid: i32,
+    /// Its command name (as the process calls itself: not proof of anything).
+    pub command: String,
+    /// The resolved path (symlinks followed), which a grant opens.
+    pub path: String,
+    /// `read`, `write` or `read-write`.
+    pub access: String,
+    /// Whether the open creates the file.
+    pub create: bool,
+    /// Unix time it was asked.
+    pub asked_at: u64,
+    /// Threads waiting on it (the same process asking again is one request).
+    pub waiters: u32,
 }
 
 /// How the session's program ended, as carried by `Exited`.
@@ -107,6 +144,9 @@ pub enum Frame {
     Exited(ExitStatus),
     /// The client was detached; the message says by whom.
     Detached(String),
+    /// Something the operator should know, sent to a `stop` before its
+    /// `Exited` (the session's end could not be recorded, and why).
+    Notice(String),
 }
 
 /// The hello's content.
@@ -128,12 +168,15 @@ const T_REPLY: u8 = 16;
 const T_OUTPUT: u8 = 17;
 const T_EXITED: u8 = 18;
 const T_DETACHED: u8 = 19;
+const T_NOTICE: u8 = 20;
 
 // Request bytes inside a hello.
 const R_ATTACH: u8 = 1;
 const R_DETACH: u8 = 2;
 const R_STOP: u8 = 3;
 const R_LOGS: u8 = 4;
+const R_PENDING: u8 = 5;
+const R_DECIDE: u8 = 6;
 
 /// Why a frame could not be decoded; the connection is closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,6 +244,13 @@ impl Frame {
                         out.push(follow as u8);
                         out.extend_from_slice(&lines.to_be_bytes());
                     }
+                    Some(Request::Pending) => out.push(R_PENDING),
+                    Some(Request::Decide { id, allow, always }) => {
+                        out.push(R_DECIDE);
+                        out.extend_from_slice(&id.to_be_bytes());
+                        out.push(allow as u8);
+                        out.push(always as u8);
+                    }
                     None => {}
                 }
                 T_HELLO
@@ -236,6 +286,10 @@ impl Frame {
             Frame::Detached(msg) => {
                 out.extend_from_slice(msg.as_bytes());
                 T_DETACHED
+            }
+            Frame::Notice(msg) => {
+                out.extend_from_slice(msg.as_bytes());
+                T_NOTICE
             }
         };
         let len = (out.len() - start - HEADER_LEN) as u32;
@@ -277,6 +331,16 @@ impl Frame {
                         follow: *f == 1,
                         lines: u32::from_be_bytes([*a, *b, *c, *d]),
                     },
+                    Some((&R_PENDING, [])) => Request::Pending,
+                    Some((&R_DECIDE, [a, b, c, d, allow, always]))
+                        if *allow <= 1 && *always <= 1 =>
+                    {
+                        Request::Decide {
+                            id: u32::from_be_bytes([*a, *b, *c, *d]),
+                            allow: *allow == 1,
+                            always: *always == 1,
+                        }
+                    }
                     _ => return Err(bad),
                 };
                 Frame::Hello(Hello {
@@ -313,6 +377,7 @@ impl Frame {
                 _ => return Err(bad),
             },
             T_DETACHED => Frame::Detached(String::from_utf8_lossy(p).into_owned()),
+            T_NOTICE => Frame::Notice(String::from_utf8_lossy(p).into_owned()),
             T_EOF | T_DETACH_ME => return Err(bad),
             other => return Err(DecodeError::UnknownType(other)),
         })
@@ -481,6 +546,17 @@ mod tests {
                 follow: true,
                 lines: 20,
             },
+            Request::Pending,
+            Request::Decide {
+                id: 7,
+                allow: true,
+                always: false,
+            },
+            Request::Decide {
+                id: 0,
+                allow: false,
+                always: true,
+            },
         ] {
             round_trip(Frame::Hello(Hello {
                 version: PROTOCOL_VERSION,
@@ -496,6 +572,7 @@ mod tests {
         round_trip(Frame::Exited(ExitStatus::Code(7)));
         round_trip(Frame::Exited(ExitStatus::Signal(9)));
         round_trip(Frame::Detached("by request".into()));
+        round_trip(Frame::Notice("cannot save the history".into()));
     }
 
     #[test]

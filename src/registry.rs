@@ -11,7 +11,7 @@ use crate::{procfs, sys};
 use nanoserde::{DeJson, SerJson};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -43,6 +43,18 @@ pub struct Record {
     pub network: String,
     /// What the kernel enforces on the program; null when unsandboxed.
     pub sandbox: Option<SandboxInfo>,
+    /// Abstract Unix socket the supervisor listens on (the name without its
+    /// leading NUL; a random part keeps other users from taking it first).
+    /// Empty in records of older versions, which listened on `<id>.sock`.
+    #[nserde(default)]
+    pub socket: String,
+    /// What keeps this session's program from reaching any session's
+    /// socket: `kernel` (Landlock scope-abstract-unix, with the supervisors'
+    /// check behind it) or `supervisor` (only the supervisors' check, which
+    /// refuses every peer descending from a live supervisor: unsandboxed, or
+    /// Landlock below ABI 6).
+    #[nserde(default)]
+    pub peer_guard: String,
     /// Process id of the supervisor.
     pub supervisor_pid: i32,
     /// Supervisor start time (clock ticks after boot) to detect pid reuse.
@@ -51,6 +63,10 @@ pub struct Record {
     pub child_pid: Option<i32>,
     /// Unix time the session started.
     pub started_at: u64,
+    /// The same instant in nanoseconds since the epoch, so that of two
+    /// sessions started in one second the later wins; absent (None) in
+    /// records written before it existed.
+    pub started_at_ns: Option<u64>,
     /// Unix time the session ended; null while live or when unknown.
     pub ended_at: Option<u64>,
     /// Exit code when the program exited normally.
@@ -59,6 +75,12 @@ pub struct Record {
     pub exit_signal: Option<i32>,
     /// Rollback snapshot session (reserved; always null for now).
     pub rollback_session: Option<String>,
+    /// Whether opens outside the grant wait for approval (`--ask`).
+    #[nserde(default)]
+    pub ask: bool,
+    /// Approval requests waiting for a person now.
+    #[nserde(default)]
+    pub waiting: u32,
 }
 
 /// The sandbox a session's program runs in, as applied at start.
@@ -179,6 +201,7 @@ impl Session {
         r.status = self.state.word().into();
         if !self.state.is_live() {
             r.attached = false;
+            r.waiting = 0;
         }
         r
     }
@@ -223,6 +246,23 @@ pub fn signal_name(sig: i32) -> String {
     name.into()
 }
 
+/// Nanoseconds since the Unix epoch.
+pub fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+impl Record {
+    /// When the session started, for ordering: nanoseconds when the
+    /// record has them, else its whole second.
+    pub fn start_key(&self) -> u128 {
+        self.started_at_ns
+            .map_or(u128::from(self.started_at) * 1_000_000_000, u128::from)
+    }
+}
+
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
     SystemTime::now()
@@ -245,8 +285,11 @@ pub fn state_dir() -> Result<PathBuf> {
     }
 }
 
-/// Refuse a directory that is a symlink, not a directory, not ours, or open
-/// to group or others; the message names the path and the fix.
+/// Refuse a directory that is a symlink, not a directory or not ours; the
+/// message names the path and the fix. One of ours opened to group or
+/// others (a sandboxed program can chmod it: Landlock does not cover
+/// metadata) is put back to 0700 with a warning, so nono never stays locked
+/// out of its own sessions.
 pub fn check_private_dir(path: &Path) -> Result<()> {
     let md = fs::symlink_metadata(path)
         .map_err(|e| Error::io(format!("cannot inspect {}", path.display()), e))?;
@@ -264,11 +307,28 @@ pub fn check_private_dir(path: &Path) -> Result<()> {
             md.uid()
         );
     }
-    if md.mode() & 0o077 != 0 {
-        crate::bail!(
-            "{p} is accessible to group or others (mode {:04o}); run 'chmod 700 {p}'",
-            md.mode() & 0o7777
-        );
+    let mode = md.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        // Through an O_NOFOLLOW|O_DIRECTORY handle, so a swapped-in link is never chmod'ed.
+        let fixed = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(path)
+            .and_then(|d| {
+                let dmd = d.metadata()?;
+                if dmd.uid() != me || dmd.ino() != md.ino() {
+                    return Err(std::io::ErrorKind::PermissionDenied.into());
+                }
+                d.set_permissions(fs::Permissions::from_mode(0o700))
+            });
+        match fixed {
+            Ok(()) => crate::out::warn(&format!(
+                "{p} was open to group or others (mode {mode:04o}); put it back to 0700 (files in it not owned by you are ignored)"
+            )),
+            Err(e) => crate::bail!(
+                "{p} is accessible to group or others (mode {mode:04o}) and could not be put back ({e}); run 'chmod 700 {p}'"
+            ),
+        }
     }
     Ok(())
 }
@@ -282,31 +342,77 @@ fn ensure_private_dir(path: &Path) -> Result<()> {
                 .recursive(true)
                 .mode(0o700)
                 .create(path);
-            created.map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
+            created.map_err(|e| denied(format!("cannot create {}", path.display()), e))?;
         }
         Err(e) => return Err(Error::io(format!("cannot inspect {}", path.display()), e)),
     }
     check_private_dir(path)
 }
 
+/// An I/O error on the state directory; refused access from a process
+/// with no-new-privs (as every sandboxed program has) means we run inside
+/// a session, where the state directory is out of reach by design.
+fn denied(context: String, e: std::io::Error) -> Error {
+    let no_new_privs = fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.split_whitespace().eq(["NoNewPrivs:", "1"]))
+    });
+    if e.kind() == std::io::ErrorKind::PermissionDenied && no_new_privs {
+        return Error::Msg(format!(
+            "nono cannot manage sessions from inside a sandboxed session ({context}: {e}); run it from a terminal outside the session"
+        ));
+    }
+    Error::io(context, e)
+}
+
 /// Read a small regular file, refusing oversized content and, unless
 /// `follow` is set, a symlink in the last component.
 pub fn read_small_file(path: &Path, follow: bool) -> std::io::Result<String> {
-    read_file_limited(path, follow, MAX_FILE_BYTES)
+    read_file_limited(path, follow, MAX_FILE_BYTES, false)
 }
 
-/// Read one of our own files of at most `limit` bytes, never through a symlink.
+/// Read one of our own files of at most `limit` bytes, never through a
+/// symlink; a file owned by another uid is refused (PermissionDenied).
 pub fn read_small_file_limited(path: &Path, limit: u64) -> std::io::Result<String> {
-    read_file_limited(path, false, limit)
+    read_file_limited(path, false, limit, true)
 }
 
-/// Read a regular file of at most `limit` bytes (lossy UTF-8).
-fn read_file_limited(path: &Path, follow: bool, limit: u64) -> std::io::Result<String> {
-    let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+/// Open one of our own registry files for reading: never through a
+/// symlink, a regular file, owned by our euid (anything else is an error
+/// that says so).
+pub fn open_own_file(path: &Path) -> std::io::Result<File> {
     let f = OpenOptions::new()
         .read(true)
-        .custom_flags(nofollow | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)?;
+    let md = f.metadata()?;
+    if !md.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
+    }
+    if md.uid() != sys::geteuid() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("owned by uid {}, not by you; ignored", md.uid()),
+        ));
+    }
+    Ok(f)
+}
+
+/// Read a regular file of at most `limit` bytes (lossy UTF-8); with `own`
+/// it must be one of ours (see [`open_own_file`]).
+fn read_file_limited(path: &Path, follow: bool, limit: u64, own: bool) -> std::io::Result<String> {
+    let f = if own {
+        open_own_file(path)?
+    } else {
+        let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(nofollow | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(path)?
+    };
     let md = f.metadata()?;
     if !md.is_file() {
         return Err(std::io::Error::new(
@@ -401,6 +507,22 @@ impl Registry {
         use std::os::fd::AsRawFd;
         let short = PathBuf::from(format!("/proc/self/fd/{}/{id}.sock", dir.as_raw_fd()));
         Ok((short, Some(dir)))
+    }
+
+    /// Hold the registry's lock (an exclusive `flock` on the sessions
+    /// directory itself, so no lock file is left around) until the returned
+    /// handle is dropped: a name is checked and claimed under it, so two
+    /// starts cannot both take one name.
+    pub fn lock(&self) -> Result<File> {
+        let d = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(&self.dir)
+            .map_err(|e| Error::io(format!("cannot open {}", self.dir.display()), e))?;
+        use std::os::fd::AsRawFd;
+        sys::lock_exclusive(d.as_raw_fd())
+            .map_err(|e| Error::io(format!("cannot lock {}", self.dir.display()), e))?;
+        Ok(d)
     }
 
     /// Path of a session's saved history (written by the supervisor at exit).
@@ -549,7 +671,7 @@ impl Registry {
         let mut good = Vec::new();
         let mut bad = Vec::new();
         let entries = fs::read_dir(&self.dir)
-            .map_err(|e| Error::io(format!("cannot read {}", self.dir.display()), e))?;
+            .map_err(|e| denied(format!("cannot read {}", self.dir.display()), e))?;
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
@@ -560,7 +682,7 @@ impl Registry {
                 continue;
             }
             let path = entry.path();
-            let parsed = read_small_file(&path, false)
+            let parsed = read_small_file_limited(&path, MAX_FILE_BYTES)
                 .map_err(|e| e.to_string())
                 .and_then(|t| parse_record(&t))
                 .and_then(|r| {
@@ -576,7 +698,7 @@ impl Registry {
             }
         }
         good.sort_by(|a, b| {
-            (a.record.started_at, &a.record.id).cmp(&(b.record.started_at, &b.record.id))
+            (a.record.start_key(), &a.record.id).cmp(&(b.record.start_key(), &b.record.id))
         });
         Ok((good, bad))
     }
@@ -614,7 +736,7 @@ pub fn resolve_in(all: &[Session], query: &str) -> Result<Session> {
     if let Some(s) = named.iter().find(|s| s.state.is_live()) {
         return Ok((*s).clone());
     }
-    if let Some(s) = named.iter().max_by_key(|s| s.record.started_at) {
+    if let Some(s) = named.iter().max_by_key(|s| s.record.start_key()) {
         return Ok((*s).clone());
     }
     let q = query.to_ascii_lowercase();
@@ -663,6 +785,14 @@ pub fn new_id() -> Result<String> {
     Ok(hex(&b))
 }
 
+/// A fresh abstract socket name for session `id`: the random part keeps
+/// anyone who does not read the record from binding it first.
+pub fn new_socket_name(id: &str) -> Result<String> {
+    let mut b = [0u8; 16];
+    sys::getrandom(&mut b).map_err(|e| Error::io("getrandom", e))?;
+    Ok(format!("nono-{id}-{}", hex(&b)))
+}
+
 /// A readable random name such as `calm-node`, not used by `taken`.
 pub fn new_name(taken: &[&str]) -> Result<String> {
     const ADJ: [&str; 32] = [
@@ -693,17 +823,39 @@ pub fn new_name(taken: &[&str]) -> Result<String> {
     ))
 }
 
-/// Check a user-chosen name: short, printable, and not mistakable for an option.
+/// Check a user-chosen name: short, printable, not mistakable for an
+/// option, and not mistakable for an id (six or more hex digits, which
+/// `stop` and the others would read as an id prefix).
 pub fn validate_name(name: &str) -> Result<()> {
     let ok_chars = name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
     if name.is_empty() || name.len() > 64 || !ok_chars || name.starts_with('-') {
         return Err(Error::Usage(format!(
-            "invalid session name '{name}': use 1 to 64 letters, digits, '-', '_' or '.', not starting with '-'"
+            "invalid session name '{}': use 1 to 64 letters, digits, '-', '_' or '.', not starting with '-'",
+            crate::escape::text(name)
+        )));
+    }
+    if name.len() >= SHORT_ID_MIN && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::Usage(format!(
+            "invalid session name '{name}': {SHORT_ID_MIN} or more hex digits read as a session id; add a letter beyond f or a '-'"
         )));
     }
     Ok(())
+}
+
+/// Why `name` cannot be claimed now, given every readable session: a live
+/// session has it, or it equals (or starts) an existing id.
+pub fn name_conflict(all: &[Session], name: &str) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    if all.iter().any(|s| s.record.id == lower) {
+        return Some(format!(
+            "'{name}' is the id of an existing session; choose another --name"
+        ));
+    }
+    all.iter()
+        .any(|s| s.state.is_live() && s.record.name == name)
+        .then(|| format!("a running session is already named '{name}'; choose another --name"))
 }
 
 #[cfg(test)]
@@ -783,6 +935,13 @@ mod tests {
         assert!(validate_name("build-42.x_y").is_ok());
         for bad in ["", "-x", "has space", "semi;colon", &"x".repeat(65)] {
             assert!(validate_name(bad).is_err(), "{bad}");
+        }
+        // Ids and what reads as one are refused; short hex and words are names.
+        for bad in ["a3f7c2", "0011223344556677", "DEADBEEF"] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+        for good in ["cafe", "a3f7c", "a3f7c2-x", "beef-42"] {
+            assert!(validate_name(good).is_ok(), "{good}");
         }
     }
 }

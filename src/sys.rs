@@ -472,6 +472,32 @@ pub fn peer_cred(fd: RawFd) -> io::Result<PeerCred> {
     })
 }
 
+/// Name this process (`PR_SET_NAME`, shown as `comm` in `/proc`); at most
+/// 15 bytes are kept.
+pub fn set_process_name(name: &str) -> io::Result<()> {
+    let mut buf = [0u8; 16];
+    let n = name.len().min(15);
+    buf[..n].copy_from_slice(&name.as_bytes()[..n]);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes; `buf` is one.
+    cvt(unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_ptr() as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+/// Take an exclusive `flock` on `fd`, waiting for it; released when the fd closes.
+pub fn lock_exclusive(fd: RawFd) -> io::Result<()> {
+    // SAFETY: flock takes an fd and flags.
+    retry(|| cvt(unsafe { libc::flock(fd, libc::LOCK_EX) }).map(drop))
+}
+
+/// Free blocks of the file system holding `fd` are all gone (statvfs: no
+/// block available to us).
+pub fn fs_full(fd: RawFd) -> bool {
+    // SAFETY: fstatvfs fills the zeroed struct it is given.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid, writable statvfs.
+    let r = unsafe { libc::fstatvfs(fd, &mut st) };
+    r == 0 && st.f_bavail == 0
+}
+
 /// Fill `buf` with random bytes from the kernel (getrandom, blocking until seeded).
 pub fn getrandom(buf: &mut [u8]) -> io::Result<()> {
     let mut filled = 0;
@@ -501,12 +527,24 @@ pub struct Confinement {
     pub landlock: Option<OwnedFd>,
     /// A seccomp filter program to install (`SECCOMP_SET_MODE_FILTER`).
     pub seccomp: Option<Vec<libc::sock_filter>>,
+    /// `--ask`: the approval filter, installed last (see `install_approval_filter`).
+    pub notify: Option<NotifySetup>,
+}
+
+/// What the program's own process needs to hand its approval listener to
+/// the supervisor: the user-notification filter and the program's end of a
+/// socket pair made before the fork.
+pub struct NotifySetup {
+    /// The filter (`SECCOMP_RET_USER_NOTIF` for the open family).
+    pub filter: Vec<libc::sock_filter>,
+    /// Where the listener fd is sent (SCM_RIGHTS); close-on-exec.
+    pub sock: OwnedFd,
 }
 
 impl Confinement {
     /// Whether anything is applied at all (false for `--no-sandbox`).
     pub fn is_empty(&self) -> bool {
-        self.landlock.is_none() && self.seccomp.is_none()
+        self.landlock.is_none() && self.seccomp.is_none() && self.notify.is_none()
     }
 }
 
@@ -521,6 +559,7 @@ pub fn make_session_leader_on_exec(
     let sandboxed = !confine.is_empty();
     let ruleset = confine.landlock;
     let filter = confine.seccomp;
+    let notify = confine.notify;
     // SAFETY: the closure runs between fork and exec in the child and only
     // makes async-signal-safe calls (setsid, ioctl, prctl, getppid, syscall,
     // _exit); it allocates nothing and touches no lock: the ruleset fd and
@@ -572,9 +611,365 @@ pub fn make_session_leader_on_exec(
                     return Err(io::Error::last_os_error());
                 }
             }
+            // Last, so nothing above is held up by it; the program's own
+            // process must install it (the kernel notifies for this task's
+            // filters only).
+            if let Some(n) = &notify {
+                install_approval_filter(&n.filter, n.sock.as_raw_fd())?;
+            }
             Ok(())
         });
     }
+}
+
+/// The approval hook of the pre-exec sequence: install the user-notification
+/// filter in this process (the program, about to exec), send the listener
+/// to the supervisor over `sock` and close it here, so the program never
+/// holds it. Async-signal-safe: syscalls only, nothing allocated.
+pub fn install_approval_filter(filter: &[libc::sock_filter], sock: RawFd) -> io::Result<()> {
+    let fprog = libc::sock_fprog {
+        len: filter.len() as libc::c_ushort,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `fprog` points into `filter`, borrowed for the call (the
+    // kernel copies the program); NEW_LISTENER makes it return a new fd.
+    let listener = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if listener < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let listener = listener as RawFd;
+    let sent = send_fd(sock, listener);
+    // SAFETY: `listener` was just returned by seccomp() and nothing else owns it.
+    unsafe { libc::close(listener) };
+    sent
+}
+
+/// Space for one control message carrying one fd, 8-byte aligned as
+/// `cmsghdr` needs (CMSG_SPACE(4) is 24 bytes on 64-bit Linux).
+#[repr(C, align(8))]
+struct FdCmsg([u8; 32]);
+
+/// Send `fd` over the Unix socket `sock` (SCM_RIGHTS, with one data byte).
+/// Async-signal-safe: it runs in the child before exec.
+fn send_fd(sock: RawFd, fd: RawFd) -> io::Result<()> {
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    let mut space = FdCmsg([0; 32]);
+    // SAFETY: msghdr is plain old data (musl has private padding fields, so
+    // it is zeroed rather than built); all-zero is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = space.0.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE only computes a size.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(4) } as _;
+    // SAFETY: the control buffer is 32 bytes, aligned, and at least
+    // CMSG_SPACE(4) long, so the first header and its 4 data bytes lie
+    // inside it; `msg` points at live locals for the sendmsg call.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if cmsg.is_null() {
+            return Err(io::ErrorKind::InvalidInput.into());
+        }
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(4) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>(), fd);
+        if libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Receive one fd sent with `send_fd`, without waiting (it was sent before
+/// the program's exec, which the caller has seen). Close-on-exec.
+pub fn recv_fd(sock: RawFd) -> io::Result<OwnedFd> {
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    let mut space = FdCmsg([0; 32]);
+    // SAFETY: msghdr is plain old data; all-zero is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = space.0.as_mut_ptr().cast();
+    msg.msg_controllen = space.0.len() as _;
+    // SAFETY: `msg` points at live, writable locals of the sizes it names.
+    let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: recvmsg filled `msg`; CMSG_FIRSTHDR checks msg_controllen
+    // before returning a header inside the buffer.
+    let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    // SAFETY: a non-null header lies inside `space`, which is still alive.
+    let ok = !cmsg.is_null()
+        && unsafe {
+            (*cmsg).cmsg_level == libc::SOL_SOCKET
+                && (*cmsg).cmsg_type == libc::SCM_RIGHTS
+                && (*cmsg).cmsg_len as usize >= libc::CMSG_LEN(4) as usize
+        };
+    if !ok {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "no file descriptor arrived",
+        ));
+    }
+    // SAFETY: the header says it carries at least one int, inside `space`.
+    let fd = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>()) };
+    // SAFETY: SCM_RIGHTS installed a new fd in this process; we own it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// One seccomp user notification: a thread waits in `nr` until answered.
+#[derive(Clone, Copy, Debug)]
+pub struct Notif {
+    /// Cookie for ID_VALID and the answer.
+    pub id: u64,
+    /// The waiting thread, in our pid namespace.
+    pub tid: i32,
+    /// Syscall number.
+    pub nr: i32,
+    /// `AUDIT_ARCH_*` the call was made with.
+    pub arch: u32,
+    /// The six syscall arguments.
+    pub args: [u64; 6],
+}
+
+/// A buffer the kernel's notification structs fit in (checked by
+/// `notif_supported`), 8-byte aligned and zeroed as RECV requires.
+#[repr(C, align(8))]
+struct NotifBuf([u8; 256]);
+
+/// Whether this kernel has seccomp user notification with structs that fit
+/// our buffers (`SECCOMP_GET_NOTIF_SIZES`, Linux 5.0).
+pub fn notif_supported() -> bool {
+    let mut sizes = libc::seccomp_notif_sizes {
+        seccomp_notif: 0,
+        seccomp_notif_resp: 0,
+        seccomp_data: 0,
+    };
+    // SAFETY: GET_NOTIF_SIZES writes one seccomp_notif_sizes to the pointer.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_GET_NOTIF_SIZES,
+            0,
+            &mut sizes as *mut libc::seccomp_notif_sizes,
+        )
+    };
+    rc == 0
+        && (sizes.seccomp_notif as usize) <= std::mem::size_of::<NotifBuf>()
+        && (sizes.seccomp_notif as usize) >= std::mem::size_of::<libc::seccomp_notif>()
+        && (sizes.seccomp_notif_resp as usize) == std::mem::size_of::<libc::seccomp_notif_resp>()
+}
+
+/// SECCOMP_IOCTL_NOTIF_RECV: take the next notification. Call after poll
+/// reported the listener readable (it would block otherwise); ENOENT when
+/// the waiting thread was killed meanwhile.
+pub fn notif_recv(listener: RawFd) -> io::Result<Notif> {
+    let mut buf = NotifBuf([0; 256]);
+    // SAFETY: the buffer is zeroed, aligned and at least as large as the
+    // kernel's seccomp_notif (notif_supported checked it); RECV writes it.
+    retry(|| {
+        cvt(unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_RECV, buf.0.as_mut_ptr()) })
+    })?;
+    // SAFETY: the kernel wrote a seccomp_notif at the start of the aligned buffer.
+    let n: libc::seccomp_notif = unsafe { std::ptr::read(buf.0.as_ptr().cast()) };
+    Ok(Notif {
+        id: n.id,
+        tid: n.pid as i32,
+        nr: n.data.nr,
+        arch: n.data.arch,
+        args: n.data.args,
+    })
+}
+
+/// SECCOMP_IOCTL_NOTIF_ID_VALID: whether the thread behind `id` still
+/// waits (so what we read of it in between belongs to it).
+pub fn notif_id_valid(listener: RawFd, id: u64) -> bool {
+    // SAFETY: ID_VALID reads one u64 from the pointer, valid for the call.
+    unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 }
+}
+
+/// Answer notification `id`: `Ok(())` lets the kernel carry the call out
+/// as if never stopped (SECCOMP_USER_NOTIF_FLAG_CONTINUE, Linux 5.5);
+/// `Err(errno)` fails it with that errno.
+pub fn notif_answer(listener: RawFd, id: u64, result: Result<(), i32>) -> io::Result<()> {
+    let resp = libc::seccomp_notif_resp {
+        id,
+        val: 0,
+        error: match result {
+            Ok(()) => 0,
+            Err(e) => -e,
+        },
+        flags: if result.is_ok() {
+            libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32
+        } else {
+            0
+        },
+    };
+    // SAFETY: SEND reads one seccomp_notif_resp from the pointer.
+    retry(|| {
+        cvt(unsafe {
+            libc::ioctl(
+                listener,
+                libc::SECCOMP_IOCTL_NOTIF_SEND,
+                &resp as *const libc::seccomp_notif_resp,
+            )
+        })
+    })
+    .map(drop)
+}
+
+/// Answer notification `id` with a copy of our `fd` installed in the waiting
+/// process, as the call's return value, atomically (SECCOMP_IOCTL_NOTIF_ADDFD
+/// with SECCOMP_ADDFD_FLAG_SEND, Linux 5.14). Returns the fd number it got.
+pub fn notif_send_fd(listener: RawFd, id: u64, fd: RawFd, cloexec: bool) -> io::Result<i32> {
+    let add = libc::seccomp_notif_addfd {
+        id,
+        flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
+        srcfd: fd as u32,
+        newfd: 0,
+        newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
+    };
+    // SAFETY: ADDFD reads one seccomp_notif_addfd from the pointer; `fd` is open.
+    retry(|| {
+        cvt(unsafe {
+            libc::ioctl(
+                listener,
+                libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+                &add as *const libc::seccomp_notif_addfd,
+            )
+        })
+    })
+}
+
+/// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (linux/seccomp.h, Linux 6.6; not in
+/// the libc crate): wake the listener's waiter on the notifying task's CPU.
+const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: libc::c_ulong = 1;
+
+/// Ask the kernel to wake us synchronously for each notification on
+/// `listener` (SECCOMP_IOCTL_NOTIF_SET_FLAGS); fails on kernels before 6.6.
+pub fn notif_sync_wakeup(listener: RawFd) -> io::Result<()> {
+    // SAFETY: SET_FLAGS takes its flags by value; no memory is passed.
+    cvt(unsafe {
+        libc::ioctl(
+            listener,
+            libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+            SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+        )
+    })
+    .map(drop)
+}
+
+/// Read up to `buf.len()` bytes at `addr` in process `pid`
+/// (process_vm_readv). The remote range is split at page boundaries so an
+/// unmapped page ends the read there instead of failing it; the count read.
+pub fn read_process_memory(pid: libc::pid_t, addr: u64, buf: &mut [u8]) -> io::Result<usize> {
+    const PAGE: u64 = 4096;
+    let mut remote = Vec::new();
+    let mut at = addr;
+    let end = addr.saturating_add(buf.len() as u64);
+    while at < end {
+        let next = ((at / PAGE) + 1).saturating_mul(PAGE).min(end);
+        remote.push(libc::iovec {
+            iov_base: at as usize as *mut libc::c_void,
+            iov_len: (next - at) as usize,
+        });
+        at = next;
+    }
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: `local` describes `buf`, writable for the call; the remote
+    // iovecs are addresses in the other process, which the kernel checks.
+    let n = unsafe {
+        libc::process_vm_readv(
+            pid,
+            &local,
+            1,
+            remote.as_ptr(),
+            remote.len() as libc::c_ulong,
+            0,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// `struct open_how` for openat2 (libc's is non-exhaustive, so it cannot be built here).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// Open an absolute `path` following no symlink at all, magic links
+/// included (openat2 with RESOLVE_NO_SYMLINKS, Linux 5.6): what is opened
+/// is exactly the path as written. `mode` applies with O_CREAT/O_TMPFILE.
+pub fn open_no_symlinks(path: &std::path::Path, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let creates = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u32 as u64,
+        mode: if creates { mode as u64 } else { 0 },
+        resolve: libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: `c` is NUL-terminated and `how` a valid open_how of the size
+    // we pass, both alive for the call; the kernel only reads them.
+    let fd = retry(|| {
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                libc::AT_FDCWD,
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r as RawFd)
+        }
+    })?;
+    // SAFETY: openat2 returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The kernel release (`uname -r`), e.g. "6.18.0".
+pub fn kernel_release() -> String {
+    // SAFETY: utsname is plain old data; all-zero is valid.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: uname writes one utsname to the pointer.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return String::new();
+    }
+    // SAFETY: uname NUL-terminates the release field.
+    unsafe { CStr::from_ptr(u.release.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The Landlock ABI version this kernel offers; an error (ENOSYS,
@@ -674,4 +1069,321 @@ pub fn open_path(path: &std::path::Path) -> io::Result<OwnedFd> {
     let fd = cvt(unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) })?;
     // SAFETY: open returned a new fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+// ---- Rollback: directory-relative file access that never follows a link ----
+
+/// What `fstatat` reports about one directory entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stat {
+    /// Device.
+    pub dev: u64,
+    /// Inode.
+    pub ino: u64,
+    /// Type and permission bits (`st_mode`).
+    pub mode: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time in nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    /// Status-change time in nanoseconds since the epoch.
+    pub ctime_ns: i64,
+}
+
+impl Stat {
+    /// File type bits only.
+    pub fn kind(&self) -> u32 {
+        self.mode & libc::S_IFMT
+    }
+}
+
+/// Convert a name to a C string (names never contain NUL; one that does is invalid).
+fn cname(name: &std::ffi::OsStr) -> io::Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(name.as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+/// Convert a `stat` buffer (field types differ between targets, hence the casts).
+#[allow(clippy::unnecessary_cast)]
+fn stat_of(st: &libc::stat) -> Stat {
+    Stat {
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+        mode: st.st_mode as u32,
+        size: st.st_size as u64,
+        mtime_ns: st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64,
+        ctime_ns: st.st_ctime as i64 * 1_000_000_000 + st.st_ctime_nsec as i64,
+    }
+}
+
+/// `openat(dir, name, flags | O_CLOEXEC, mode)`; `dir` None is the current directory.
+pub fn openat(
+    dir: Option<RawFd>,
+    name: &std::ffi::OsStr,
+    flags: i32,
+    mode: u32,
+) -> io::Result<OwnedFd> {
+    let c = cname(name)?;
+    // SAFETY: `c` is a valid NUL-terminated string for the call; openat
+    // takes no other pointer.
+    let fd = cvt(unsafe {
+        libc::openat(
+            dir.unwrap_or(libc::AT_FDCWD),
+            c.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
+    })?;
+    // SAFETY: openat returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`: the entry itself, never a link's target.
+pub fn lstatat(dir: RawFd, name: &std::ffi::OsStr) -> io::Result<Stat> {
+    let c = cname(name)?;
+    // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is NUL-terminated and `st` is a writable stat buffer,
+    // both valid for the call.
+    cvt(unsafe { libc::fstatat(dir, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) })?;
+    Ok(stat_of(&st))
+}
+
+/// `fstat(fd)`.
+pub fn fstat(fd: RawFd) -> io::Result<Stat> {
+    // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a writable stat buffer valid for the call.
+    cvt(unsafe { libc::fstat(fd, &mut st) })?;
+    Ok(stat_of(&st))
+}
+
+/// The names in directory `fd` (without `.` and `..`), read with
+/// getdents64 on a duplicate so `fd`'s own offset is untouched.
+pub fn read_dir_names(fd: RawFd) -> io::Result<Vec<std::ffi::OsString>> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = openat(
+        Some(fd),
+        std::ffi::OsStr::new("."),
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        0,
+    )?;
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut names = Vec::new();
+    loop {
+        // SAFETY: `buf` is writable for `buf.len()` bytes for the call;
+        // the kernel writes at most that many.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                dir.as_raw_fd(),
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n == 0 {
+            return Ok(names);
+        }
+        // linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name NUL-terminated.
+        let mut off = 0usize;
+        while off + 19 <= n as usize {
+            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+            if reclen == 0 || off + reclen > n as usize {
+                break;
+            }
+            let raw = &buf[off + 19..off + reclen];
+            let name = &raw[..raw.iter().position(|&b| b == 0).unwrap_or(raw.len())];
+            if name != b"." && name != b".." {
+                names.push(std::ffi::OsStr::from_bytes(name).to_os_string());
+            }
+            off += reclen;
+        }
+    }
+}
+
+/// `mkdirat(dir, name, mode)`.
+pub fn mkdirat(dir: RawFd, name: &std::ffi::OsStr, mode: u32) -> io::Result<()> {
+    let c = cname(name)?;
+    // SAFETY: `c` is NUL-terminated and valid for the call.
+    cvt(unsafe { libc::mkdirat(dir, c.as_ptr(), mode as libc::mode_t) }).map(drop)
+}
+
+/// `unlinkat(dir, name)`, with AT_REMOVEDIR for a directory (which must be empty).
+pub fn unlinkat(dir: RawFd, name: &std::ffi::OsStr, is_dir: bool) -> io::Result<()> {
+    let c = cname(name)?;
+    let flags = if is_dir { libc::AT_REMOVEDIR } else { 0 };
+    // SAFETY: `c` is NUL-terminated and valid for the call.
+    cvt(unsafe { libc::unlinkat(dir, c.as_ptr(), flags) }).map(drop)
+}
+
+/// `renameat(from_dir, from, to_dir, to)`: atomic replace.
+pub fn renameat(
+    from_dir: RawFd,
+    from: &std::ffi::OsStr,
+    to_dir: RawFd,
+    to: &std::ffi::OsStr,
+) -> io::Result<()> {
+    let (a, b) = (cname(from)?, cname(to)?);
+    // SAFETY: both names are NUL-terminated and valid for the call.
+    cvt(unsafe { libc::renameat(from_dir, a.as_ptr(), to_dir, b.as_ptr()) }).map(drop)
+}
+
+/// `symlinkat(target, dir, name)`.
+pub fn symlinkat(target: &std::ffi::OsStr, dir: RawFd, name: &std::ffi::OsStr) -> io::Result<()> {
+    let (t, c) = (cname(target)?, cname(name)?);
+    // SAFETY: both strings are NUL-terminated and valid for the call.
+    cvt(unsafe { libc::symlinkat(t.as_ptr(), dir, c.as_ptr()) }).map(drop)
+}
+
+/// `readlinkat(dir, name)`: a symlink's target, as stored.
+pub fn readlinkat(dir: RawFd, name: &std::ffi::OsStr) -> io::Result<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStringExt;
+    let c = cname(name)?;
+    let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
+    // SAFETY: `c` is NUL-terminated; `buf` is writable for its length.
+    let n = unsafe { libc::readlinkat(dir, c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(std::ffi::OsString::from_vec(buf))
+}
+
+/// `fchmod(fd, mode)`.
+pub fn fchmod(fd: RawFd, mode: u32) -> io::Result<()> {
+    // SAFETY: plain syscall on an fd; no pointers.
+    cvt(unsafe { libc::fchmod(fd, mode as libc::mode_t) }).map(drop)
+}
+
+/// Share `src`'s extents with the empty file `dst` (FICLONE); fails with
+/// EOPNOTSUPP/EXDEV/EINVAL where the filesystem cannot.
+pub fn ficlone(dst: RawFd, src: RawFd) -> io::Result<()> {
+    // SAFETY: FICLONE takes the source fd as its integer argument; no pointers.
+    cvt(unsafe { libc::ioctl(dst, libc::FICLONE as _, src) }).map(drop)
+}
+
+/// Copy `len` bytes from the start of `src` to the start of `dst` in the
+/// kernel (copy_file_range, called as a raw syscall so musl builds have it);
+/// returns the bytes copied (short at EOF).
+pub fn copy_file_range(src: RawFd, dst: RawFd, len: u64) -> io::Result<u64> {
+    let (mut off_in, mut off_out): (i64, i64) = (0, 0);
+    let mut done = 0u64;
+    while done < len {
+        let want = (len - done).min(1 << 30) as usize;
+        // SAFETY: the offsets are valid writable i64s for the call.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_copy_file_range,
+                src,
+                &mut off_in as *mut i64,
+                dst,
+                &mut off_out as *mut i64,
+                want,
+                0u32,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n == 0 {
+            break;
+        }
+        done += n as u64;
+    }
+    Ok(done)
+}
+
+/// Whether this CPU has the SHA extensions (and the SSE levels they need).
+pub fn has_sha_ni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("sha")
+            && std::is_x86_feature_detected!("sse4.1")
+            && std::is_x86_feature_detected!("ssse3")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// SHA-256 compression of whole 64-byte `blocks` into `state` with the
+/// CPU's SHA extensions; returns false (state untouched) without them.
+pub fn sha256_blocks_ni(state: &mut [u32; 8], blocks: &[u8]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !has_sha_ni() {
+            return false;
+        }
+        // SAFETY: the features the function is compiled for were just
+        // detected on this CPU.
+        unsafe { sha256_ni_x86(state, blocks) };
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (state, blocks);
+        false
+    }
+}
+
+/// The SHA-NI rounds: state kept as ABEF/CDGH, four rounds per
+/// `sha256rnds2` pair, message schedule with `sha256msg1/2`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+unsafe fn sha256_ni_x86(state: &mut [u32; 8], blocks: &[u8]) {
+    use std::arch::x86_64::*;
+    const K: [u32; 64] = crate::rollback::hash::K;
+    // Byte order within each 32-bit word: the message is big-endian.
+    let bswap = _mm_set_epi64x(0x0c0d_0e0f_0809_0a0b, 0x0405_0607_0001_0203);
+    // SAFETY (whole body): every load/store is unaligned and within
+    // `state` (32 bytes), `K` (256 bytes) or the current 64-byte block.
+    let dcba = _mm_loadu_si128(state.as_ptr().cast());
+    let hgfe = _mm_loadu_si128(state.as_ptr().add(4).cast());
+    let cdab = _mm_shuffle_epi32(dcba, 0xB1);
+    let efgh = _mm_shuffle_epi32(hgfe, 0x1B);
+    let mut abef = _mm_alignr_epi8(cdab, efgh, 8);
+    let mut cdgh = _mm_blend_epi16(efgh, cdab, 0xF0);
+    for block in blocks.chunks_exact(64) {
+        let (abef0, cdgh0) = (abef, cdgh);
+        let p = block.as_ptr();
+        let mut w = [
+            _mm_shuffle_epi8(_mm_loadu_si128(p.cast()), bswap),
+            _mm_shuffle_epi8(_mm_loadu_si128(p.add(16).cast()), bswap),
+            _mm_shuffle_epi8(_mm_loadu_si128(p.add(32).cast()), bswap),
+            _mm_shuffle_epi8(_mm_loadu_si128(p.add(48).cast()), bswap),
+        ];
+        for g in 0..16 {
+            let cur = w[g % 4];
+            let msg = _mm_add_epi32(cur, _mm_loadu_si128(K.as_ptr().add(4 * g).cast()));
+            cdgh = _mm_sha256rnds2_epu32(cdgh, abef, msg);
+            abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(msg, 0x0E));
+            if g < 12 {
+                // W[t..t+4] from W[t-16..], W[t-12..], W[t-8..], W[t-4..].
+                let (w0, w1, w2, w3) = (w[g % 4], w[(g + 1) % 4], w[(g + 2) % 4], w[(g + 3) % 4]);
+                w[g % 4] = _mm_sha256msg2_epu32(
+                    _mm_add_epi32(_mm_sha256msg1_epu32(w0, w1), _mm_alignr_epi8(w3, w2, 4)),
+                    w3,
+                );
+            }
+        }
+        abef = _mm_add_epi32(abef, abef0);
+        cdgh = _mm_add_epi32(cdgh, cdgh0);
+    }
+    let feba = _mm_shuffle_epi32(abef, 0x1B);
+    let dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+    let dcba = _mm_blend_epi16(feba, dchg, 0xF0);
+    let hgfe = _mm_alignr_epi8(dchg, feba, 8);
+    _mm_storeu_si128(state.as_mut_ptr().cast(), dcba);
+    _mm_storeu_si128(state.as_mut_ptr().add(4).cast(), hgfe);
+}
+
+/// `flock(fd, op)` (LOCK_SH, LOCK_EX, optionally | LOCK_NB).
+pub fn flock(fd: RawFd, op: i32) -> io::Result<()> {
+    // SAFETY: plain syscall on an fd; no pointers.
+    cvt(unsafe { libc::flock(fd, op) }).map(drop)
 }

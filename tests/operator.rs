@@ -259,3 +259,202 @@ fn a_program_that_cannot_run_is_reported_as_what_it_is() {
     }
     assert!(env.records().is_empty());
 }
+
+#[test]
+fn attach_d_takes_over_from_a_client_attached_elsewhere() {
+    let env = Env::new();
+    let id = env.start(&["--", "sh", "-c", "echo ready; exec sleep 60"]);
+    let mut first = env.spawn_pty(&["attach", &id], 24, 80);
+    first.expect("ready");
+    env.wait_record(&id, "the first client attached", |r| r.attached);
+    // Without -d the second is refused, as before.
+    let mut refused = env.spawn_pty(&["attach", &id], 24, 80);
+    assert_eq!(refused.wait(), 1);
+    assert!(refused.text().contains("already has a client attached"));
+    let mut second = env.spawn_pty(&["attach", "-d", &id], 24, 80);
+    second.expect("ready");
+    assert_eq!(first.wait(), 0, "{}", first.text());
+    assert!(first
+        .text()
+        .contains(&format!("[detached from session {id}]")));
+    let r = env.wait_record(&id, "the second client attached", |r| r.attached);
+    assert_eq!(r.status, "running");
+    second.send(b"\x1dd");
+    assert_eq!(second.wait(), 0, "{}", second.text());
+}
+
+#[test]
+fn a_session_that_ends_while_attached_says_so_on_its_own_line() {
+    let env = Env::new();
+    let mut pty = env.spawn_pty(
+        &["run", "--", "sh", "-c", "printf partial; exit 3"],
+        24,
+        120,
+    );
+    assert_eq!(pty.wait(), 3);
+    let text = pty.text();
+    assert!(text.contains("partial"), "{text:?}");
+    let r = env.records().remove(0);
+    let short = &r.id[..6];
+    // Sandboxed and failed: the line points at the grants.
+    assert!(
+        text.contains(&format!("\r\n[session {short} exited: code 3; sandboxed: 'nono run --dry-run' shows grants, -r PATH adds one]\r\n")),
+        "{text:?}"
+    );
+    let mut pty = env.spawn_pty(
+        &["run", "--no-sandbox", "--", "sh", "-c", "exit 0"],
+        24,
+        120,
+    );
+    assert_eq!(pty.wait(), 0);
+    assert!(
+        pty.text().contains("exited: code 0]\r\n"),
+        "{:?}",
+        pty.text()
+    );
+    assert!(!pty.text().contains("sandboxed:"), "{:?}", pty.text());
+}
+
+#[test]
+fn attach_without_a_terminal_is_refused_and_does_not_hold_the_session() {
+    let env = Env::new();
+    let id = env.start(&["--", "bash"]);
+    let o = env.run(&["attach", &id]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.contains("attach needs a terminal"), "{o:?}");
+    assert!(o.stderr.contains(&format!("'nono logs {id}'")), "{o:?}");
+    let r = env.record(&id);
+    assert!(!r.attached && r.status == "running", "{r:?}");
+    // A terminal can attach at once.
+    let mut pty = env.spawn_pty(&["attach", &id], 24, 80);
+    env.wait_record(&id, "attached", |r| r.attached);
+    pty.send(b"\x1dd");
+    assert_eq!(pty.wait(), 0);
+}
+
+#[test]
+fn a_frozen_supervisor_is_named_with_its_pid_instead_of_hanging() {
+    let env = Env::new();
+    let id = env.start(&["--", "sleep", "60"]);
+    let pid = env.record(&id).supervisor_pid;
+    nono::sys::kill(pid, libc::SIGSTOP).unwrap();
+    let want = format!("supervisor (pid {pid}) did not answer within 5 s");
+    for args in [vec!["logs", id.as_str()], vec!["detach", id.as_str()]] {
+        let o = env.run(&args);
+        assert_eq!(o.code, 1, "{args:?}: {o:?}");
+        assert!(o.stderr.contains(&want), "{args:?}: {o:?}");
+    }
+    let mut pty = env.spawn_pty(&["attach", &id], 24, 80);
+    assert_eq!(pty.wait(), 1);
+    assert!(pty.text().contains(&want), "{}", pty.text());
+    nono::sys::kill(pid, libc::SIGCONT).unwrap();
+    assert_eq!(env.run(&["logs", &id]).code, 0);
+}
+
+#[test]
+fn a_broken_config_does_not_lock_the_operator_out() {
+    let env = Env::new();
+    let id = env.start(&["--", "sh", "-c", "echo ready; exec sleep 60"]);
+    put(
+        &env.home.join("config/nono/config.toml"),
+        "[ui\ndetach_sequence = \n",
+        0o600,
+    );
+    let mut pty = env.spawn_pty(&["attach", &id], 24, 80);
+    pty.expect("ready");
+    assert!(
+        pty.text()
+            .contains("using the default detach keys (ctrl-] d)"),
+        "{}",
+        pty.text()
+    );
+    pty.send(b"\x1dd");
+    assert_eq!(pty.wait(), 0, "{}", pty.text());
+    assert!(pty.text().contains("[detached from session"));
+}
+
+/// A program that asks its terminal what crossterm-style TUIs ask at
+/// start-up and prints each answer (ESC removed) as it arrives.
+const QUERIES: &str = r#"stty -echo -icanon
+printf 'abc\033[6n'; IFS= read -r -d R a; echo "CPR=${a#?}R"
+printf '\033[5n'; IFS= read -r -d n a; echo "DSR=${a#?}n"
+printf '\033[c'; IFS= read -r -d c a; echo "DA1=${a#?}c"
+printf '\033[>c'; IFS= read -r -d c a; echo "DA2=${a#?}c"
+exec sleep 60"#;
+
+#[test]
+fn terminal_queries_are_answered_while_detached_and_by_the_terminal_while_attached() {
+    let env = Env::new();
+    let id = env.start(&["--", "bash", "-c", QUERIES]);
+    let mut text = String::new();
+    common::wait_until("the answers", common::WAIT, || {
+        text = env.run(&["logs", &id]).stdout;
+        text.contains("DA2=")
+    });
+    assert!(text.contains("abcCPR=[1;4R"), "{text}");
+    assert!(text.contains("DSR=[0n"), "{text}");
+    assert!(text.contains("DA1=[?62;22c"), "{text}");
+    assert!(text.contains("DA2=[>1;10;0c"), "{text}");
+    // Attached, the operator's terminal answers, and only it.
+    let ask = "stty -echo -icanon; read -r -n 1 go; printf '\\033[6n'; IFS= read -r -d R a; echo \"CPR=${a#?}R\"; exec sleep 60";
+    let id = env.start(&["--", "bash", "-c", ask]);
+    let mut pty = env.spawn_pty(&["attach", &id], 24, 80);
+    env.wait_record(&id, "attached", |r| r.attached);
+    pty.send(b"g");
+    pty.expect("\x1b[6n");
+    pty.send(b"\x1b[7;7R");
+    pty.expect("CPR=[7;7R");
+}
+
+#[test]
+fn of_two_runs_with_one_name_in_one_second_the_later_wins() {
+    let env = Env::new();
+    for _ in 0..3 {
+        let first = env.start(&["-n", "twin", "--", "true"]);
+        env.wait_record(&first, "the first to end", |r| r.status == "exited");
+        let second = env.start(&["-n", "twin", "--", "true"]);
+        env.wait_record(&second, "the second to end", |r| r.status == "exited");
+        let (a, b) = (env.record(&first), env.record(&second));
+        assert!(b.started_at_ns > a.started_at_ns, "{a:?} {b:?}");
+        let o = env.run(&["inspect", "twin", "--json"]);
+        assert!(o.stdout.contains(&format!("\"id\":\"{}\"", b.id)), "{o:?}");
+        let ps = env.run(&["ps", "-a"]).stdout;
+        let rows: Vec<&str> = ps.lines().filter(|l| l.contains("twin")).collect();
+        let last = rows.iter().rposition(|l| l.starts_with(&second));
+        let prev = rows.iter().rposition(|l| l.starts_with(&first));
+        assert!(last > prev, "{ps}");
+        assert_eq!(env.run(&["prune"]).code, 0);
+    }
+    // A record from before sub-second times still parses and orders.
+    let old = "{\"version\":1,\"id\":\"0123456789abcdef\",\"name\":\"old\",\"status\":\"exited\",\"attached\":false,\"command\":[\"x\"],\"workdir\":\"/\",\"profile\":null,\"network\":\"allowed\",\"supervisor_pid\":1,\"supervisor_start_time\":0,\"child_pid\":null,\"started_at\":1,\"ended_at\":2,\"exit_code\":0,\"exit_signal\":null,\"rollback_session\":null}";
+    put(
+        &env.sessions_dir().join("0123456789abcdef.json"),
+        old,
+        0o600,
+    );
+    let o = env.run(&["inspect", "old"]);
+    assert_eq!(o.code, 0, "{o:?}");
+}
+
+#[test]
+fn nono_inside_a_session_says_it_cannot_manage_sessions_from_there() {
+    let env = Env::new();
+    let bin = common::bin().canonicalize().unwrap();
+    let b = bin.to_str().unwrap();
+    let script =
+        format!("for c in 'ps' 'run -d -- true' 'attach x'; do {b} $c; echo \"rc=$?\"; done");
+    let (code, text) = attached_in(
+        &env,
+        &env.home,
+        &std::env::var("PATH").unwrap(),
+        &["run", "-r", b, "--", "sh", "-c", &script],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        text.matches("nono cannot manage sessions from inside a sandboxed session")
+            .count(),
+        3,
+        "{text}"
+    );
+    assert_eq!(text.matches("rc=1").count(), 3, "{text}");
+}

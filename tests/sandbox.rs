@@ -692,6 +692,7 @@ fn no_landlock() -> nono::sys::Confinement {
             ins(ret, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
             ins(ret, 0, 0, libc::SECCOMP_RET_ALLOW),
         ]),
+        ..Default::default()
     }
 }
 

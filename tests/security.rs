@@ -11,8 +11,9 @@ use nono::protocol::{Frame, FrameReader, Hello, ReplyStatus, Request, PROTOCOL_V
 use nono::sys::WinSize;
 use std::fs;
 use std::io::{Read, Write};
+use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -58,8 +59,8 @@ fn is_root() -> bool {
 
 /// Raw socket client and in-session prober, run with python3.
 /// `probe PATH HEX`: connect, send the bytes, print the reply as hex.
-/// `inside DIR HEX OUT`: as a session's program, probe the only socket in
-/// DIR from itself and from a double-forked daemon, writing the replies to
+/// `inside DIR HEX OUT`: as a session's program, probe its own session's
+/// socket (named in its record in DIR) from itself and from a double-forked daemon, writing the replies to
 /// OUT/child and OUT/daemon, then exec sleep.
 /// `vanish DIR HEX OUT N`: connect from a child that exits (and is reaped)
 /// before sending, N times; write the non-denied replies to OUT/vanish.
@@ -68,8 +69,21 @@ import glob, os, socket, sys
 def connect(path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
-    s.connect(path)
+    s.connect('\0' + path[1:] if path.startswith('@') else path)
     return s
+def endpoint(d):
+    # Our own session: the record whose program we are (it may not say so yet).
+    import json, time
+    for _ in range(400):
+        for p in glob.glob(os.path.join(d, '*.json')):
+            try:
+                r = json.load(open(p))
+            except (OSError, ValueError):
+                continue
+            if r.get('child_pid') == os.getpid() and r.get('socket'):
+                return '@' + r['socket']
+        time.sleep(0.05)
+    raise SystemExit('no record names this program')
 def exchange(s, data):
     try:
         s.sendall(data)
@@ -95,7 +109,7 @@ if mode == 'probe':
     print(exchange(connect(sys.argv[2]), bytes.fromhex(sys.argv[3])))
     sys.exit(0)
 d, data, out = sys.argv[2], bytes.fromhex(sys.argv[3]), sys.argv[4]
-path = glob.glob(os.path.join(d, '*.sock'))[0]
+path = endpoint(d)
 if mode == 'inside':
     put(out, 'child', exchange(connect(path), data))
     if os.fork() == 0:
@@ -112,7 +126,7 @@ if mode == 'vanish':
         pid = os.fork()
         if pid == 0:
             try:
-                s.connect(path)
+                s.connect('\0' + path[1:] if path.startswith('@') else path)
             finally:
                 os._exit(0)
         os.waitpid(pid, 0)
@@ -129,9 +143,16 @@ fn full_id(env: &Env, short: &str) -> String {
     env.record(short).id
 }
 
-/// Where session `id` (full) listens.
+/// Where older versions had session `id` (full) listen: a file in the registry.
 fn sock_path(env: &Env, id: &str) -> PathBuf {
     env.sessions_dir().join(format!("{id}.sock"))
+}
+
+/// The abstract socket session `id` listens on.
+fn endpoint(env: &Env, id: &str) -> SocketAddr {
+    let r = env.record(id);
+    assert!(!r.socket.is_empty(), "{r:?}");
+    SocketAddr::from_abstract_name(r.socket.as_bytes()).unwrap()
 }
 
 /// Open fds of process `pid`.
@@ -380,19 +401,18 @@ fn another_uid_cannot_attach_detach_stop_or_read_a_session() {
     assert!(alive(r.child_pid.unwrap()) && alive(r.supervisor_pid));
     assert!(!events(&env, &id).contains("denied"));
 
-    // Defence in depth: loosen every permission and connect directly; the
-    // kernel's peer credentials still keep the other uid out.
+    // The socket is abstract: any uid can connect to it, and the kernel's
+    // peer credentials keep the other uid out. Loosen the directories too.
     let Some(py) = python() else {
         eprintln!("note: no python3; skipping the raw peer-credential check");
         return;
     };
     let nono_dir = env.home.join("state/nono");
     let sessions = env.sessions_dir();
-    let sock = sock_path(&env, &full);
+    let sock = format!("@{}", r.socket);
     for d in [&state, &nono_dir, &sessions] {
         chmod(d, 0o711);
     }
-    chmod(&sock, 0o666);
     // The record itself stays private even then.
     let cat = as_nobody(&env, Path::new("/bin/cat"), &[rec_path.to_str().unwrap()]);
     let size = WinSize::cells(24, 80);
@@ -403,14 +423,13 @@ fn another_uid_cannot_attach_detach_stop_or_read_a_session() {
             "-c",
             PY,
             "probe",
-            sock.to_str().unwrap(),
+            &sock,
             &hex(&hello(Request::Attach(size))),
         ],
     );
     for d in [&state, &nono_dir, &sessions] {
         chmod(d, 0o700);
     }
-    chmod(&sock, 0o600);
     assert_ne!(cat.code, 0, "nobody read the record: {cat:?}");
     assert_eq!(raw.code, 0, "{raw:?}");
     let reply = unhex(&raw.stdout);
@@ -432,7 +451,6 @@ fn another_uid_cannot_attach_detach_stop_or_read_a_session() {
     assert!(denied[0].contains(&format!("uid {NOBODY}")), "{ev}");
     assert_eq!(env.record(&id).status, "running");
     assert!(alive(r.child_pid.unwrap()) && alive(r.supervisor_pid));
-    assert_eq!(lmode(&sock) & 0o777, 0o600);
     assert_eq!(env.run(&["ps"]).code, 0);
 }
 
@@ -595,8 +613,6 @@ fn files_are_never_wider_than_0600_while_sessions_are_created_even_with_umask_0(
                     };
                     let kind = if name.starts_with('.') && name.ends_with(".tmp") {
                         "temp"
-                    } else if name.ends_with(".sock") {
-                        "sock"
                     } else if name.ends_with(".json") {
                         "json"
                     } else if name.ends_with(".events") {
@@ -608,10 +624,8 @@ fn files_are_never_wider_than_0600_while_sessions_are_created_even_with_umask_0(
                     };
                     *seen.entry(kind).or_default() += 1;
                     let perm = md.mode() & 0o7777;
-                    let type_ok = match kind {
-                        "sock" => md.file_type().is_socket(),
-                        _ => md.file_type().is_file(),
-                    };
+                    // No socket files at all: sessions listen on abstract sockets.
+                    let type_ok = md.file_type().is_file();
                     if perm & !0o600 != 0 || !type_ok || kind == "other" {
                         bad.push(format!("{name}: {:o}", md.mode()));
                     }
@@ -653,7 +667,7 @@ fn files_are_never_wider_than_0600_while_sessions_are_created_even_with_umask_0(
     stop.store(true, Ordering::SeqCst);
     let (seen, bad) = sampler.join().unwrap();
     assert!(bad.is_empty(), "too-wide or unexpected entries: {bad:?}");
-    for kind in ["sock", "json", "events", "log"] {
+    for kind in ["json", "events", "log"] {
         assert!(
             seen.get(kind).copied().unwrap_or(0) > 0,
             "never saw a {kind}: {seen:?}"
@@ -686,11 +700,6 @@ fn prune_leaves_files_planted_at_old_socket_paths_alone() {
         let o = env.run(&["stop", &id[..8]]);
         assert_eq!(o.code, 0, "{o:?}");
         let sup = env.record(id).supervisor_pid;
-        let sock = sock_path(&env, id);
-        // The supervisor unlinks its own socket as it exits.
-        wait_until("the socket to go", WAIT, || {
-            fs::symlink_metadata(&sock).is_err()
-        });
         wait_until("the supervisor to exit", WAIT, || !alive(sup));
     }
     let target = env.home.join("precious");
@@ -748,7 +757,7 @@ fn malformed_frames_floods_and_stalls_do_not_hurt_the_session_or_its_client() {
     let id = env.start(&["--", "sh"]);
     let r = env.record(&id);
     let sup = r.supervisor_pid;
-    let sock = sock_path(&env, &r.id);
+    let sock = endpoint(&env, &r.id);
     let mut a = env.spawn_pty(&["attach", &id], 24, 80);
     a.send(b"echo pre-$((2+2))\r");
     a.expect("pre-4");
@@ -758,7 +767,7 @@ fn malformed_frames_floods_and_stalls_do_not_hurt_the_session_or_its_client() {
 
     // A stalled half-frame: three bytes of a header, then silence.
     let t0 = Instant::now();
-    let mut stalled = UnixStream::connect(&sock).unwrap();
+    let mut stalled = UnixStream::connect_addr(&sock).unwrap();
     stalled.write_all(&[1, 0, 0]).unwrap();
     let staller = std::thread::spawn(move || read_to_close(&mut stalled, Duration::from_secs(15)));
     // Others are served meanwhile.
@@ -773,7 +782,7 @@ fn malformed_frames_floods_and_stalls_do_not_hurt_the_session_or_its_client() {
     );
 
     let expect_refused = |bytes: &[u8], what: &str| {
-        let mut s = UnixStream::connect(&sock).unwrap();
+        let mut s = UnixStream::connect_addr(&sock).unwrap();
         let _ = s.write_all(bytes);
         let (got, closed, took) = read_to_close(&mut s, Duration::from_secs(10));
         assert!(closed, "{what}: not closed after {took:?}");
@@ -799,7 +808,7 @@ fn malformed_frames_floods_and_stalls_do_not_hurt_the_session_or_its_client() {
     other.extend_from_slice(b"NONO");
     other.extend_from_slice(&99u16.to_be_bytes());
     other.push(1);
-    let mut s = UnixStream::connect(&sock).unwrap();
+    let mut s = UnixStream::connect_addr(&sock).unwrap();
     s.write_all(&other).unwrap();
     let (got, closed, _) = read_to_close(&mut s, Duration::from_secs(10));
     assert!(closed);
@@ -811,7 +820,7 @@ fn malformed_frames_floods_and_stalls_do_not_hurt_the_session_or_its_client() {
         "{got:?}"
     );
     // A second attach is busy, not a takeover.
-    let mut s = UnixStream::connect(&sock).unwrap();
+    let mut s = UnixStream::connect_addr(&sock).unwrap();
     s.write_all(&hello(Request::Attach(WinSize::cells(10, 10))))
         .unwrap();
     let (got, _, _) = read_to_close(&mut s, Duration::from_secs(10));
@@ -825,7 +834,7 @@ fn malformed_frames_floods_and_stalls_do_not_hurt_the_session_or_its_client() {
 
     // Truncated headers, then close.
     for n in 1..5 {
-        let mut s = UnixStream::connect(&sock).unwrap();
+        let mut s = UnixStream::connect_addr(&sock).unwrap();
         s.write_all(&[1, 0, 0, 0][..n]).unwrap();
     }
     // Random bytes, in batches so some are pending at once.
@@ -833,7 +842,7 @@ fn malformed_frames_floods_and_stalls_do_not_hurt_the_session_or_its_client() {
     for _ in 0..4 {
         let mut batch = Vec::new();
         for _ in 0..12 {
-            let mut s = UnixStream::connect(&sock).unwrap();
+            let mut s = UnixStream::connect_addr(&sock).unwrap();
             let n = 1 + rng.below(4096);
             let mut junk = rng.bytes(n);
             if junk[0] == 1 {
@@ -852,7 +861,7 @@ fn malformed_frames_floods_and_stalls_do_not_hurt_the_session_or_its_client() {
     }
     // A thousand rapid connect/disconnects.
     for _ in 0..1000 {
-        drop(UnixStream::connect(&sock).unwrap());
+        drop(UnixStream::connect_addr(&sock).unwrap());
     }
     let (_, closed, took) = staller.join().unwrap();
     let stall_took = t0.elapsed().max(took);
@@ -1602,4 +1611,584 @@ fn the_program_gets_only_the_pty_and_attach_cycles_leak_no_fds() {
     }
     assert_eq!(now, base, "supervisor fds after 20 attach/detach cycles");
     assert_eq!(fds(child), [0, 1, 2]);
+}
+
+// ------------------------------------- 10. no session reaches another
+
+/// The attacker's script, run as a session's program: wait for OUT/targets
+/// (the victims' ids and its own session's), find each one's socket in /proc/net/unix as an attacker
+/// would (abstract `@nono-ID-…` or, from older versions, `ID.sock`), and
+/// send each request (NAME=HEX) on a fresh connection. Writes one line per
+/// attempt to OUT/ME: `ID REQUEST errno:NAME` or `ID REQUEST HEX-REPLY`,
+/// then sleeps so the session stays live.
+const ATTACK: &str = r#"
+import errno, os, socket, sys, time
+out, me, reqs = sys.argv[1], sys.argv[2], [a.split('=') for a in sys.argv[3:]]
+tf = os.path.join(out, 'targets')
+while not os.path.exists(tf):
+    time.sleep(0.05)
+# Victims, and NAME=ID for each attacker: its own session is a target too.
+ids = [t.split('=')[-1] for t in open(tf).read().split() if '=' not in t or t.split('=')[0] == me]
+found = {}
+for line in open('/proc/net/unix').read().splitlines()[1:]:
+    f = line.split()
+    if len(f) < 8:
+        continue
+    for i in ids:
+        if f[7].startswith('@nono-' + i) or f[7].endswith('/' + i + '.sock'):
+            found.setdefault(i, set()).add(f[7])
+lines = []
+for i in ids:
+    if i not in found:
+        lines.append(i + ' - unseen')
+    for p in sorted(found.get(i, [])):
+        for name, data in reqs:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            try:
+                s.connect('\0' + p[1:] if p.startswith('@') else p)
+            except OSError as e:
+                lines.append('%s %s errno:%s' % (i, name, errno.errorcode.get(e.errno, e.errno)))
+                continue
+            # A refusal comes at once and closes; an accepted attach stays open.
+            s.settimeout(1)
+            try:
+                s.sendall(bytes.fromhex(data))
+            except OSError:
+                pass
+            got = b''
+            while True:
+                try:
+                    b = s.recv(65536)
+                except OSError:
+                    break
+                if not b:
+                    break
+                got += b
+            lines.append('%s %s %s' % (i, name, got.hex() or 'empty'))
+tmp = os.path.join(out, '.' + me)
+with open(tmp, 'w') as f:
+    f.write('\n'.join(lines) + '\n')
+os.rename(tmp, os.path.join(out, me))
+os.execvp('sleep', ['sleep', '300'])
+"#;
+
+#[test]
+fn no_program_in_any_session_reaches_any_session_sandboxed_or_not() {
+    let Some(py) = python() else {
+        eprintln!("note: no python3; skipping");
+        return;
+    };
+    let env = Env::new();
+    let out = env.home.join("attack");
+    fs::create_dir_all(&out).unwrap();
+    let secret = "SECRET-TOKEN-123";
+    let show = format!("printf '%s\\n' {secret}; exec sleep 300");
+    let victims = [
+        env.start(&["-n", "victim-sandboxed", "--", "sh", "-c", &show]),
+        env.start(&["-n", "victim-open", "--no-sandbox", "--", "sh", "-c", &show]),
+    ];
+    let size = WinSize::cells(24, 80);
+    let reqs: Vec<String> = [
+        (
+            "logs",
+            Request::Logs {
+                follow: false,
+                lines: 0,
+            },
+        ),
+        ("attach", Request::Attach(size)),
+        ("detach", Request::Detach),
+        (
+            "stop",
+            Request::Stop {
+                force: true,
+                timeout_ms: 0,
+            },
+        ),
+    ]
+    .iter()
+    .map(|(n, r)| format!("{n}={}", hex(&hello(*r))))
+    .collect();
+    let o = out.to_str().unwrap();
+    let attack = |name: &str, flags: &[&str]| {
+        let mut args = vec!["-n", name];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["--", py.to_str().unwrap(), "-c", ATTACK, o, name]);
+        args.extend(reqs.iter().map(String::as_str));
+        env.start(&args)
+    };
+    let attackers = [
+        ("sandboxed", attack("sandboxed", &["-a", o])),
+        (
+            "net-allowed",
+            attack("net-allowed", &["-a", o, "--net", "allowed"]),
+        ),
+        ("unsandboxed", attack("unsandboxed", &["--no-sandbox"])),
+    ];
+    wait_until("the victims to show the secret", WAIT, || {
+        victims
+            .iter()
+            .all(|v| env.run(&["logs", v]).stdout.contains(secret))
+    });
+    let mut targets: Vec<String> = victims.iter().map(|v| full_id(&env, v)).collect();
+    targets.extend(
+        attackers
+            .iter()
+            .map(|(n, a)| format!("{n}={}", full_id(&env, a))),
+    );
+    fs::write(out.join(".targets"), targets.join("\n")).unwrap();
+    fs::rename(out.join(".targets"), out.join("targets")).unwrap();
+
+    let mut report = String::new();
+    for (name, id) in &attackers {
+        let p = out.join(name);
+        wait_until(&format!("the {name} attacker's report"), 3 * WAIT, || {
+            p.exists()
+        });
+        let text = fs::read_to_string(&p).unwrap();
+        let kernel = env.record(id).peer_guard == "kernel";
+        for line in text.lines() {
+            report.push_str(&format!("{name}: {line}\n"));
+            let f: Vec<&str> = line.split(' ').collect();
+            assert_ne!(f[1], "-", "{name} did not even find {}: {text}", f[0]);
+            let outcome = f[2];
+            if kernel {
+                // The kernel refuses: the supervisor never sees the attempt.
+                assert_eq!(outcome, "errno:EPERM", "{name}: {line}");
+                continue;
+            }
+            let reply = frames(&unhex(outcome));
+            match reply.as_slice() {
+                [Frame::Reply(ReplyStatus::Denied, m)] => assert!(
+                    m.contains("runs inside this session")
+                        || m.contains("runs inside another session"),
+                    "{name}: {m}"
+                ),
+                other => panic!("{name} got through: {line} -> {other:?}"),
+            }
+        }
+    }
+    eprintln!("{report}");
+    assert!(!report.contains(&hex(secret.as_bytes())), "{report}");
+    // Every session still runs, nobody attached, nothing stopped.
+    for id in victims.iter().chain(attackers.iter().map(|(_, a)| a)) {
+        let r = env.record(id);
+        assert!(r.status == "running" && !r.attached, "{r:?}");
+        assert!(alive(r.supervisor_pid) && alive(r.child_pid.unwrap()));
+    }
+    // Refusals that reached a supervisor are in the target's log, naming the peer.
+    let open_pid = env.record(&attackers[2].1).child_pid.unwrap();
+    for v in &victims {
+        let ev = events(&env, v);
+        assert!(
+            ev.lines()
+                .filter(|l| l.contains("denied")
+                    && l.contains(&format!("pid {open_pid} runs inside another session")))
+                .count()
+                == 4,
+            "{ev}"
+        );
+    }
+    let own = events(&env, &attackers[2].1);
+    assert!(
+        own.contains(&format!("pid {open_pid} runs inside this session")),
+        "{own}"
+    );
+    if abi() >= 6 {
+        for (name, id) in &attackers[..2] {
+            assert_eq!(env.record(id).peer_guard, "kernel", "{name}");
+        }
+    }
+    assert_eq!(env.record(&attackers[2].1).peer_guard, "supervisor");
+    let inspect = env.run(&["inspect", &attackers[2].1]).stdout;
+    assert!(
+        inspect
+            .lines()
+            .any(|l| l.starts_with("Peer guard:") && l.contains("supervisors only")),
+        "{inspect}"
+    );
+}
+
+/// The kernel's Landlock ABI (0 without Landlock).
+fn abi() -> u32 {
+    nono::sys::landlock_abi().unwrap_or(0)
+}
+
+// ------------------------------- 11. clients trust nothing unverified
+
+/// Plant a record that says session `id` runs under supervisor `pid` and
+/// listens on the abstract socket `socket`.
+fn plant_record(env: &Env, id: &str, pid: i32, socket: &str) {
+    let start = nono::procfs::stat(pid).unwrap().start_time;
+    let rec = nono::registry::Record {
+        version: nono::registry::RECORD_VERSION,
+        id: id.into(),
+        name: "planted".into(),
+        status: "running".into(),
+        command: vec!["planted".into()],
+        network: "allowed".into(),
+        socket: socket.into(),
+        supervisor_pid: pid,
+        supervisor_start_time: start,
+        child_pid: Some(pid),
+        started_at: nono::registry::now(),
+        ..Default::default()
+    };
+    fs::create_dir_all(env.sessions_dir()).unwrap();
+    fs::write(
+        env.sessions_dir().join(format!("{id}.json")),
+        nanoserde::SerJson::serialize_json(&rec),
+    )
+    .unwrap();
+}
+
+#[test]
+fn stop_never_kills_a_pid_a_record_merely_names() {
+    let env = Env::new();
+    assert_eq!(env.run(&["ps"]).code, 0);
+    let mut sleep = Command::new("sleep").arg("300").spawn().unwrap();
+    let pid = sleep.id() as i32;
+    // The planted record's socket is served, silently, by someone else (us).
+    let name = format!("nono-planted-{}", std::process::id());
+    let squat =
+        UnixListener::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+    squat.set_nonblocking(true).unwrap();
+    let id = "0123456789abcdef";
+    plant_record(&env, id, pid, &name);
+    let t0 = Instant::now();
+    let o = env.run(&["stop", "-t", "0", id]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert_eq!(o.stderr.lines().count(), 1, "{o:?}");
+    assert!(
+        o.stderr
+            .contains("is not its supervisor's (it is served by pid")
+            && o.stderr.contains("nothing was sent"),
+        "{o:?}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert!(alive(pid), "stop killed an unrelated process");
+    // Nothing was sent: the squatter's connection carries no byte.
+    let (mut c, _) = squat.accept().expect("stop connected");
+    let (got, _, _) = read_to_close(&mut c, Duration::from_millis(200));
+    assert!(got.is_empty(), "sent {got:?}");
+    // Not served at all: nothing to verify, nothing killed.
+    drop(squat);
+    let o = env.run(&["stop", "--force", id]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.contains("not accepting connections"), "{o:?}");
+    assert!(alive(pid));
+    for args in [&["logs", id][..], &["detach", id]] {
+        let o = env.run(args);
+        assert_eq!(o.code, 1, "{args:?}: {o:?}");
+        assert!(alive(pid));
+    }
+    fs::remove_file(env.sessions_dir().join(format!("{id}.json"))).unwrap();
+    sleep.kill().unwrap();
+    sleep.wait().unwrap();
+}
+
+#[test]
+fn clients_refuse_a_socket_not_served_by_the_sessions_supervisor() {
+    let env = Env::new();
+    let id = env.start(&["--", "sleep", "300"]);
+    let r = env.record(&id);
+    // A record naming the real supervisor, but whose socket we serve: every
+    // client refuses before sending a byte.
+    let name = format!("nono-fake-{}", std::process::id());
+    let squat =
+        UnixListener::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+    let fake = "fedcba9876543210";
+    plant_record(&env, fake, r.supervisor_pid, &name);
+    let mut a = env.spawn_pty(&["attach", fake], 24, 80);
+    assert_eq!(a.wait(), 1, "{}", a.text());
+    assert!(a.text().contains("is not its supervisor's"), "{}", a.text());
+    let (mut c, _) = squat.accept().unwrap();
+    let (got, _, _) = read_to_close(&mut c, Duration::from_millis(100));
+    assert!(got.is_empty(), "attach sent {got:?}");
+    for args in [
+        &["logs", fake][..],
+        &["logs", "-f", fake],
+        &["detach", fake],
+        &["stop", fake],
+    ] {
+        let o = env.run(args);
+        assert_eq!(o.code, 1, "{args:?}: {o:?}");
+        assert_eq!(o.stderr.lines().count(), 1, "{args:?}: {o:?}");
+        assert!(
+            o.stderr.contains("is not its supervisor's"),
+            "{args:?}: {o:?}"
+        );
+        let (mut c, _) = squat.accept().unwrap();
+        let (got, _, _) = read_to_close(&mut c, Duration::from_millis(100));
+        assert!(got.is_empty(), "{args:?} sent {got:?}");
+    }
+    fs::remove_file(env.sessions_dir().join(format!("{fake}.json"))).unwrap();
+    assert!(alive(r.supervisor_pid) && alive(r.child_pid.unwrap()));
+    assert_eq!(env.run(&["logs", &id]).code, 0);
+}
+
+#[test]
+fn files_of_another_uid_in_the_registry_are_named_once_and_ignored() {
+    let Some(user) = common::test_user() else {
+        eprintln!("note: no unprivileged test user; skipping");
+        return;
+    };
+    let env = Env::for_user(user);
+    let id = env.start(&["--", "sleep", "300"]);
+    let r = env.record(&id);
+    // The sessions directory was opened up (chmod from inside a sandbox) and
+    // another uid (root here) planted a record and an event log.
+    let dir = env.sessions_dir();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let foreign = "00000000000000aa";
+    let rec = fs::read_to_string(dir.join(format!("{}.json", r.id)))
+        .unwrap()
+        .replace(&r.id, foreign)
+        .replace("\"name\":\"", "\"name\":\"x");
+    fs::write(dir.join(format!("{foreign}.json")), rec).unwrap();
+    fs::write(dir.join(format!("{foreign}.events")), "{}\n").unwrap();
+    let ps = env.run(&["ps"]);
+    assert_eq!(ps.code, 0, "{ps:?}");
+    assert!(
+        ps.stdout.contains(&id) && !ps.stdout.contains("000000"),
+        "{ps:?}"
+    );
+    let warned: Vec<&str> = ps.stderr.lines().collect();
+    assert!(
+        warned.iter().any(|l| l.contains("put it back to 0700")),
+        "{ps:?}"
+    );
+    assert_eq!(
+        warned
+            .iter()
+            .filter(|l| l.contains(&format!("{foreign}.json")) && l.contains("owned by uid 0"))
+            .count(),
+        1,
+        "{ps:?}"
+    );
+    assert_eq!(lmode(&dir) & 0o777, 0o700);
+    let o = env.run(&["inspect", foreign]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert_eq!(env.run(&["stop", &id]).code, 0);
+    let o = env.run(&["inspect", &id, "--events"]);
+    assert!(o.code == 0 && o.stdout.contains("started"), "{o:?}");
+    fs::remove_file(dir.join(format!("{foreign}.json"))).unwrap();
+}
+
+// ------------------------------- 12. nothing a peer sends grows a supervisor
+
+#[test]
+fn a_huge_window_in_a_hello_is_clamped_not_allocated() {
+    let env = Env::new();
+    let id = env.start(&["--", "sh"]);
+    let r = env.record(&id);
+    let sock = endpoint(&env, &r.id);
+    let mut s = UnixStream::connect_addr(&sock).unwrap();
+    s.write_all(&hello(Request::Attach(WinSize::cells(65535, 65535))))
+        .unwrap();
+    let mut reader = FrameReader::new();
+    let mut buf = [0u8; 65536];
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "the supervisor hung up");
+        reader.push(&buf[..n]);
+        if let Ok(Some(f)) = reader.next_frame() {
+            assert_eq!(f, Frame::Reply(ReplyStatus::Ok, "attached".into()));
+            break;
+        }
+    }
+    let mut input = Vec::new();
+    nono::protocol::push_input(&mut input, b"stty size\r");
+    s.write_all(&input).unwrap();
+    let mut seen = Vec::new();
+    wait_until("the clamped size", WAIT, || {
+        if let Ok(n) = s.read(&mut buf) {
+            seen.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&seen).contains("1000 2000")
+    });
+    assert!(
+        rss_kib(r.supervisor_pid) < 256 * 1024,
+        "{} KiB",
+        rss_kib(r.supervisor_pid)
+    );
+    drop(s);
+    assert_eq!(env.record(&id).status, "running");
+    assert_eq!(env.run(&["logs", &id]).code, 0);
+}
+
+#[test]
+fn a_refusal_flood_is_summed_up_not_logged_line_by_line() {
+    let Some(user) = common::test_user() else {
+        eprintln!("note: no unprivileged test user; skipping");
+        return;
+    };
+    let env = Env::for_user(user);
+    let id = env.start(&["--", "sleep", "300"]);
+    let r = env.record(&id);
+    let sock = endpoint(&env, &r.id);
+    // We are root: another uid to this session. 2000 knocks in a loop.
+    for _ in 0..2000 {
+        let mut s = UnixStream::connect_addr(&sock).unwrap();
+        let mut b = [0u8; 256];
+        let _ = s.read(&mut b);
+    }
+    assert_eq!(env.run(&["stop", &id]).code, 0);
+    let ev = events(&env, &id);
+    let denied: Vec<&str> = ev.lines().filter(|l| l.contains("denied")).collect();
+    assert_eq!(denied.len(), 11, "{ev}");
+    assert!(
+        denied[..10]
+            .iter()
+            .all(|l| l.contains("uid 0 (pid ") && l.contains(&std::process::id().to_string())),
+        "{ev}"
+    );
+    assert!(denied[10].contains("x1990 more in the last minute"), "{ev}");
+    let size = fs::metadata(env.sessions_dir().join(format!("{}.events", r.id)))
+        .unwrap()
+        .len();
+    assert!(size < 8 * 1024, "{size} bytes of events");
+}
+
+#[test]
+fn inspect_shows_the_tail_of_a_large_event_log() {
+    let env = Env::new();
+    let id = env.start(&["--", "true"]);
+    let r = env.wait_record(&id, "the end", |r| r.status == "exited");
+    let path = env.sessions_dir().join(format!("{}.events", r.id));
+    let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
+    for i in 0..60_000 {
+        writeln!(
+            f,
+            "{{\"time\":1,\"event\":\"denied\",\"detail\":\"knock {i:06} from a connect loop\"}}"
+        )
+        .unwrap();
+    }
+    drop(f);
+    assert!(fs::metadata(&path).unwrap().len() > 3 * 1024 * 1024);
+    let o = env.run(&["inspect", &id, "--events"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let first = o.stdout.lines().next().unwrap();
+    assert!(first.contains("are left out; the last"), "{first}");
+    assert!(o
+        .stdout
+        .trim_end()
+        .ends_with("knock 059999 from a connect loop"));
+    assert!(o.stderr.is_empty(), "{}", o.stderr);
+}
+
+#[test]
+fn silent_connections_cannot_lock_out_a_real_client() {
+    let env = Env::new();
+    let id = env.start(&["--", "sh", "-c", "echo ready; exec sleep 300"]);
+    let r = env.record(&id);
+    let sock = endpoint(&env, &r.id);
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood = {
+        let (sock, stop) = (sock.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                // 40 silent connections, renewed every 1.9 s.
+                let held: Vec<UnixStream> = (0..40)
+                    .filter_map(|_| UnixStream::connect_addr(&sock).ok())
+                    .collect();
+                let until = Instant::now() + Duration::from_millis(1900);
+                while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                drop(held);
+            }
+        })
+    };
+    let mut failed = Vec::new();
+    for _ in 0..10 {
+        let o = env.run(&["logs", &id]);
+        if o.code != 0 || !o.stdout.contains("ready") {
+            failed.push(o);
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    flood.join().unwrap();
+    assert!(
+        failed.is_empty(),
+        "{} of 10 failed: {failed:?}",
+        failed.len()
+    );
+}
+
+#[test]
+fn on_a_full_disk_stop_and_logs_say_what_happened() {
+    if !is_root() {
+        eprintln!("note: not root; cannot mount; skipping");
+        return;
+    }
+    let env = Env::new();
+    let mnt = env.home.join("mnt");
+    let Some(_fs) = Tmpfs::mount(&mnt, "1m") else {
+        return;
+    };
+    let state = mnt.join("state");
+    let o = run_in(
+        &env,
+        &state,
+        &["run", "-d", "--", "sh", "-c", "seq 1 20000; exec sleep 300"],
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    let short = o
+        .stdout
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .trim_end_matches('.')
+        .to_string();
+    wait_until("the output", WAIT, || {
+        run_in(&env, &state, &["logs", &short])
+            .stdout
+            .contains("20000")
+    });
+    // Fill the disk: the history and the final record cannot be written.
+    let mut f = fs::File::create(mnt.join("filler")).unwrap();
+    while f.write_all(&[0u8; 4096]).is_ok() {}
+    drop(f);
+    let o = run_in(&env, &state, &["stop", &short]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(
+        o.stdout
+            .starts_with(&format!("Stopped session {short}: terminated by SIGTERM")),
+        "{o:?}"
+    );
+    assert!(
+        o.stderr.contains("cannot save the history")
+            && o.stderr.contains("No space left on device"),
+        "{o:?}"
+    );
+    let sessions = state.join("nono/sessions");
+    let id = fs::read_dir(&sessions)
+        .unwrap()
+        .flatten()
+        .find_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".json")
+                .map(String::from)
+        })
+        .unwrap();
+    let sup = nono::registry::parse_record(
+        &fs::read_to_string(sessions.join(format!("{id}.json"))).unwrap(),
+    )
+    .unwrap()
+    .supervisor_pid;
+    wait_until("the supervisor to exit", WAIT, || !alive(sup));
+    let o = run_in(&env, &state, &["logs", &short]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(
+        o.stderr.contains("left no saved history")
+            && (o.stderr.contains("could not save it: cannot write")
+                && o.stderr.contains("No space left on device")
+                || o.stderr.contains("is full")),
+        "{o:?}"
+    );
+    fs::remove_file(mnt.join("filler")).unwrap();
 }

@@ -3,33 +3,57 @@
 use super::parse_session_command;
 use crate::client;
 use crate::config;
+use crate::defaults::DETACH_SEQUENCE;
 use crate::error::{Error, Result};
-use crate::protocol::{FrameReader, Request};
+use crate::out::warn;
+use crate::protocol::Request;
 use crate::registry::Registry;
+use crate::sys;
 
 /// `nono attach --help`.
 pub const USAGE: &str = "\
-Usage: nono attach SESSION
+Usage: nono attach SESSION [-d]
 
 Attach this terminal to a running session: the screen is redrawn as the
 program shows it, your window size is applied, and keystrokes go to the
 program. Press the detach keys (default Ctrl-] d) or run
 'nono detach SESSION' to detach; the session keeps running. Only one
-client may be attached at a time.
+client may be attached at a time. When the program ends while you are
+attached, a line such as '[session 3fa2c9 exited: code 0]' says so.
 
 Options:
-  -h, --help    show this help
+  -d, --detach-other    take over: detach the client attached elsewhere
+                        first (as 'tmux attach -d' and 'screen -d -r')
+  -h, --help            show this help
+
+Standard input must be a terminal ('nono logs SESSION' prints the output
+without one). If the configuration cannot be read, attach warns and uses
+the default detach keys.
 
 Exit status: 0 after detaching; the program's status if it ends while
-attached; 1 if the session is not running or already has a client.
+attached; 1 if the session is not running, already has a client (without
+-d), or its supervisor does not answer within 5 s.
 ";
 
 /// Parse and run `nono attach`.
 pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
-    let Some(query) = parse_session_command(p, USAGE, |_, _| Ok(false))? else {
+    let mut take_over = false;
+    let Some(query) = parse_session_command(p, USAGE, |a, _| {
+        Ok(a.is(Some('d'), "detach-other") && {
+            take_over = true;
+            true
+        })
+    })?
+    else {
         return Ok(0);
     };
-    let config = config::load()?;
+    // A broken config must not lock the operator out of running sessions.
+    let config = config::load().unwrap_or_else(|e| {
+        warn(&format!(
+            "{e}; using the default detach keys ({DETACH_SEQUENCE})"
+        ));
+        config::Config::default()
+    });
     let reg = Registry::open()?;
     let (s, short) = super::find(&reg, &query)?;
     if !s.state.is_live() {
@@ -38,11 +62,22 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             ended_phrase(&s)
         )));
     }
-    let mut stream = client::connect(&reg, &s, &short)?;
-    client::send_hello(&mut stream, Request::Attach(client::window_size()))?;
-    let mut reader = FrameReader::new();
-    client::expect_ok(&mut stream, &mut reader, &short)?;
-    client::run_attached(stream, reader, &short, &config)
+    if !sys::isatty(0) {
+        return Err(Error::Msg(format!(
+            "attach needs a terminal, and standard input is not one; 'nono logs {short}' prints the session's output without attaching"
+        )));
+    }
+    if take_over && s.record.attached {
+        // "No client is attached" is fine: it may have just left.
+        match client::request(&reg, &s, &short, Request::Detach) {
+            Ok(_) => {}
+            Err(Error::Msg(m)) if m.contains("no client is attached") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let (stream, reader) =
+        client::request(&reg, &s, &short, Request::Attach(client::window_size()))?;
+    client::run_attached(stream, reader, &short, &config, s.record.sandbox.is_some())
 }
 
 /// "exited (code 0)", "exited (killed by SIGTERM)", "exited (status unknown)".

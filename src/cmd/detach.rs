@@ -4,7 +4,7 @@ use super::parse_session_command;
 use crate::client;
 use crate::error::{Error, Result};
 use crate::out::print;
-use crate::protocol::{FrameReader, Request};
+use crate::protocol::Request;
 use crate::registry::Registry;
 
 /// `nono detach --help`.
@@ -35,9 +35,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             super::attach::ended_phrase(&s)
         )));
     }
-    let mut stream = client::connect(&reg, &s, &short)?;
-    client::send_hello(&mut stream, Request::Detach)?;
-    client::expect_ok(&mut stream, &mut FrameReader::new(), &short)?;
+    client::request(&reg, &s, &short, Request::Detach)?;
     print(&format!("Detached session {short}.\n"))?;
     Ok(0)
 }

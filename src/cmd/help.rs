@@ -1,7 +1,10 @@
 //! `nono help` and `nono --help`: the global usage text, and every
 //! command's usage by name (which completions are generated from).
 
-use super::{attach, completions, detach, inspect, logs, profile, prune, ps, run, stop};
+use super::{
+    approve, attach, completions, detach, inspect, logs, pending, profile, prune, ps, rollback,
+    run, stop,
+};
 use crate::error::{Error, Result};
 use crate::out::print;
 use lexopt::prelude::*;
@@ -21,7 +24,11 @@ Commands:
   inspect      show everything about one session
   logs         print a session's history as text, without attaching
   stop         end a session: SIGTERM, then SIGKILL
+  pending      list requests waiting for approval (sessions run with --ask)
+  approve      grant a waiting request
+  deny         refuse a waiting request
   prune        remove the files of exited sessions
+  rollback     review and undo what a --rollback session changed
   profile      list sandbox profiles, or show one resolved
   completions  print a shell completion script (bash, zsh or fish)
   help         show the usage of a command
@@ -56,7 +63,11 @@ pub fn usage_of(name: &str) -> Option<&'static str> {
         "inspect" => inspect::USAGE,
         "logs" => logs::USAGE,
         "stop" => stop::USAGE,
+        "pending" => pending::USAGE,
+        "approve" => approve::APPROVE_USAGE,
+        "deny" => approve::DENY_USAGE,
         "prune" => prune::USAGE,
+        "rollback" => rollback::USAGE,
         "profile" => profile::USAGE,
         "completions" => completions::USAGE,
         "help" => HELP_USAGE,

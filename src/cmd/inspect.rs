@@ -1,7 +1,9 @@
 //! `nono inspect`: everything about one session, or its event log.
 
 use super::parse_session_command;
+use crate::defaults::MAX_FILE_BYTES;
 use crate::error::{Error, Result};
+use crate::escape;
 use crate::out::{fmt_age, fmt_time, print, warn};
 use crate::registry::{self, Registry};
 use nanoserde::SerJson;
@@ -20,6 +22,35 @@ Options:
                   raw JSON lines)
   -h, --help      show this help
 ";
+
+/// The rollback session and its capture sizes.
+fn rollback_line(id: Option<&str>) -> String {
+    let Some(id) = id else {
+        return "-".into();
+    };
+    let meta = crate::rollback::session_dir(id).and_then(|d| crate::rollback::read_meta(&d));
+    let Ok(m) = meta else {
+        return format!("{id} (captures removed)");
+    };
+    let size = |c: &crate::rollback::CaptureInfo| {
+        format!(
+            "{} files, {}, {} stored",
+            c.files,
+            crate::rollback::human_bytes(c.bytes),
+            crate::rollback::human_bytes(c.bytes_stored)
+        )
+    };
+    let fin = m
+        .final_capture
+        .as_ref()
+        .map_or("not captured".into(), &size);
+    format!(
+        "{id}\n{:16}baseline: {}\n{:16}final: {fin}",
+        "",
+        size(&m.baseline),
+        ""
+    )
+}
 
 /// Parse and run `nono inspect`.
 pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
@@ -42,9 +73,15 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     let (s, short) = super::find(&reg, &query)?;
     if events {
         let path = reg.events_path(&s.record.id);
-        let text = registry::read_small_file(&path, false)
+        let (text, skipped) = read_tail(&path, MAX_FILE_BYTES)
             .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
         let mut out = String::new();
+        if skipped > 0 && !json {
+            out.push_str(&format!(
+                "(the first {skipped} bytes of the event log are left out; the last {} follow)\n",
+                MAX_FILE_BYTES
+            ));
+        }
         for (n, line) in text
             .lines()
             .enumerate()
@@ -59,8 +96,8 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                 Ok(e) => out.push_str(&format!(
                     "{}  {:<9} {}\n",
                     fmt_time(e.time),
-                    e.event,
-                    e.detail
+                    escape::text(&e.event),
+                    escape::text(&e.detail)
                 )),
                 Err(_) => warn(&format!(
                     "{}: line {} is not an event",
@@ -88,11 +125,11 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     let now = registry::now();
     let fields = [
         ("Session", format!("{short} ({})", r.id)),
-        ("Name", r.name.clone()),
+        ("Name", escape::text(&r.name).into_owned()),
         ("Status", status),
         ("Attached", if r.attached { "yes" } else { "no" }.into()),
-        ("Command", r.command.join(" ")),
-        ("Workdir", r.workdir.clone()),
+        ("Command", escape::command(&r.command)),
+        ("Workdir", escape::text(&r.workdir).into_owned()),
         (
             "Profile",
             match (&r.profile, &r.sandbox) {
@@ -101,6 +138,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             },
         ),
         ("Network", r.network.clone()),
+        ("Peer guard", peer_guard(&r.peer_guard)),
         (
             "Sandbox",
             match &r.sandbox {
@@ -122,7 +160,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                 Some(sb) => sb
                     .paths
                     .iter()
-                    .map(|g| format!("{:<10}  {}", g.access, g.path))
+                    .map(|g| format!("{:<10}  {}", g.access, escape::text(&g.path)))
                     .collect::<Vec<_>>()
                     .join(&format!("\n{:16}", "")),
                 None => "everything you can access".into(),
@@ -156,7 +194,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                 .exit_signal
                 .map(|sig| format!("{sig} (SIG{})", registry::signal_name(sig)))),
         ),
-        ("Rollback", opt(r.rollback_session.clone())),
+        ("Rollback", rollback_line(r.rollback_session.as_deref())),
     ];
     let mut out = String::new();
     for (k, v) in fields {
@@ -164,4 +202,36 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     }
     print(&out)?;
     Ok(0)
+}
+
+/// What keeps the session's program from other sessions, for humans.
+fn peer_guard(guard: &str) -> String {
+    match guard {
+        "kernel" => "kernel: Landlock keeps the program from every session's socket (scope-abstract-unix); supervisors also refuse it".into(),
+        "supervisor" => "supervisors only: they refuse any process inside a session (no abstract-socket scoping: unsandboxed or Landlock ABI < 6)".into(),
+        "" => "unknown (started by an older nono)".into(),
+        other => escape::text(other).into_owned(),
+    }
+}
+
+/// The last `limit` bytes of one of our files, from a line start, and how
+/// many bytes before them were left out.
+fn read_tail(path: &std::path::Path, limit: u64) -> std::io::Result<(String, u64)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = registry::open_own_file(path)?;
+    let len = f.metadata()?.len();
+    let mut skip = len.saturating_sub(limit);
+    f.seek(SeekFrom::Start(skip))?;
+    let mut bytes = Vec::new();
+    f.take(limit).read_to_end(&mut bytes)?;
+    if skip > 0 {
+        // Start at the first whole line.
+        let cut = bytes
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| i + 1);
+        bytes.drain(..cut);
+        skip += cut as u64;
+    }
+    Ok((String::from_utf8_lossy(&bytes).into_owned(), skip))
 }

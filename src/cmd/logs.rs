@@ -3,9 +3,10 @@
 use super::parse_session_command;
 use crate::client;
 use crate::error::{Error, Result};
-use crate::out::{print, print_bytes};
-use crate::protocol::{Frame, FrameReader, Request};
+use crate::out::print_bytes;
+use crate::protocol::{Frame, Request};
 use crate::registry::{self, Registry};
+use crate::sys;
 
 /// `nono logs --help`.
 pub const USAGE: &str = "\
@@ -47,8 +48,9 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         let text = registry::read_small_file_limited(&path, crate::defaults::MAX_LOG_BYTES)
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => Error::Msg(format!(
-                    "session {short} has {} and left no saved history (its supervisor did not finish normally)",
-                    super::attach::ended_phrase(&s)
+                    "session {short} has {} and left no saved history ({})",
+                    super::attach::ended_phrase(&s),
+                    missing_history_cause(&reg, &s.record.id)
                 )),
                 _ => Error::io(format!("cannot read {}", path.display()), e),
             })?;
@@ -58,21 +60,30 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         } else {
             all.len().saturating_sub(lines as usize)
         };
-        let mut out = all[skip..].join("\n");
-        if !out.is_empty() {
-            out.push('\n');
+        let mut text = all[skip..].join("\n");
+        if !text.is_empty() {
+            text.push('\n');
         }
-        print(&out)?;
+        let mut out = Vec::with_capacity(text.len());
+        crate::escape::lines_into(text.as_bytes(), &mut out);
+        print_bytes(&out)?;
         return Ok(0);
     }
-    let mut stream = client::connect(&reg, &s, &short)?;
-    client::send_hello(&mut stream, Request::Logs { follow, lines })?;
-    let mut reader = FrameReader::new();
-    client::expect_ok(&mut stream, &mut reader, &short)?;
+    let (mut stream, mut reader) =
+        client::request(&reg, &s, &short, Request::Logs { follow, lines })?;
+    if !follow {
+        // A snapshot comes at once; a supervisor that stops mid-way is named.
+        let limit = std::time::Duration::from_millis(crate::defaults::REPLY_TIMEOUT_MS);
+        let _ = stream.set_read_timeout(Some(limit));
+    }
+    let mut out = Vec::new();
     loop {
         match client::read_frame(&mut stream, &mut reader)? {
             Some(Frame::Output(b)) => {
-                print_bytes(&b)?;
+                // The program's text, never its control characters.
+                out.clear();
+                crate::escape::lines_into(&b, &mut out);
+                print_bytes(&out)?;
             }
             Some(Frame::Exited(_)) | None => return Ok(0),
             Some(_) => {
@@ -82,4 +93,34 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             }
         }
     }
+}
+
+/// Why an ended session has no saved history: what its supervisor logged
+/// about it, a full file system, or a supervisor that did not finish.
+fn missing_history_cause(reg: &Registry, id: &str) -> String {
+    let logged =
+        registry::read_small_file_limited(&reg.events_path(id), crate::defaults::MAX_FILE_BYTES)
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .rev()
+                    .filter_map(|l| registry::parse_event(l).ok())
+                    .find(|e| e.event == "error" && e.detail.starts_with("cannot save the history"))
+            });
+    if let Some(e) = logged {
+        let why = e.detail.trim_start_matches("cannot save the history: ");
+        return format!(
+            "its supervisor could not save it: {}",
+            crate::escape::text(why)
+        );
+    }
+    let full = std::fs::File::open(reg.dir())
+        .is_ok_and(|d| sys::fs_full(std::os::fd::AsRawFd::as_raw_fd(&d)));
+    if full {
+        return format!(
+            "the file system holding {} is full; free space for later sessions",
+            reg.dir().display()
+        );
+    }
+    "its supervisor did not finish normally".into()
 }

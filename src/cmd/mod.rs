@@ -1,14 +1,17 @@
 //! One file per subcommand: its usage text, its flags and its execution.
 
+pub mod approve;
 pub mod attach;
 pub mod completions;
 pub mod detach;
 pub mod help;
 pub mod inspect;
 pub mod logs;
+pub mod pending;
 pub mod profile;
 pub mod prune;
 pub mod ps;
+pub mod rollback;
 pub mod run;
 pub mod stop;
 

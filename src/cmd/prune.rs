@@ -10,7 +10,8 @@ pub const USAGE: &str = "\
 Usage: nono prune [--dry-run] [--older-than DAYS] [--keep N]
 
 Remove the record, event log, saved history and any leftover socket of
-exited sessions.
+exited sessions. Rollback captures are kept (it says how much); 'nono
+rollback prune' removes them.
 A session whose supervisor is alive (running or paused) is never touched.
 
 Options:
@@ -83,6 +84,14 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     }
     if out.is_empty() {
         out.push_str("Nothing to prune.\n");
+    }
+    // Rollback captures outlive records: they are removed only on request.
+    let (kept, bytes) = crate::cmd::rollback::kept();
+    if kept > 0 {
+        out.push_str(&format!(
+            "Kept the rollback captures of {kept} sessions ({}); 'nono rollback prune' removes them.\n",
+            crate::rollback::human_bytes(bytes)
+        ));
     }
     print(&out)?;
     Ok(0)

@@ -16,8 +16,9 @@ List running and paused sessions, oldest first.
 Columns: SESSION (shortest unique id prefix), NAME, STATUS (running,
 paused, exited(CODE), killed(SIGNAL), exited(?) when the supervisor died
 without recording an end), ATTACH (attached or detached), PID (the
-program's), UPTIME (how long it has run, or ran), PROFILE, COMMAND (cut to
-fit the terminal).
+program's), UPTIME (how long it has run, or ran), PROFILE (with
+'+rollback' when started with --rollback), COMMAND (cut to fit the
+terminal).
 
 Options:
   -a, --all     include exited sessions
@@ -58,7 +59,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         // For scripts and shell completion: nothing to parse but a tab.
         let lines: String = shown
             .iter()
-            .map(|(s, short)| format!("{short}\t{}\n", s.record.name))
+            .map(|(s, short)| format!("{short}\t{}\n", crate::escape::text(&s.record.name)))
             .collect();
         print(&lines)?;
         return Ok(0);
@@ -87,8 +88,11 @@ fn table(rows: &[(&Session, &String)], now: u64, width: Option<usize>) -> String
         let end = if live { now } else { r.ended_at.unwrap_or(now) };
         cells.push([
             (*short).clone(),
-            r.name.clone(),
-            s.state.describe(),
+            crate::escape::text(&r.name).into_owned(),
+            match r.waiting {
+                n if n > 0 && live => format!("{}, {n} waiting", s.state.describe()),
+                _ => s.state.describe(),
+            },
             if !live {
                 "-".into()
             } else if r.attached {
@@ -105,11 +109,12 @@ fn table(rows: &[(&Session, &String)], now: u64, width: Option<usize>) -> String
             } else {
                 "-".into()
             },
-            match (&r.profile, &r.sandbox) {
-                (Some(p), Some(_)) => p.clone(),
+            match (&r.profile, &r.sandbox, &r.rollback_session) {
+                (Some(p), Some(_), Some(_)) => format!("{p}+rollback"),
+                (Some(p), Some(_), None) => p.clone(),
                 _ => "UNSANDBOXED".into(),
             },
-            r.command.join(" "),
+            crate::escape::command(&r.command),
         ]);
     }
     let mut widths = [0usize; 7];

@@ -6,7 +6,7 @@ use crate::client;
 use crate::defaults::{STOP_SUPERVISOR_GRACE_SECS, STOP_TIMEOUT_SECS};
 use crate::error::{Error, Result};
 use crate::out::{print, warn};
-use crate::protocol::{Frame, FrameReader, Request};
+use crate::protocol::{ExitStatus, Frame, FrameReader, Request};
 use crate::registry::{signal_name, Registry, State};
 use crate::{procfs, sys};
 use std::time::{Duration, Instant};
@@ -74,30 +74,35 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         },
     )?;
     let mut reader = FrameReader::new();
-    let heard = match client::expect_ok(&mut stream, &mut reader, &short) {
-        Ok(_) => {
+    // How the supervisor said the program ended, and what it could not record.
+    let mut heard: Option<ExitStatus> = None;
+    let mut notices: Vec<String> = Vec::new();
+    match client::expect_ok(&mut stream, &mut reader, &short) {
+        Ok(_) => loop {
             let _ = stream.set_read_timeout(Some(left()));
-            matches!(
-                client::read_frame(&mut stream, &mut reader),
-                Ok(Some(Frame::Exited(_)))
-            )
-        }
+            match client::read_frame(&mut stream, &mut reader) {
+                Ok(Some(Frame::Notice(m))) => notices.push(m),
+                Ok(Some(Frame::Exited(st))) => {
+                    heard = Some(st);
+                    break;
+                }
+                _ => break,
+            }
+        },
         // Denied, version mismatch and the like are real errors; silence is a hang.
-        Err(e)
+        Err(_)
             if !procfs::is_same_process(
                 s.record.supervisor_pid,
                 s.record.supervisor_start_time,
-            ) =>
-        {
-            let _ = e;
-            false
-        }
+            ) => {}
         Err(e) if Instant::now() < deadline => return Err(e),
-        Err(_) => false,
-    };
+        Err(_) => {}
+    }
+    // `connect` verified that this pid, with this start time, serves the
+    // session's socket: the fallback never signals a pid a record merely names.
     let sup = s.record.supervisor_pid;
     let sup_start = s.record.supervisor_start_time;
-    if !heard && procfs::is_same_process(sup, sup_start) {
+    if heard.is_none() && procfs::is_same_process(sup, sup_start) {
         let _ = sys::kill(sup, libc::SIGKILL);
         let gone_by = Instant::now() + Duration::from_secs(5);
         while procfs::is_same_process(sup, sup_start) && Instant::now() < gone_by {
@@ -108,8 +113,21 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             STOP_SUPERVISOR_GRACE_SECS
         ));
     }
+    for n in &notices {
+        warn(&format!("session {short}: {}", crate::escape::text(n)));
+    }
     let after = reg.resolve(&s.record.id)?;
-    let how = match after.state {
+    let state = match (after.state, heard) {
+        // The supervisor told us, but could not write it down (a full disk).
+        (State::Running | State::Paused | State::Unknown, Some(ExitStatus::Code(c))) => {
+            State::Exited(c)
+        }
+        (State::Running | State::Paused | State::Unknown, Some(ExitStatus::Signal(sig))) => {
+            State::Signaled(sig)
+        }
+        (st, _) => st,
+    };
+    let how = match state {
         State::Exited(c) => format!("exited with code {c}"),
         State::Signaled(libc::SIGKILL) if !force => {
             format!("killed by SIGKILL after the {}s timeout", timeout.as_secs_f64())
@@ -122,6 +140,11 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             )))
         }
     };
+    if !notices.is_empty() && !matches!(after.state, State::Exited(_) | State::Signaled(_)) {
+        warn(&format!(
+            "session {short}'s record still says it runs: its supervisor could not write the end (see above)"
+        ));
+    }
     print(&format!("Stopped session {short}: {how}.\n"))?;
     Ok(0)
 }

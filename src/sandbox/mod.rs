@@ -5,6 +5,7 @@
 //! The supervisor itself stays outside.
 
 pub mod landlock;
+pub mod notify;
 pub mod profile;
 pub mod seccomp;
 
@@ -67,6 +68,8 @@ pub struct Request {
     pub write: Vec<String>,
     /// `--net`: Some(true) for blocked.
     pub net_blocked: Option<bool>,
+    /// `--ask`: Some(true) asks whatever the profile says.
+    pub ask: Option<bool>,
 }
 
 /// A fully resolved sandbox policy.
@@ -86,6 +89,8 @@ pub struct Policy {
     pub workdir: Workdir,
     /// Whether the network is blocked.
     pub network_blocked: bool,
+    /// Whether opens outside the grant wait for approval (`--ask`, `approvals.ask`).
+    pub ask: bool,
     /// The session's private temporary directory, once the supervisor made it.
     pub tmpdir: Option<PathBuf>,
 }
@@ -187,6 +192,7 @@ pub fn resolve(req: &Request, cwd: Option<&Path>) -> Result<Policy> {
         skipped: Vec::new(),
         workdir: Workdir::None,
         network_blocked: false,
+        ask: false,
         tmpdir: None,
     };
     // The profile that extends nothing first; each one below may add paths
@@ -216,6 +222,9 @@ pub fn resolve(req: &Request, cwd: Option<&Path>) -> Result<Policy> {
         if let Some(n) = p.net_blocked {
             policy.network_blocked = n;
         }
+        if let Some(a) = p.ask {
+            policy.ask = a;
+        }
     }
     for (list, access, flag) in [
         (&req.allow, READ | WRITE, "--allow"),
@@ -235,6 +244,9 @@ pub fn resolve(req: &Request, cwd: Option<&Path>) -> Result<Policy> {
     }
     if let Some(n) = req.net_blocked {
         policy.network_blocked = n;
+    }
+    if let Some(a) = req.ask {
+        policy.ask = a;
     }
     if let Some(cwd) = cwd {
         let access = match policy.workdir {
@@ -380,6 +392,7 @@ pub fn confine(policy: &Policy) -> std::result::Result<(Confinement, SandboxInfo
     let confinement = Confinement {
         landlock: Some(ruleset),
         seccomp: policy.network_blocked.then(seccomp::network_filter),
+        notify: None,
     };
     Ok((confinement, info))
 }

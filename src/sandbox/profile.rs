@@ -20,7 +20,7 @@ const MAX_EXTENDS: usize = 8;
 
 /// Every key a profile may set.
 const KNOWN_KEYS: &str = "meta.description, meta.extends, filesystem.allow, filesystem.read, \
-filesystem.write, workdir.access, network.mode";
+filesystem.write, workdir.access, network.mode, approvals.ask";
 
 /// What the working directory is granted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +72,8 @@ pub struct Profile {
     pub workdir: Option<Workdir>,
     /// `[network] mode`, when set: true for `blocked`.
     pub net_blocked: Option<bool>,
+    /// `[approvals] ask`, when set: opens outside the grant wait for approval.
+    pub ask: Option<bool>,
 }
 
 /// `$XDG_CONFIG_HOME/nono/profiles`.
@@ -107,6 +109,7 @@ pub fn parse(name: &str, origin: &str, text: &str) -> Result<Profile> {
         entries: Vec::new(),
         workdir: None,
         net_blocked: None,
+        ask: None,
     };
     for (key, value) in &table {
         let at = lines.get(key).copied().unwrap_or(0);
@@ -163,6 +166,12 @@ pub fn parse(name: &str, origin: &str, text: &str) -> Result<Profile> {
                     Some("allowed") => false,
                     Some("blocked") => true,
                     _ => return Err(wrong("\"allowed\" or \"blocked\"")),
+                });
+            }
+            "approvals.ask" => {
+                p.ask = Some(match value {
+                    Toml::Bool(b) => *b,
+                    _ => return Err(wrong("true or false")),
                 });
             }
             _ => {

@@ -2,15 +2,18 @@
 //! pty master, the terminal model, the record and event log, the attach
 //! socket and the program's lifetime. Its loop reads as "which fd woke us":
 //! `pty_activity`, `listener_activity`, `client_activity`,
-//! `pending_activity`, `signal_activity`, then deadlines.
+//! `pending_activity`, `signal_activity`, `notify_activity`, then deadlines.
 
+mod approvals;
 mod follow;
 mod queue;
 
+pub use approvals::AskSpec;
+
 use crate::defaults::{
-    CLIENT_INPUT_READ_BYTES, CLIENT_QUEUE_MAX_BYTES, CLIENT_STALL_MS, EXIT_FLUSH_TIMEOUT_MS,
-    HELLO_TIMEOUT_MS, MAX_PENDING_CONNECTIONS, PTY_READ_BYTES, PTY_SHORT_READ_BYTES,
-    STOP_TIMEOUT_SECS,
+    CLIENT_INPUT_READ_BYTES, CLIENT_QUEUE_MAX_BYTES, CLIENT_STALL_MS, DENIED_EVENTS_PER_MINUTE,
+    EVENT_LOG_MAX_BYTES, EXIT_FLUSH_TIMEOUT_MS, HELLO_TIMEOUT_MS, MAX_ACCEPTS_PER_WAKEUP, MAX_COLS,
+    MAX_PENDING_CONNECTIONS, MAX_ROWS, PTY_READ_BYTES, PTY_SHORT_READ_BYTES, STOP_TIMEOUT_SECS,
 };
 use crate::error::Error;
 use crate::procfs;
@@ -27,7 +30,8 @@ use registry::Event;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,6 +53,11 @@ pub struct StartSpec {
     pub scrollback: usize,
     /// The sandbox; None for `--no-sandbox`.
     pub policy: Option<Policy>,
+    /// With `--rollback`: the session id the baseline was captured under
+    /// (the record takes it), and the baseline's summary for the event log.
+    pub rollback: Option<(String, String)>,
+    /// `--ask`: opens outside the grant wait for approval (needs the sandbox).
+    pub ask: Option<AskSpec>,
 }
 
 /// A connection that has not sent its hello yet.
@@ -75,6 +84,9 @@ struct Client {
     leaving: bool,
     /// While the backlog is over the bound: when it counts as stalled.
     stall_at: Option<Instant>,
+    /// An approval overlay covers the bottom row: program output reaches
+    /// this client as redraws from the model, and keys answer the overlay.
+    overlay: bool,
 }
 
 impl Client {
@@ -89,13 +101,14 @@ impl Client {
             needs_redraw: false,
             leaving: false,
             stall_at: None,
+            overlay: false,
         }
     }
 
     /// Program output goes to this client now (it is neither leaving nor
     /// waiting for a redraw).
     fn takes_output(&self) -> bool {
-        !self.leaving && !self.needs_redraw
+        !self.leaving && !self.needs_redraw && !self.overlay
     }
 
     /// The backlog is over the bound: hold the program's output back.
@@ -112,6 +125,19 @@ struct Stopper {
     out: OutQueue,
 }
 
+/// Refusals logged in the current minute; beyond the limit they are
+/// counted and summed up in one event, so a connect loop cannot grow the log.
+struct Denials {
+    /// When the current one-minute window began.
+    since: Instant,
+    /// Refusals logged one by one in this window.
+    logged: u32,
+    /// Refusals counted but not logged in this window.
+    suppressed: u32,
+    /// The last suppressed refusal's reason.
+    last: String,
+}
+
 /// The running supervisor's state.
 struct Supervisor {
     /// Where records live.
@@ -120,12 +146,14 @@ struct Supervisor {
     record: Record,
     /// Append-only event log.
     events: File,
-    /// The attach socket.
-    listener: UnixListener,
-    /// Path the socket is bound at (possibly via /proc/self/fd).
-    sock_path: PathBuf,
-    /// Keeps `/proc/self/fd/N` in `sock_path` valid.
-    _sock_dir: Option<File>,
+    /// Bytes written to the event log so far.
+    events_bytes: u64,
+    /// The event log reached its bound: only the end is still recorded.
+    events_full: bool,
+    /// Peer refusals, rate-limited.
+    denials: Denials,
+    /// The attach socket (abstract); None once the session is ending.
+    listener: Option<UnixListener>,
     /// The pty master (non-blocking).
     master: OwnedFd,
     /// The program's pid, process group and session.
@@ -152,6 +180,10 @@ struct Supervisor {
     kill_at: Option<Instant>,
     /// How the program ended, once it has.
     exit: Option<ExitStatus>,
+    /// `--ask`: the seccomp listener and the waiting requests.
+    approvals: Option<approvals::Approvals>,
+    /// What went wrong recording the end (a full disk), for `nono stop`.
+    end_errors: Vec<String>,
 }
 
 /// Keystrokes queued for the pty beyond which we stop reading the client,
@@ -162,6 +194,9 @@ const TO_PTY_MAX: usize = 64 * 1024;
 /// `ready` receives `ok <id>` or `err <code> <message>`; `pre` is the
 /// launcher's end of an attach connection, for attached starts.
 pub fn run(spec: StartSpec, ready: OwnedFd, pre: Option<UnixStream>) -> ! {
+    // First of all: from now on every process below us counts as inside a
+    // session, for every supervisor's peer check.
+    let _ = sys::set_process_name(procfs::SUPERVISOR_COMM);
     let mut keep = vec![ready.as_raw_fd()];
     keep.extend(pre.as_ref().map(|p| p.as_raw_fd()));
     // Leave the caller's session and terminal, and every fd it had open.
@@ -254,8 +289,10 @@ impl Supervisor {
         if let Some(p) = pre.as_mut() {
             size = read_pre_hello(p).ok_or((1, "the launcher sent no attach request".into()))?;
         }
+        let size = clamp_size(size);
         let me = sys::getpid();
         let my_start = procfs::stat(me).map_or(0, |s| s.start_time);
+        let started_ns = registry::now_ns();
         let mut record = Record {
             version: RECORD_VERSION,
             id: String::new(),
@@ -270,24 +307,43 @@ impl Supervisor {
                 _ => "allowed".into(),
             },
             sandbox: None,
+            socket: String::new(),
+            peer_guard: "supervisor".into(),
             supervisor_pid: me,
             supervisor_start_time: my_start,
             child_pid: None,
-            started_at: registry::now(),
+            started_at: started_ns / 1_000_000_000,
+            started_at_ns: Some(started_ns),
             ended_at: None,
             exit_code: None,
             exit_signal: None,
-            rollback_session: None,
+            rollback_session: spec.rollback.as_ref().map(|(id, _)| id.clone()),
+            ask: spec.ask.is_some(),
+            waiting: 0,
         };
-        // Reserve a fresh id: the record is linked in only if the name is new.
+        // Claim the name and a fresh id under the registry's lock, so two
+        // starts can never both take one name; the record is linked in
+        // only if its id is new.
+        let lock = reg.lock().map_err(fail)?;
+        let (all, _) = reg.list().map_err(fail)?;
+        if let Some(why) = registry::name_conflict(&all, &spec.name) {
+            return Err((1, why));
+        }
         let mut created = false;
-        for _ in 0..8 {
-            record.id = registry::new_id().map_err(fail)?;
+        for attempt in 0..8 {
+            record.id = match (&spec.rollback, attempt) {
+                // The captures are filed under this id already.
+                (Some((id, _)), 0) => id.clone(),
+                (Some(_), _) => break,
+                _ => registry::new_id().map_err(fail)?,
+            };
+            record.socket = registry::new_socket_name(&record.id).map_err(fail)?;
             if reg.create_record(&record).map_err(fail)?.is_ok() {
                 created = true;
                 break;
             }
         }
+        drop(lock);
         if !created {
             return Err((1, "could not allocate a session id".into()));
         }
@@ -301,7 +357,8 @@ impl Supervisor {
         };
         let res = (|| {
             let events = reg.open_events(&id).map_err(fail)?;
-            let confinement = match &spec.policy {
+            let mut grants = Vec::new();
+            let mut confinement = match &spec.policy {
                 None => Confinement::default(),
                 Some(policy) => {
                     let mut policy = policy.clone();
@@ -314,33 +371,73 @@ impl Supervisor {
                     tmpdir = Some(dir.display().to_string());
                     policy.tmpdir = Some(dir);
                     let (c, info) = sandbox::confine(&policy).map_err(|m| (1, m))?;
+                    if info.enforced.iter().any(|e| e == "scope-abstract-unix") {
+                        record.peer_guard = "kernel".into();
+                    }
                     record.sandbox = Some(info);
+                    grants = policy
+                        .rules
+                        .iter()
+                        .map(|r| (r.path.clone(), r.access))
+                        .collect();
+                    grants.extend(
+                        policy
+                            .tmpdir
+                            .iter()
+                            .map(|t| (t.clone(), sandbox::READ | sandbox::WRITE)),
+                    );
                     c
                 }
             };
-            let (sock_path, sock_dir) = reg.socket_addr(&id).map_err(fail)?;
-            // The socket is created 0600: the umask is the only way to set a
-            // socket's mode at bind time, and we are single-threaded.
-            let old = sys::umask(0o177);
-            let bound = UnixListener::bind(&sock_path);
-            sys::umask(old);
-            let listener = bound.map_err(|e| {
-                fail(Error::io(
-                    format!("cannot listen on {}", reg.socket_path(&id).display()),
-                    e,
-                ))
-            })?;
+            // --ask: the program's process sends its listener over this pair.
+            let notify_pair = match spec.ask {
+                Some(_) => {
+                    approvals::check_support().map_err(|m| (1, m))?;
+                    let (ours, theirs) = UnixStream::pair()
+                        .map_err(|e| fail(Error::io("cannot make a socket pair", e)))?;
+                    confinement.notify = Some(sys::NotifySetup {
+                        filter: sandbox::notify::filter(),
+                        sock: theirs.into(),
+                    });
+                    Some(ours)
+                }
+                None => None,
+            };
+            // An abstract socket: no file anyone could chmod, replace or
+            // delete, and out of reach of a Landlock domain that scopes them.
+            let listener = SocketAddr::from_abstract_name(record.socket.as_bytes())
+                .and_then(|a| UnixListener::bind_addr(&a))
+                .map_err(|e| fail(Error::io("cannot listen on the session's socket", e)))?;
             listener
                 .set_nonblocking(true)
                 .map_err(|e| fail(Error::io("socket", e)))?;
             let (master, slave) =
                 sys::open_pty(size).map_err(|e| fail(Error::io("cannot open a pty", e)))?;
             let child = spawn_child(&spec, slave, confinement, tmpdir.as_deref())?;
+            // Exec succeeded, so the listener was sent before it.
+            let notify = match notify_pair {
+                Some(ours) => match sys::recv_fd(ours.as_raw_fd()) {
+                    Ok(fd) => Some(approvals::Approvals::new(
+                        fd,
+                        grants,
+                        spec.ask.unwrap_or_default(),
+                    )),
+                    Err(e) => {
+                        let _ = sys::killpg(child, libc::SIGKILL);
+                        let _ = sys::wait_nohang(child);
+                        return Err(fail(Error::io(
+                            "the program did not hand over its approval listener",
+                            e,
+                        )));
+                    }
+                },
+                None => None,
+            };
             sys::set_nonblocking(master.as_raw_fd(), true)
                 .map_err(|e| fail(Error::io("pty", e)))?;
-            Ok((events, listener, sock_path, sock_dir, master, child))
+            Ok((events, listener, master, child, notify))
         })();
-        let (events, listener, sock_path, sock_dir, master, child) = match res {
+        let (events, listener, master, child, notify) = match res {
             Ok(v) => v,
             Err(e) => {
                 cleanup(&reg, &tmpdir);
@@ -353,9 +450,15 @@ impl Supervisor {
             reg,
             record,
             events,
-            listener,
-            sock_path,
-            _sock_dir: sock_dir,
+            events_bytes: 0,
+            events_full: false,
+            denials: Denials {
+                since: Instant::now(),
+                logged: 0,
+                suppressed: 0,
+                last: String::new(),
+            },
+            listener: Some(listener),
             master,
             child,
             signals,
@@ -369,6 +472,8 @@ impl Supervisor {
             pty_closed: false,
             kill_at: None,
             exit: None,
+            approvals: notify,
+            end_errors: Vec::new(),
         };
         sup.record.status = "running".into();
         sup.record.child_pid = Some(child);
@@ -376,6 +481,9 @@ impl Supervisor {
             "started",
             &format!("pid {child}: {}", spec.command.join(" ")),
         );
+        if let Some((_, summary)) = &spec.rollback {
+            sup.event("capture", &format!("rollback baseline: {summary}"));
+        }
         if let Some(stream) = pre {
             let _ = stream.set_read_timeout(None);
             let _ = stream.set_nonblocking(true);
@@ -386,25 +494,75 @@ impl Supervisor {
         if let Err(e) = sup.reg.write_record(&sup.record) {
             let _ = sys::killpg(child, libc::SIGKILL);
             let _ = sys::wait_nohang(child);
-            // Our own listener still accepts, so remove_files would rightly
-            // keep the socket: unlink it ourselves.
-            let _ = std::fs::remove_file(&sup.sock_path);
             cleanup(&sup.reg, &tmpdir);
             return Err(fail(e));
         }
         Ok(sup)
     }
 
-    /// Append an event line; failures are ignored (the log is informational).
+    /// Append an event line; failures are ignored (the log is
+    /// informational). Past its bound only the session's end is recorded.
     fn event(&mut self, event: &str, detail: &str) {
-        let e = Event {
+        let mut line = Event {
             time: registry::now(),
             event: event.into(),
             detail: detail.into(),
-        };
-        let mut line = e.serialize_json();
+        }
+        .serialize_json();
         line.push('\n');
-        let _ = self.events.write_all(line.as_bytes());
+        if self.events_bytes + line.len() as u64 > EVENT_LOG_MAX_BYTES && event != "exited" {
+            if self.events_full {
+                return;
+            }
+            self.events_full = true;
+            line = Event {
+                time: registry::now(),
+                event: "error".into(),
+                detail: format!(
+                    "the event log reached its bound ({EVENT_LOG_MAX_BYTES} bytes); later events are not recorded, except the end"
+                ),
+            }
+            .serialize_json();
+            line.push('\n');
+        }
+        if self.events.write_all(line.as_bytes()).is_ok() {
+            self.events_bytes += line.len() as u64;
+        }
+    }
+
+    /// A refused peer: an event naming it, at most
+    /// `DENIED_EVENTS_PER_MINUTE` a minute; the rest are summed up once the
+    /// minute is over.
+    fn denied_event(&mut self, reason: &str) {
+        self.flush_denials(Instant::now());
+        if self.denials.logged < DENIED_EVENTS_PER_MINUTE {
+            self.denials.logged += 1;
+            self.event("denied", reason);
+        } else {
+            self.denials.suppressed += 1;
+            self.denials.last = reason.to_string();
+        }
+    }
+
+    /// Close the refusal window if a minute has passed, logging the sum of
+    /// what was counted in it.
+    fn flush_denials(&mut self, now: Instant) {
+        if now < self.denials.since + Duration::from_secs(60) {
+            return;
+        }
+        if self.denials.suppressed > 0 {
+            let d = format!(
+                "x{} more in the last minute (the last: {})",
+                self.denials.suppressed, self.denials.last
+            );
+            self.event("denied", &d);
+        }
+        self.denials = Denials {
+            since: now,
+            logged: 0,
+            suppressed: 0,
+            last: String::new(),
+        };
     }
 
     /// Rewrite our record (atomic replace); a failure is logged, not fatal.
@@ -424,6 +582,7 @@ impl Supervisor {
             Client,
             Pending(usize),
             Follower(usize),
+            Notify,
         }
         let mut fds: Vec<PollFd> = Vec::new();
         let mut tokens: Vec<Token> = Vec::new();
@@ -445,8 +604,10 @@ impl Supervisor {
                 fds.push(PollFd::new(self.master.as_raw_fd(), ev));
                 tokens.push(Token::Pty);
             }
-            fds.push(PollFd::new(self.listener.as_raw_fd(), POLLIN));
-            tokens.push(Token::Listener);
+            if let Some(l) = &self.listener {
+                fds.push(PollFd::new(l.as_raw_fd(), POLLIN));
+                tokens.push(Token::Listener);
+            }
             if let Some(c) = &self.client {
                 let mut ev = 0;
                 if self.to_pty.len() < TO_PTY_MAX && !c.leaving {
@@ -461,6 +622,10 @@ impl Supervisor {
             for (i, p) in self.pending.iter().enumerate() {
                 fds.push(PollFd::new(p.stream.as_raw_fd(), POLLIN));
                 tokens.push(Token::Pending(i));
+            }
+            if let Some(fd) = self.approvals.as_ref().and_then(approvals::Approvals::fd) {
+                fds.push(PollFd::new(fd, POLLIN));
+                tokens.push(Token::Notify);
             }
             for (i, f) in self.followers.iter().enumerate() {
                 let ev = if f.out.pending() > 0 {
@@ -491,6 +656,7 @@ impl Supervisor {
                     Token::Client => self.client_activity(rev),
                     Token::Pending(i) => pending_ready.push(i),
                     Token::Follower(i) => followers_ready.push((i, rev)),
+                    Token::Notify => self.notify_activity(rev),
                 }
             }
             for (i, rev) in followers_ready.into_iter().rev() {
@@ -513,6 +679,10 @@ impl Supervisor {
             .map(|p| p.deadline)
             .chain(self.kill_at)
             .chain(self.client.as_ref().and_then(|c| c.stall_at))
+            .chain(self.approvals.as_ref().and_then(|a| a.next_deadline()))
+            .chain(
+                (self.denials.suppressed > 0).then(|| self.denials.since + Duration::from_secs(60)),
+            )
             .min();
         match nearest {
             None => -1,
@@ -538,6 +708,8 @@ impl Supervisor {
             }
         }
         self.pending.retain(|p| p.deadline > now);
+        self.approval_deadlines(now);
+        self.flush_denials(now);
         if self.kill_at.is_some_and(|t| t <= now) {
             self.kill_at = None;
             let _ = sys::killpg(self.child, libc::SIGKILL);
@@ -592,6 +764,7 @@ impl Supervisor {
     /// SIGTERM (and SIGCONT) to the program's group now, SIGKILL after `grace`;
     /// `force` kills at once. Repeated requests keep the earliest deadline.
     fn begin_stop(&mut self, force: bool, grace: Duration) {
+        self.refuse_all_requests("the session stopping");
         if force {
             let _ = sys::killpg(self.child, libc::SIGKILL);
             self.kill_at = None;
@@ -616,8 +789,11 @@ impl Supervisor {
     /// Read the pty until it would block (`drain`: until it is empty or closed).
     fn read_pty(&mut self, drain: bool) {
         let mut buf = std::mem::take(&mut self.pty_buf);
-        self.read_pty_into(&mut buf, drain);
+        let got = self.read_pty_into(&mut buf, drain);
         self.pty_buf = buf;
+        if got > 0 && self.client.as_ref().is_some_and(|c| c.overlay) {
+            self.repaint_under_overlay();
+        }
         // One write per wakeup rather than per read: fewer syscalls and
         // client wakeups, and an echo still goes out in this same wakeup.
         if let Some(c) = self.client.as_mut() {
@@ -629,8 +805,8 @@ impl Supervisor {
         }
     }
 
-    /// `read_pty` with the buffer lent out of `self`.
-    fn read_pty_into(&mut self, buf: &mut [u8], drain: bool) {
+    /// `read_pty` with the buffer lent out of `self`; the bytes read.
+    fn read_pty_into(&mut self, buf: &mut [u8], drain: bool) -> usize {
         // Until the pty is empty (a pty read returns at most the 4 KiB
         // line-discipline buffer), bounded per wakeup so sockets get their
         // turn under a flood.
@@ -640,6 +816,7 @@ impl Supervisor {
             crate::defaults::PTY_WAKEUP_BYTES
         };
         let fd = self.master.as_raw_fd();
+        let mut total = 0;
         while budget > 0 {
             // With a client taking output, the bytes are read straight
             // into its queue as a frame (no copy); otherwise into `buf`.
@@ -650,10 +827,11 @@ impl Supervisor {
             match read {
                 Ok((0, _)) => {
                     self.pty_closed = true;
-                    return;
+                    return total;
                 }
                 Ok((n, queued)) => {
                     budget = budget.saturating_sub(n);
+                    total += n;
                     let Supervisor {
                         term,
                         followers,
@@ -665,6 +843,12 @@ impl Supervisor {
                         _ => buf.get(..n).unwrap_or(&[]),
                     };
                     model_output(term, followers, bytes);
+                    // Queries in bytes no terminal will see (none attached,
+                    // or one waiting for a redraw) are answered from the model.
+                    let replies = term.take_replies();
+                    if !queued && self.to_pty.len() + replies.len() <= TO_PTY_MAX {
+                        self.to_pty.extend_from_slice(&replies);
+                    }
                     // A short read found the pty drained: the next read
                     // would almost surely be EAGAIN (a syscall per
                     // keystroke), and if more came, poll says so.
@@ -672,17 +856,18 @@ impl Supervisor {
                         && (n < PTY_SHORT_READ_BYTES
                             || self.client.as_ref().is_some_and(Client::backlogged))
                     {
-                        return;
+                        return total;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return total,
                 // EIO: every slave fd is closed.
                 Err(_) => {
                     self.pty_closed = true;
-                    return;
+                    return total;
                 }
             }
         }
+        total
     }
 
     /// Send queued keystrokes to the program.
@@ -697,58 +882,45 @@ impl Supervisor {
         }
     }
 
-    /// New connections: check the peer before reading a byte.
+    /// New connections: check the peer before reading a byte. Every
+    /// request passes here first, whatever it asks for.
     fn listener_activity(&mut self) {
-        loop {
-            let stream = match self.listener.accept() {
+        // Bounded per wakeup, so a connect flood cannot starve the program.
+        for _ in 0..MAX_ACCEPTS_PER_WAKEUP {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            let stream = match listener.accept() {
                 Ok((s, _)) => s,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(_) => return,
             };
-            if let Err(reason) = self.check_peer(&stream) {
-                self.event("denied", &reason);
+            if let Err(reason) = check_peer(&stream) {
+                self.denied_event(&reason);
                 let _ = stream.set_nonblocking(true);
                 let reply = Frame::Reply(ReplyStatus::Denied, reason).to_bytes();
                 let _ = sys::write(stream.as_raw_fd(), &reply);
                 continue;
             }
-            if self.pending.len() >= MAX_PENDING_CONNECTIONS
-                || stream.set_nonblocking(true).is_err()
-            {
+            if stream.set_nonblocking(true).is_err() {
                 continue;
+            }
+            // Silent connections cannot lock anyone out: the one closest to
+            // its deadline makes room for the newcomer.
+            if self.pending.len() >= MAX_PENDING_CONNECTIONS {
+                if let Some(oldest) =
+                    (0..self.pending.len()).min_by_key(|&i| self.pending[i].deadline)
+                {
+                    self.pending.swap_remove(oldest);
+                }
             }
             self.pending.push(Pending {
                 stream,
                 reader: FrameReader::new(),
                 deadline: Instant::now() + Duration::from_millis(HELLO_TIMEOUT_MS),
             });
-        }
-    }
-
-    /// Same uid only, and never from inside the session.
-    fn check_peer(&self, stream: &UnixStream) -> std::result::Result<(), String> {
-        let cred = sys::peer_cred(stream.as_raw_fd())
-            .map_err(|e| format!("cannot read peer credentials: {e}"))?;
-        if cred.uid != sys::geteuid() {
-            return Err(format!(
-                "uid {} (pid {}) may not use a session of uid {}",
-                cred.uid,
-                cred.pid,
-                sys::geteuid()
-            ));
-        }
-        // Fail closed: a peer whose ancestry cannot be read (it connected
-        // and exited, handing the socket to another process) is refused.
-        match procfs::is_self_or_descendant(cred.pid, sys::getpid()) {
-            Some(false) => Ok(()),
-            Some(true) => Err(format!(
-                "pid {} runs inside this session; a session cannot control itself",
-                cred.pid
-            )),
-            None => Err(format!(
-                "pid {} exited before its origin could be checked",
-                cred.pid
-            )),
+            // A real client's hello is usually there already: answer it now,
+            // before more connections can push it out.
+            self.pending_activity(self.pending.len() - 1);
         }
     }
 
@@ -847,17 +1019,21 @@ impl Supervisor {
                 let _ = out.flush(stream.as_raw_fd());
                 self.stoppers.push(Stopper { stream, out });
             }
+            Request::Pending | Request::Decide { .. } => self.approval_hello(stream, req),
         }
     }
 
     /// Make `stream` the attached client at `size`, and draw the screen for it.
     fn attach(&mut self, stream: UnixStream, size: WinSize) {
+        let size = clamp_size(size);
         self.client = None; // a leaving client is let go at once
         self.apply_size(size, true);
         let mut c = Client::new(stream);
         c.out.push_output(&self.term.render());
         let _ = c.out.flush(c.stream.as_raw_fd());
         self.client = Some(c);
+        // Requests that arrived while detached show now.
+        self.overlay_on_attach();
         self.record.attached = true;
         self.save();
         self.event("attached", &format!("{}x{}", size.cols, size.rows));
@@ -866,6 +1042,7 @@ impl Supervisor {
     /// Resize the pty and the model. `force_winch`: signal the program even
     /// when the size did not change, so full-screen programs repaint.
     fn apply_size(&mut self, size: WinSize, force_winch: bool) {
+        let size = clamp_size(size);
         if size.rows == 0 || size.cols == 0 {
             return;
         }
@@ -952,6 +1129,12 @@ impl Supervisor {
             } else if c.needs_redraw {
                 c.needs_redraw = false;
                 c.out.push_output(&self.term.render());
+                if c.overlay {
+                    let overlay = self.overlay_now();
+                    if let Some(c) = self.client.as_mut() {
+                        c.out.push_output(&overlay);
+                    }
+                }
             }
         }
     }
@@ -978,6 +1161,8 @@ impl Supervisor {
             };
             match c.reader.next_frame() {
                 Ok(None) => break,
+                // While the overlay shows, keys answer it and reach nothing else.
+                Ok(Some(Frame::Input(bytes))) if c.overlay => self.overlay_input(&bytes),
                 Ok(Some(Frame::Input(bytes))) => self.to_pty.extend_from_slice(&bytes),
                 Ok(Some(Frame::Resize(size))) => self.apply_size(size, false),
                 Ok(Some(Frame::Eof)) => {
@@ -1000,6 +1185,18 @@ impl Supervisor {
         self.write_to_pty();
     }
 
+    /// With `--rollback`: capture the tree as the program left it (after
+    /// its whole process group is gone, so nothing changes under us).
+    fn rollback_final(&mut self) {
+        let Some(id) = self.record.rollback_session.clone() else {
+            return;
+        };
+        match crate::rollback::capture::final_capture(&id) {
+            Ok(info) => self.event("capture", &format!("rollback final: {}", info.describe())),
+            Err(e) => self.event("error", &format!("rollback final capture failed: {e}")),
+        }
+    }
+
     /// The program ended: drain its output, record the end, tell the
     /// clients, remove the socket.
     fn finish(&mut self, st: ExitStatus) {
@@ -1009,6 +1206,7 @@ impl Supervisor {
         // Nothing of the session outlives it: leftovers in its process group go too.
         let _ = sys::killpg(self.child, libc::SIGKILL);
         while let Ok(Some(_)) = sys::wait_nohang(-1) {}
+        self.rollback_final();
         if let Some(t) = self.record.sandbox.as_ref().and_then(|s| s.tmpdir.as_ref()) {
             sandbox::remove_tmpdir(t);
         }
@@ -1017,7 +1215,9 @@ impl Supervisor {
         let mut text = self.term.text_lines().join("\n");
         text.push('\n');
         if let Err(e) = self.reg.write_log(&self.record.id, text.as_bytes()) {
-            self.event("error", &format!("cannot save the history: {e}"));
+            let msg = format!("cannot save the history: {e}");
+            self.event("error", &msg);
+            self.end_errors.push(msg);
         }
         self.record.status = "exited".into();
         self.record.ended_at = Some(registry::now());
@@ -1026,13 +1226,19 @@ impl Supervisor {
             ExitStatus::Code(c) => self.record.exit_code = Some(c),
             ExitStatus::Signal(s) => self.record.exit_signal = Some(s),
         }
-        self.save();
+        if let Err(e) = self.reg.write_record(&self.record) {
+            let msg = format!("cannot record the end: {e}");
+            self.event("error", &msg);
+            self.end_errors.push(msg);
+        }
         let detail = match st {
             ExitStatus::Code(c) => format!("exit code {c}"),
             ExitStatus::Signal(s) => format!("killed by SIG{}", registry::signal_name(s)),
         };
+        self.flush_denials(Instant::now() + Duration::from_secs(60));
         self.event("exited", &detail);
-        let _ = std::fs::remove_file(&self.sock_path);
+        // New connections now fail at once instead of waiting in the backlog.
+        self.listener = None;
         let deadline = Instant::now() + Duration::from_millis(EXIT_FLUSH_TIMEOUT_MS);
         let mut outs: Vec<(RawFd, &mut OutQueue)> = Vec::new();
         if let Some(c) = self.client.as_mut() {
@@ -1046,6 +1252,9 @@ impl Supervisor {
             outs.push((c.stream.as_raw_fd(), &mut c.out));
         }
         for s in self.stoppers.iter_mut() {
+            for e in &self.end_errors {
+                s.out.push(&Frame::Notice(e.clone()));
+            }
             s.out.push(&Frame::Exited(st));
             outs.push((s.stream.as_raw_fd(), &mut s.out));
         }
@@ -1057,6 +1266,49 @@ impl Supervisor {
             outs.push((f.stream.as_raw_fd(), &mut f.out));
         }
         flush_until(&mut outs, deadline);
+    }
+}
+
+/// A window size the model can afford: at most `MAX_ROWS` x `MAX_COLS`
+/// (a peer's hello asking for 65535x65535 must not cost gigabytes).
+fn clamp_size(size: WinSize) -> WinSize {
+    WinSize {
+        rows: size.rows.min(MAX_ROWS),
+        cols: size.cols.min(MAX_COLS),
+        ..size
+    }
+}
+
+/// Same uid only, and never from inside any session: a peer that is, or
+/// descends from, a live supervisor (this one or another) is refused,
+/// because a sandbox without abstract-socket scoping (or no sandbox) does
+/// not keep it away from our socket.
+fn check_peer(stream: &UnixStream) -> std::result::Result<(), String> {
+    let cred = sys::peer_cred(stream.as_raw_fd())
+        .map_err(|e| format!("cannot read peer credentials: {e}"))?;
+    let me = sys::geteuid();
+    if cred.uid != me {
+        return Err(format!(
+            "uid {} (pid {}) may not use a session of uid {me}",
+            cred.uid, cred.pid
+        ));
+    }
+    // Fail closed: a peer whose ancestry cannot be read (it connected and
+    // exited, handing the socket to another process) is refused.
+    match procfs::origin(cred.pid) {
+        Some(procfs::Origin::Outside) => Ok(()),
+        Some(procfs::Origin::InSession(sup)) if sup == sys::getpid() => Err(format!(
+            "pid {} runs inside this session; a session cannot control itself",
+            cred.pid
+        )),
+        Some(procfs::Origin::InSession(sup)) => Err(format!(
+            "pid {} runs inside another session (supervisor pid {sup}); no session may reach another",
+            cred.pid
+        )),
+        None => Err(format!(
+            "pid {} exited before its origin could be checked",
+            cred.pid
+        )),
     }
 }
 

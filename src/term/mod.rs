@@ -270,7 +270,21 @@ struct Emulator {
     gl: u8,
     /// The last printed graphic character, for REP.
     last_char: Option<char>,
+    /// Answers to the program's queries (cursor position, status, device
+    /// attributes), for the supervisor to send while no terminal is attached.
+    replies: Vec<u8>,
 }
+
+/// Bound on unanswered replies: a program that floods queries while its
+/// replies cannot be written loses the excess (a terminal would block it).
+const MAX_REPLY_BYTES: usize = 4096;
+
+/// Primary device attributes: a VT220-class terminal with ANSI colour
+/// (62: VT220, 22: colour), which is what the model renders.
+const DA1_REPLY: &[u8] = b"\x1b[?62;22c";
+/// Secondary device attributes: VT220 (1), firmware version 10, no ROM
+/// cartridge; a neutral answer that no program keys workarounds off.
+const DA2_REPLY: &[u8] = b"\x1b[>1;10;0c";
 
 /// A terminal model: screen, scrollback, cursor, title and modes.
 #[derive(Clone, Debug)]
@@ -306,8 +320,16 @@ impl Terminal {
                 charsets: [Charset::Ascii; 2],
                 gl: 0,
                 last_char: None,
+                replies: Vec::new(),
             },
         }
+    }
+
+    /// Take the answers to queries the program made since the last call
+    /// (`CSI 6n`, `CSI 5n`, `CSI c`, `CSI > c`), as a terminal would send
+    /// them. Cheap when there are none.
+    pub fn take_replies(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.emu.replies)
     }
 
     /// Feed bytes the program wrote to the PTY. Chunks may split any
@@ -467,6 +489,13 @@ const DEC_GRAPHICS: [char; 32] = [
 ];
 
 impl Emulator {
+    /// Queue an answer to a query, within the bound.
+    fn reply(&mut self, bytes: &[u8]) {
+        if self.replies.len() + bytes.len() <= MAX_REPLY_BYTES {
+            self.replies.extend_from_slice(bytes);
+        }
+    }
+
     fn screen(&self) -> &Screen {
         if self.alt_active {
             &self.alt
@@ -1326,6 +1355,23 @@ impl Perform for Emulator {
                 }
             }
             (0, [b'!'], b'p') => self.soft_reset(),
+            (0 | b'?', [], b'n') => match ps.get(0) {
+                5 if private == 0 => self.reply(b"\x1b[0n"),
+                6 => {
+                    // Origin mode reports relative to the scroll region.
+                    let top = if self.modes.origin { self.top } else { 0 };
+                    let q = if private == b'?' { "?" } else { "" };
+                    let r = format!(
+                        "\x1b[{q}{};{}R",
+                        self.y.saturating_sub(top) + 1,
+                        self.x.min(self.cols - 1) + 1
+                    );
+                    self.reply(r.as_bytes());
+                }
+                _ => {}
+            },
+            (0, [], b'c') if ps.get(0) == 0 => self.reply(DA1_REPLY),
+            (b'>', [], b'c') if ps.get(0) == 0 => self.reply(DA2_REPLY),
             _ => {}
         }
     }

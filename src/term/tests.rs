@@ -399,3 +399,27 @@ fn history_lines_keep_text_and_attributes_in_order() {
         assert_eq!(u.history_runs(i), t.history_runs(i));
     }
 }
+
+#[test]
+fn queries_are_answered_from_the_model() {
+    let mut t = Terminal::new(24, 80, 100);
+    t.feed(b"\x1b[5;10H\x1b[6n");
+    assert_eq!(t.take_replies(), b"\x1b[5;10R");
+    assert!(t.take_replies().is_empty());
+    // Origin mode: relative to the scroll region.
+    t.feed(b"\x1b[3;20r\x1b[?6h\x1b[2;4H\x1b[6n\x1b[?6n");
+    assert_eq!(t.take_replies(), b"\x1b[2;4R\x1b[?2;4R");
+    t.feed(b"\x1b[5n\x1b[c\x1b[0c\x1b[>c\x1b[>0c\x1b[1c");
+    assert_eq!(
+        t.take_replies(),
+        b"\x1b[0n\x1b[?62;22c\x1b[?62;22c\x1b[>1;10;0c\x1b[>1;10;0c"
+    );
+    // Split anywhere, and bounded.
+    t.feed(b"\x1b[");
+    t.feed(b"6n");
+    assert_eq!(t.take_replies().len(), b"\x1b[2;4R".len());
+    for _ in 0..10_000 {
+        t.feed(b"\x1b[c");
+    }
+    assert!(t.take_replies().len() <= 4096);
+}

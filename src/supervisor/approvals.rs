@@ -1,0 +1,919 @@
+//! Approvals (`--ask`): the supervisor's side of the seccomp user
+//! notifications for the program's opens. A notification is answered at
+//! once when its path is inside the grant (the kernel continues and
+//! Landlock decides), inside nono's own directories (refused) or under a
+//! standing answer; otherwise it becomes a waiting request, answered by the
+//! attached client's overlay, `nono approve`/`nono deny`, the timeout or
+//! `nono stop`. Only the asking thread waits: nothing here blocks the loop.
+//! A grant opens the resolved path here (following no symlink) and injects
+//! that fd as the call's result, so the program gets the inode the operator
+//! saw, whatever it does to its memory or its symlinks meanwhile.
+
+use super::Supervisor;
+use crate::defaults::{
+    APPROVAL_EVENTS_PER_MINUTE, APPROVAL_RECHECK_MS, APPROVAL_SAVE_MS, MAX_APPROVAL_WAITERS,
+    MAX_FRAME_PAYLOAD, MAX_PENDING_APPROVALS, MAX_STANDING_ANSWERS, NOTIFY_WAKEUP_MAX,
+};
+use crate::protocol::{Frame, PendingRequest, ReplyStatus, Request};
+use crate::sandbox::{access_name, notify};
+use crate::sys::{self, Notif, PollFd, POLLERR_ANY, POLLIN};
+use crate::term::Terminal;
+use crate::{procfs, registry};
+use nanoserde::SerJson;
+use std::ffi::OsStr;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// `nono run --ask` as the supervisor receives it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AskSpec {
+    /// Refuse a request nobody answered within this time (None: wait).
+    pub timeout: Option<Duration>,
+}
+
+/// The approval state of a session.
+pub struct Approvals {
+    /// The seccomp listener; None once every process of the program is gone.
+    listener: Option<OwnedFd>,
+    /// What Landlock grants: canonical path and READ/WRITE.
+    grants: Vec<(PathBuf, u8)>,
+    /// nono's state and configuration directories: refused without asking.
+    never: Vec<PathBuf>,
+    /// Waiting requests, oldest first (the overlay shows the first).
+    asks: Vec<Ask>,
+    /// Id of the next request.
+    next_id: u32,
+    /// `a`/`d` answers (and `--always`): this path, decided for the session.
+    standing: Vec<Standing>,
+    /// `--ask-timeout`.
+    timeout: Option<Duration>,
+    /// When dead requests are next looked for, while any wait.
+    recheck_at: Option<Instant>,
+    /// When the record is next rewritten with the waiting count.
+    save_at: Option<Instant>,
+    /// Events left in this minute, and when the minute began.
+    budget: (u32, Instant),
+    /// Events not written because the budget ran out (reported once it refills).
+    unlogged: u64,
+    /// Esc on the overlay: requests up to this id stay off it (they still
+    /// wait, for `nono approve`) until the next attach.
+    hidden_upto: u32,
+}
+
+/// A request waiting for a person.
+struct Ask {
+    /// Its id.
+    id: u32,
+    /// The asking process.
+    pid: i32,
+    /// Its command name, escaped for display.
+    command: String,
+    /// The resolved path a grant opens.
+    path: PathBuf,
+    /// READ and/or WRITE.
+    access: u8,
+    /// The open creates the file.
+    create: bool,
+    /// Threads of `pid` waiting on this same path and access.
+    waiters: Vec<Waiter>,
+    /// When it was asked.
+    since: Instant,
+    /// Unix time it was asked.
+    asked_at: u64,
+}
+
+/// One stopped thread.
+#[derive(Clone, Copy)]
+struct Waiter {
+    /// Notification id.
+    notif: u64,
+    /// The thread.
+    tid: i32,
+    /// Its open flags.
+    flags: i32,
+    /// Its creation mode.
+    mode: u32,
+}
+
+/// A decision for the rest of the session.
+struct Standing {
+    /// The resolved path.
+    path: PathBuf,
+    /// Allowed access (for a grant) or any access (for a refusal).
+    access: u8,
+    /// Grant or refuse.
+    allow: bool,
+}
+
+/// What a notification needs, worked out without blocking.
+enum Verdict {
+    /// Let the kernel carry it out (Landlock decides).
+    Continue,
+    /// The thread stopped waiting meanwhile: nothing to answer.
+    Gone,
+    /// Refuse at once (EACCES) and log why.
+    Refuse(Target, &'static str),
+    /// A standing answer covers it.
+    Standing(Target, bool),
+    /// Ask a person.
+    Ask(Target),
+}
+
+/// A notification worked out: who asks for what.
+struct Target {
+    /// The asking process.
+    pid: i32,
+    /// The waiting thread.
+    waiter: Waiter,
+    /// Resolved path.
+    path: PathBuf,
+    /// READ and/or WRITE.
+    access: u8,
+    /// The open would create the file.
+    create: bool,
+}
+
+/// Whether `--ask` can work here; the reason when not.
+pub fn check_support() -> std::result::Result<(), String> {
+    let hint = "; nothing was started (start it without --ask)";
+    if !notify::SUPPORTED {
+        return Err(format!(
+            "--ask is not available: nono has no approval filter for this architecture{hint}"
+        ));
+    }
+    let release = sys::kernel_release();
+    if !notify::kernel_supported(&release) || !sys::notif_supported() {
+        return Err(format!(
+            "--ask needs Linux {}.{} or later (seccomp user notification with ADDFD and SEND); this kernel is {release}{hint}",
+            notify::MIN_KERNEL.0,
+            notify::MIN_KERNEL.1
+        ));
+    }
+    Ok(())
+}
+
+impl Approvals {
+    /// Approvals for a program whose Landlock grants are `grants`, over
+    /// the seccomp `listener` it sent us.
+    pub fn new(listener: OwnedFd, grants: Vec<(PathBuf, u8)>, spec: AskSpec) -> Approvals {
+        // Wake us on the asking thread's CPU (Linux 6.6): a round trip per
+        // open is the whole cost of --ask; older kernels just lack the hint.
+        let _ = sys::notif_sync_wakeup(listener.as_raw_fd());
+        let canon = |p: PathBuf| p.canonicalize().unwrap_or(p);
+        let never = registry::state_dir()
+            .ok()
+            .into_iter()
+            .chain(crate::config::config_dir())
+            .map(canon)
+            .collect();
+        Approvals {
+            listener: Some(listener),
+            grants,
+            never,
+            asks: Vec::new(),
+            next_id: 1,
+            standing: Vec::new(),
+            timeout: spec.timeout,
+            recheck_at: None,
+            save_at: None,
+            budget: (APPROVAL_EVENTS_PER_MINUTE, Instant::now()),
+            unlogged: 0,
+            hidden_upto: 0,
+        }
+    }
+
+    /// The listener, while the program lives.
+    pub fn fd(&self) -> Option<RawFd> {
+        self.listener.as_ref().map(|l| l.as_raw_fd())
+    }
+
+    /// The request the overlay shows: the oldest one not put off with Esc.
+    fn on_overlay(&self) -> Option<&Ask> {
+        self.asks.iter().find(|k| k.id > self.hidden_upto)
+    }
+
+    /// The nearest time something here must be done.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let timeouts = self
+            .timeout
+            .and_then(|t| self.asks.first().map(|a| a.since + t));
+        [timeouts, self.recheck_at, self.save_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Work out what notification `n` needs. Before anything but letting
+    /// the call continue, what was read of the program (its memory, its
+    /// cwd, its pid) is checked with ID_VALID, so it belonged to the thread
+    /// that still waits.
+    fn classify(&self, listener: RawFd, n: &Notif) -> Verdict {
+        if n.arch != notify::AUDIT_ARCH {
+            return Verdict::Continue;
+        }
+        let Some(mut call) = notify::decode(n.nr, &n.args) else {
+            return Verdict::Continue;
+        };
+        if let Some((addr, size)) = call.how {
+            // openat2: flags, mode and resolve are in its `struct open_how`.
+            let mut how = [0u8; 24];
+            if size < 24 || sys::read_process_memory(n.tid, addr, &mut how).ok() != Some(24) {
+                return Verdict::Continue;
+            }
+            let word =
+                |i: usize| u64::from_ne_bytes(how[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+            // RESOLVE_* constraints cannot be honoured from outside: not asked about.
+            if word(2) != 0 {
+                return Verdict::Continue;
+            }
+            call.flags = word(0) as i32;
+            call.mode = word(1) as u32 & 0o7777;
+        }
+        // O_PATH opens are not checked by Landlock, so there is nothing to ask.
+        if call.flags & libc::O_PATH != 0 {
+            return Verdict::Continue;
+        }
+        let mut buf = vec![0u8; libc::PATH_MAX as usize];
+        let Ok(len) = sys::read_process_memory(n.tid, call.path, &mut buf) else {
+            return Verdict::Continue;
+        };
+        let Some(end) = buf[..len].iter().position(|&b| b == 0) else {
+            return Verdict::Continue;
+        };
+        if end == 0 {
+            return Verdict::Continue;
+        }
+        let raw = Path::new(OsStr::from_bytes(&buf[..end]));
+        let full = if raw.is_absolute() {
+            raw.to_path_buf()
+        } else {
+            let link = if call.dirfd == libc::AT_FDCWD {
+                format!("/proc/{}/cwd", n.tid)
+            } else {
+                format!("/proc/{}/fd/{}", n.tid, call.dirfd)
+            };
+            match std::fs::read_link(&link) {
+                Ok(base) if base.is_absolute() => base.join(raw),
+                _ => return Verdict::Continue,
+            }
+        };
+        // Which process asks is read only where it matters (a /proc path
+        // names it; a request shows it): it costs a file read per open.
+        let pid = if full.starts_with("/proc") {
+            Some(procfs::tgid(n.tid).ok_or(()))
+        } else {
+            None
+        };
+        let pid = match pid {
+            Some(Ok(p)) => Some(p),
+            Some(Err(())) => return Verdict::Gone,
+            None => None,
+        };
+        let full = match pid {
+            Some(pid) => notify::program_view(&full, pid, n.tid),
+            None => full,
+        };
+        let excl = libc::O_CREAT | libc::O_EXCL;
+        let nofollow = call.flags & libc::O_NOFOLLOW != 0 || call.flags & excl == excl;
+        let Some((path, exists)) = notify::resolve(&full, nofollow) else {
+            return Verdict::Continue;
+        };
+        // A missing file the call will not create: the kernel says ENOENT
+        // before Landlock is asked, so there is nothing to approve.
+        let tmpfile = call.flags & libc::O_TMPFILE == libc::O_TMPFILE;
+        if !exists && call.flags & libc::O_CREAT == 0 && !tmpfile {
+            return Verdict::Continue;
+        }
+        let access = notify::access_of(call.flags, exists);
+        // Continuing needs no check that what we read was the waiting
+        // thread's: Landlock decides either way. Anything else does.
+        if notify::granted(&self.grants, &path) & access == access {
+            return Verdict::Continue;
+        }
+        let pid = match pid.or_else(|| procfs::tgid(n.tid)) {
+            Some(p) if sys::notif_id_valid(listener, n.id) => p,
+            _ => return Verdict::Gone,
+        };
+        let target = Target {
+            pid,
+            waiter: Waiter {
+                notif: n.id,
+                tid: n.tid,
+                flags: call.flags,
+                mode: call.mode,
+            },
+            path,
+            access,
+            create: !exists && call.flags & libc::O_CREAT != 0,
+        };
+        if self.never.iter().any(|d| target.path.starts_with(d)) {
+            return Verdict::Refuse(target, "nono's own directories are never granted");
+        }
+        let standing = self.standing.iter().find(|s| {
+            s.path == target.path && (!s.allow || s.access & target.access == target.access)
+        });
+        match standing {
+            Some(s) => Verdict::Standing(target, s.allow),
+            None => Verdict::Ask(target),
+        }
+    }
+
+    /// Whether an event may be written now (the log's growth is bounded
+    /// under a flood; what is skipped is counted and reported).
+    fn spend(&mut self) -> bool {
+        let now = Instant::now();
+        if now.duration_since(self.budget.1) >= Duration::from_secs(60) {
+            self.budget = (APPROVAL_EVENTS_PER_MINUTE, now);
+        }
+        if self.budget.0 == 0 {
+            self.unlogged += 1;
+            return false;
+        }
+        self.budget.0 -= 1;
+        true
+    }
+}
+
+/// Show `text` on a terminal or in a log line: control characters (a
+/// hostile path could carry escape sequences) become `\xNN`.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A path for display.
+fn shown(path: &Path) -> String {
+    printable(&path.to_string_lossy())
+}
+
+/// "read /x", "write /x (create)".
+fn what(access: u8, create: bool, path: &Path) -> String {
+    let verb = if create {
+        "create"
+    } else {
+        access_name(access)
+    };
+    format!("{verb} {}", shown(path))
+}
+
+/// Open the approved `path` as the waiting thread asked (its flags, its
+/// mode under its umask), following no symlink, and make that fd the
+/// result of its call. Err: the errno its call returns instead.
+fn grant_waiter(listener: RawFd, w: &Waiter, path: &Path) -> std::result::Result<(), i32> {
+    let umask = procfs::umask(w.tid).unwrap_or(0o022);
+    // Never a controlling terminal for us; never block the loop (a FIFO
+    // with no writer): non-blocking for the open, put back after.
+    let flags = (w.flags & !libc::O_CLOEXEC) | libc::O_NOCTTY | libc::O_NONBLOCK;
+    // The umask is per process and we are single-threaded.
+    let old = sys::umask(umask);
+    let opened = sys::open_no_symlinks(path, flags, w.mode);
+    sys::umask(old);
+    let fd = opened.map_err(|e| e.raw_os_error().unwrap_or(libc::EACCES))?;
+    if w.flags & libc::O_NONBLOCK == 0 {
+        let _ = sys::set_nonblocking(fd.as_raw_fd(), false);
+    }
+    let cloexec = w.flags & libc::O_CLOEXEC != 0;
+    sys::notif_send_fd(listener, w.notif, fd.as_raw_fd(), cloexec)
+        .map(drop)
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::EACCES))
+}
+
+/// Answer every waiter of a request; how many were answered.
+fn answer_all(listener: RawFd, waiters: &[Waiter], path: &Path, allow: bool) -> usize {
+    let mut answered = 0;
+    for w in waiters {
+        let ok = if allow {
+            match grant_waiter(listener, w, path) {
+                Ok(()) => true,
+                Err(libc::ENOENT) if !sys::notif_id_valid(listener, w.notif) => false,
+                Err(e) => sys::notif_answer(listener, w.notif, Err(e)).is_ok(),
+            }
+        } else {
+            sys::notif_answer(listener, w.notif, Err(libc::EACCES)).is_ok()
+        };
+        answered += ok as usize;
+    }
+    answered
+}
+
+/// The overlay for the first waiting request: a reverse-video line over
+/// the bottom row, the cursor and its attributes put back after (DECSC/
+/// DECRC; the full redraw when the overlay goes restores everything).
+fn overlay_bytes(a: &Approvals, term: &Terminal) -> Vec<u8> {
+    let Some(head) = a.on_overlay() else {
+        return Vec::new();
+    };
+    let (rows, cols) = term.size();
+    let width = (cols as usize).saturating_sub(1).max(10);
+    let more = match a.asks.len() {
+        1 => String::new(),
+        n => format!(" [{n} waiting]"),
+    };
+    let verb = if head.create {
+        "create"
+    } else {
+        access_name(head.access)
+    };
+    let head_text = format!("nono: pid {} ({}) asks to {verb} ", head.pid, head.command);
+    let keys = format!("{more}  y once  a always  n deny  d always deny  Esc later");
+    let mut path = shown(&head.path);
+    let room = width.saturating_sub(head_text.chars().count() + keys.chars().count());
+    let len = path.chars().count();
+    if len > room {
+        // Keep the end of the path, where the file's name is.
+        let keep: String = path.chars().skip(len - room.saturating_sub(1)).collect();
+        path = format!("…{keep}");
+    }
+    let mut line: String = format!("{head_text}{path}{keys}")
+        .chars()
+        .take(width)
+        .collect();
+    let pad = width.saturating_sub(line.chars().count());
+    line.extend(std::iter::repeat_n(' ', pad));
+    format!("\x1b7\x1b[{rows};1H\x1b[0;7m{line}\x1b[0m\x1b8").into_bytes()
+}
+
+impl Supervisor {
+    /// Write an approval event, within the budget.
+    fn approval_event(&mut self, event: &str, detail: &str) {
+        let Some(a) = self.approvals.as_mut() else {
+            return;
+        };
+        if a.unlogged > 0 && a.budget.0 > 1 && a.spend() {
+            let n = std::mem::take(&mut a.unlogged);
+            self.event(
+                "error",
+                &format!("{n} approval events were not logged (more than {APPROVAL_EVENTS_PER_MINUTE} a minute)"),
+            );
+        }
+        let Some(a) = self.approvals.as_mut() else {
+            return;
+        };
+        if a.spend() {
+            self.event(event, detail);
+        }
+    }
+
+    /// The waiting count changed: rewrite the record soon (coalesced, so a
+    /// flood of requests does not become a flood of fsyncs).
+    fn approvals_changed(&mut self) {
+        let Some(a) = self.approvals.as_mut() else {
+            return;
+        };
+        self.record.waiting = a.asks.len() as u32;
+        if a.save_at.is_none() {
+            a.save_at = Some(Instant::now() + Duration::from_millis(APPROVAL_SAVE_MS));
+        }
+        if !a.asks.is_empty() && a.recheck_at.is_none() {
+            a.recheck_at = Some(Instant::now() + Duration::from_millis(APPROVAL_RECHECK_MS));
+        }
+        self.refresh_overlay();
+    }
+
+    /// The seccomp listener is readable (or every process of the program is gone).
+    pub(super) fn notify_activity(&mut self, rev: i16) {
+        let Some(fd) = self.approvals.as_ref().and_then(Approvals::fd) else {
+            return;
+        };
+        if rev & POLLIN == 0 && rev & POLLERR_ANY != 0 {
+            // No process uses the filter any more: nothing can ask again.
+            if let Some(a) = self.approvals.as_mut() {
+                a.listener = None;
+                a.asks.clear();
+            }
+            self.approvals_changed();
+            return;
+        }
+        // Bounded per wakeup so the pty and the sockets get their turn under a flood.
+        for _ in 0..NOTIFY_WAKEUP_MAX {
+            match sys::notif_recv(fd) {
+                Ok(n) => self.on_notification(fd, n),
+                Err(_) => break,
+            }
+            let mut p = [PollFd::new(fd, POLLIN)];
+            if !matches!(sys::poll(&mut p, 0), Ok(1)) || p[0].revents() & POLLIN == 0 {
+                break;
+            }
+        }
+    }
+
+    /// Answer, or file, one notification.
+    fn on_notification(&mut self, listener: RawFd, n: Notif) {
+        let Some(a) = self.approvals.as_mut() else {
+            return;
+        };
+        match a.classify(listener, &n) {
+            Verdict::Continue => {
+                let _ = sys::notif_answer(listener, n.id, Ok(()));
+            }
+            Verdict::Gone => {}
+            Verdict::Refuse(t, why) => {
+                let _ = sys::notif_answer(listener, n.id, Err(libc::EACCES));
+                let detail = format!(
+                    "pid {}: {}: {why}; refused without asking",
+                    t.pid,
+                    what(t.access, t.create, &t.path)
+                );
+                self.approval_event("refused", &detail);
+            }
+            Verdict::Standing(t, allow) => {
+                answer_all(listener, &[t.waiter], &t.path, allow);
+                let detail = format!(
+                    "pid {}: {} by a standing answer",
+                    t.pid,
+                    what(t.access, t.create, &t.path)
+                );
+                self.approval_event(if allow { "approved" } else { "refused" }, &detail);
+            }
+            Verdict::Ask(t) => self.file_request(listener, t),
+        }
+    }
+
+    /// A request for a person: joins the same process's identical request,
+    /// or waits as a new one, or is refused when too many wait.
+    fn file_request(&mut self, listener: RawFd, t: Target) {
+        let Some(a) = self.approvals.as_mut() else {
+            return;
+        };
+        if let Some(ask) = a
+            .asks
+            .iter_mut()
+            .find(|k| k.pid == t.pid && k.path == t.path && k.access == t.access)
+        {
+            ask.waiters
+                .retain(|w| sys::notif_id_valid(listener, w.notif));
+            if ask.waiters.len() < MAX_APPROVAL_WAITERS {
+                ask.waiters.push(t.waiter);
+                return;
+            }
+            let _ = sys::notif_answer(listener, t.waiter.notif, Err(libc::EACCES));
+            return;
+        }
+        if a.asks.len() >= MAX_PENDING_APPROVALS {
+            let _ = sys::notif_answer(listener, t.waiter.notif, Err(libc::EACCES));
+            let detail = format!(
+                "pid {}: {}: {MAX_PENDING_APPROVALS} requests already wait; refused without asking",
+                t.pid,
+                what(t.access, t.create, &t.path)
+            );
+            self.approval_event("refused", &detail);
+            return;
+        }
+        let id = a.next_id;
+        a.next_id = a.next_id.wrapping_add(1).max(1);
+        let command = procfs::status_field(t.pid, "Name").unwrap_or_default();
+        let ask = Ask {
+            id,
+            pid: t.pid,
+            command: printable(&command),
+            path: t.path,
+            access: t.access,
+            create: t.create,
+            waiters: vec![t.waiter],
+            since: Instant::now(),
+            asked_at: registry::now(),
+        };
+        let detail = format!(
+            "request {id}: pid {} ({}) {}",
+            ask.pid,
+            ask.command,
+            what(ask.access, ask.create, &ask.path)
+        );
+        a.asks.push(ask);
+        self.approval_event("asked", &detail);
+        self.approvals_changed();
+    }
+
+    /// Answer request `id` (0: the only one); `who` decided. Ok: what was
+    /// done, for the decider; Err: why nothing was.
+    fn decide(
+        &mut self,
+        id: u32,
+        allow: bool,
+        always: bool,
+        who: &str,
+    ) -> std::result::Result<String, String> {
+        self.drop_dead_requests();
+        let Some(a) = self.approvals.as_mut() else {
+            return Err("this session was not started with --ask".into());
+        };
+        let Some(listener) = a.fd() else {
+            return Err("no request is waiting (the program has ended)".into());
+        };
+        let i = match id {
+            0 if a.asks.len() == 1 => 0,
+            0 if a.asks.is_empty() => return Err("no request is waiting".into()),
+            0 => {
+                return Err(format!(
+                    "{} requests are waiting; name one (see 'nono pending')",
+                    a.asks.len()
+                ))
+            }
+            _ => a
+                .asks
+                .iter()
+                .position(|k| k.id == id)
+                .ok_or_else(|| format!("no request {id} is waiting (see 'nono pending')"))?,
+        };
+        let ask = a.asks.remove(i);
+        answer_all(listener, &ask.waiters, &ask.path, allow);
+        let mut also = Vec::new();
+        let mut rule = "once";
+        if always {
+            if a.standing.len() < MAX_STANDING_ANSWERS {
+                a.standing.push(Standing {
+                    path: ask.path.clone(),
+                    access: ask.access,
+                    allow,
+                });
+                rule = "always, for this path";
+                // Others waiting on the same path get the same answer.
+                let mut k = 0;
+                while k < a.asks.len() {
+                    let o = &a.asks[k];
+                    if o.path == ask.path && (!allow || ask.access & o.access == o.access) {
+                        let o = a.asks.remove(k);
+                        answer_all(listener, &o.waiters, &o.path, allow);
+                        also.push(o.id);
+                    } else {
+                        k += 1;
+                    }
+                }
+            } else {
+                rule = "once (too many standing answers to keep another)";
+            }
+        }
+        let waited = ask.since.elapsed().as_secs_f64();
+        let (event, verb) = if allow {
+            ("approved", "approved")
+        } else {
+            ("refused", "denied")
+        };
+        let thing = what(ask.access, ask.create, &ask.path);
+        let mut detail = format!(
+            "request {}: pid {} ({}) {thing}: {verb} by {who} after {waited:.1}s, {rule}",
+            ask.id, ask.pid, ask.command
+        );
+        for o in &also {
+            detail.push_str(&format!("; request {o} too"));
+        }
+        self.approval_event(event, &detail);
+        self.approvals_changed();
+        Ok(format!(
+            "{} request {} of pid {} ({}): {thing} ({rule})",
+            if allow { "Approved" } else { "Denied" },
+            ask.id,
+            ask.pid,
+            ask.command
+        ))
+    }
+
+    /// Forget requests whose threads no longer wait (killed, or interrupted
+    /// by a signal: a restarted call comes back as a new notification).
+    fn drop_dead_requests(&mut self) {
+        let Some(a) = self.approvals.as_mut() else {
+            return;
+        };
+        let Some(listener) = a.fd() else {
+            return;
+        };
+        let before = a.asks.len();
+        let mut gone = Vec::new();
+        a.asks.retain_mut(|k| {
+            k.waiters.retain(|w| sys::notif_id_valid(listener, w.notif));
+            if k.waiters.is_empty() {
+                gone.push(format!(
+                    "request {}: pid {} {}: the process stopped waiting",
+                    k.id,
+                    k.pid,
+                    what(k.access, k.create, &k.path)
+                ));
+            }
+            !k.waiters.is_empty()
+        });
+        let changed = a.asks.len() != before;
+        for g in gone {
+            self.approval_event("withdrawn", &g);
+        }
+        if changed {
+            self.approvals_changed();
+        }
+    }
+
+    /// Refuse everything waiting (the session is stopping).
+    pub(super) fn refuse_all_requests(&mut self, who: &str) {
+        loop {
+            let Some(id) = self
+                .approvals
+                .as_ref()
+                .and_then(|a| a.asks.first().map(|k| k.id))
+            else {
+                return;
+            };
+            if self.decide(id, false, false, who).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Timeouts, dead requests, the coalesced record write.
+    pub(super) fn approval_deadlines(&mut self, now: Instant) {
+        let Some(a) = self.approvals.as_mut() else {
+            return;
+        };
+        if a.recheck_at.is_some_and(|t| t <= now) {
+            a.recheck_at = None;
+            self.drop_dead_requests();
+            let Some(a) = self.approvals.as_mut() else {
+                return;
+            };
+            if !a.asks.is_empty() && a.recheck_at.is_none() {
+                a.recheck_at = Some(now + Duration::from_millis(APPROVAL_RECHECK_MS));
+            }
+        }
+        loop {
+            let Some(a) = self.approvals.as_ref() else {
+                return;
+            };
+            let expired = a.timeout.and_then(|t| {
+                a.asks
+                    .iter()
+                    .find(|k| k.since + t <= now)
+                    .map(|k| (k.id, t))
+            });
+            let Some((id, t)) = expired else {
+                break;
+            };
+            let who = format!("the {}s timeout (--ask-timeout)", t.as_secs_f64());
+            if self.decide(id, false, false, &who).is_err() {
+                break;
+            }
+        }
+        let Some(a) = self.approvals.as_mut() else {
+            return;
+        };
+        if a.save_at.is_some_and(|t| t <= now) {
+            a.save_at = None;
+            self.save();
+        }
+    }
+
+    /// `nono pending`, `nono approve`, `nono deny`: answer on the connection.
+    pub(super) fn approval_hello(&mut self, stream: UnixStream, req: Request) {
+        let reply = |status, msg: String| {
+            let _ = sys::write(stream.as_raw_fd(), &Frame::Reply(status, msg).to_bytes());
+        };
+        match req {
+            Request::Pending => {
+                self.drop_dead_requests();
+                let list = self.pending_list();
+                reply(ReplyStatus::Ok, list);
+            }
+            Request::Decide { id, allow, always } => {
+                let pid = sys::peer_cred(stream.as_raw_fd()).map_or(0, |c| c.pid);
+                let cmd = if allow { "nono approve" } else { "nono deny" };
+                match self.decide(id, allow, always, &format!("'{cmd}' (pid {pid})")) {
+                    Ok(m) => reply(ReplyStatus::Ok, m),
+                    Err(m) => reply(ReplyStatus::Refused, m),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The waiting requests as `Request::Pending`'s JSON, cut short (at a
+    /// whole entry) before the frame limit.
+    fn pending_list(&self) -> String {
+        let mut list: Vec<PendingRequest> = Vec::new();
+        let mut size = 2;
+        for k in self.approvals.iter().flat_map(|a| a.asks.iter()) {
+            let p = PendingRequest {
+                id: k.id,
+                pid: k.pid,
+                command: k.command.clone(),
+                path: k.path.to_string_lossy().into_owned(),
+                access: access_name(k.access).into(),
+                create: k.create,
+                asked_at: k.asked_at,
+                waiters: k.waiters.len() as u32,
+            };
+            size += p.serialize_json().len() + 1;
+            if size > MAX_FRAME_PAYLOAD - 64 {
+                break;
+            }
+            list.push(p);
+        }
+        list.serialize_json()
+    }
+
+    /// Show, update or take down the overlay on the attached client.
+    pub(super) fn refresh_overlay(&mut self) {
+        let Supervisor {
+            client,
+            term,
+            approvals,
+            ..
+        } = self;
+        let Some(c) = client.as_mut().filter(|c| !c.leaving) else {
+            return;
+        };
+        let want = approvals.as_ref().is_some_and(|a| a.on_overlay().is_some());
+        if want {
+            c.overlay = true;
+            if !c.needs_redraw {
+                if let Some(a) = approvals.as_ref() {
+                    c.out.push_output(&overlay_bytes(a, term));
+                }
+            }
+        } else if c.overlay {
+            c.overlay = false;
+            if !c.needs_redraw {
+                c.out.push_output(&term.render());
+            }
+        } else {
+            return;
+        }
+        let _ = c.out.flush(c.stream.as_raw_fd());
+    }
+
+    /// The client's screen from the model, with the overlay on top (program
+    /// output while the overlay shows goes this way, so the overlay is
+    /// never scrolled into the picture).
+    pub(super) fn repaint_under_overlay(&mut self) {
+        let Supervisor {
+            client,
+            term,
+            approvals,
+            ..
+        } = self;
+        let (Some(c), Some(a)) = (client.as_mut(), approvals.as_ref()) else {
+            return;
+        };
+        if !c.overlay || c.leaving || c.needs_redraw {
+            return;
+        }
+        if c.out.pending() > crate::defaults::CLIENT_QUEUE_MAX_BYTES {
+            c.out.drop_unsent();
+            c.needs_redraw = true;
+            return;
+        }
+        c.out.push_output(&term.render());
+        c.out.push_output(&overlay_bytes(a, term));
+    }
+
+    /// The overlay bytes, for a redraw of the client (empty when none shows).
+    pub(super) fn overlay_now(&self) -> Vec<u8> {
+        match &self.approvals {
+            Some(a) => overlay_bytes(a, &self.term),
+            None => Vec::new(),
+        }
+    }
+
+    /// Keys typed while the overlay shows answer its request and go nowhere
+    /// else: y once, a always, n deny, d always deny, Esc later (it goes
+    /// off the screen and keeps waiting). One answer per input frame, so a
+    /// paste cannot answer the requests behind it.
+    pub(super) fn overlay_input(&mut self, bytes: &[u8]) {
+        let Some(a) = self.approvals.as_mut() else {
+            return;
+        };
+        let Some(id) = a.on_overlay().map(|k| k.id) else {
+            return;
+        };
+        // A lone Esc (not the start of a key's sequence): answer later.
+        if bytes == b"\x1b" {
+            a.hidden_upto = a.asks.iter().map(|k| k.id).max().unwrap_or(0);
+            self.refresh_overlay();
+            return;
+        }
+        for b in bytes {
+            let (allow, always) = match b.to_ascii_lowercase() {
+                b'y' => (true, false),
+                b'a' => (true, true),
+                b'n' => (false, false),
+                b'd' => (false, true),
+                _ => continue,
+            };
+            let _ = self.decide(id, allow, always, "the attached client");
+            return;
+        }
+    }
+
+    /// A new client attached: every waiting request shows again.
+    pub(super) fn overlay_on_attach(&mut self) {
+        if let Some(a) = self.approvals.as_mut() {
+            a.hidden_upto = 0;
+        }
+        self.refresh_overlay();
+    }
+}
