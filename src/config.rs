@@ -17,6 +17,12 @@ pub struct Config {
     pub scrollback_lines: usize,
     /// Let programs set this terminal's clipboard (OSC 52; `[ui] allow_clipboard`).
     pub allow_clipboard: bool,
+    /// Rollback: files larger than this are not captured (`[rollback] max_file_bytes`).
+    pub rollback_max_file_bytes: u64,
+    /// Rollback: most files one capture may hold (`[rollback] max_files`).
+    pub rollback_max_files: u64,
+    /// Rollback: most bytes one capture may hold (`[rollback] max_bytes`).
+    pub rollback_max_bytes: u64,
 }
 
 impl Default for Config {
@@ -27,6 +33,9 @@ impl Default for Config {
             detach_sequence_text: defaults::DETACH_SEQUENCE.into(),
             scrollback_lines: defaults::SCROLLBACK_LINES,
             allow_clipboard: false,
+            rollback_max_file_bytes: defaults::ROLLBACK_MAX_FILE_BYTES,
+            rollback_max_files: defaults::ROLLBACK_MAX_FILES,
+            rollback_max_bytes: defaults::ROLLBACK_MAX_BYTES,
         }
     }
 }
@@ -173,9 +182,20 @@ pub fn parse(text: &str) -> std::result::Result<Config, String> {
                 };
                 cfg.allow_clipboard = *b;
             }
+            "rollback.max_file_bytes" | "rollback.max_files" | "rollback.max_bytes" => {
+                let n = match value {
+                    Toml::Num(n) if n.fract() == 0.0 && *n >= 0.0 && *n <= 2f64.powi(53) => *n as u64,
+                    _ => return Err(wrong("a whole number")),
+                };
+                match key.as_str() {
+                    "rollback.max_file_bytes" => cfg.rollback_max_file_bytes = n,
+                    "rollback.max_files" => cfg.rollback_max_files = n,
+                    _ => cfg.rollback_max_bytes = n,
+                }
+            }
             _ => {
                 return Err(format!(
-                "line {at}: unknown key '{key}' (known: ui.detach_sequence, ui.scrollback_lines, ui.allow_clipboard)"
+                "line {at}: unknown key '{key}' (known: ui.detach_sequence, ui.scrollback_lines, ui.allow_clipboard, rollback.max_file_bytes, rollback.max_files, rollback.max_bytes)"
             ))
             }
         }

@@ -22,6 +22,7 @@ pub mod program;
 pub mod protocol;
 pub mod registry;
 pub mod relay;
+pub mod rollback;
 pub mod sandbox;
 pub mod signals;
 pub mod supervisor;

@@ -63,6 +63,10 @@ pub struct Record {
     pub child_pid: Option<i32>,
     /// Unix time the session started.
     pub started_at: u64,
+    /// The same instant in nanoseconds since the epoch, so that of two
+    /// sessions started in one second the later wins; absent (None) in
+    /// records written before it existed.
+    pub started_at_ns: Option<u64>,
     /// Unix time the session ended; null while live or when unknown.
     pub ended_at: Option<u64>,
     /// Exit code when the program exited normally.
@@ -77,6 +81,12 @@ pub struct Record {
     /// Approval requests waiting for a person now.
     #[nserde(default)]
     pub waiting: u32,
+    /// How the session's processes are contained: `namespaces` (own user,
+    /// PID and mount namespaces; nothing outlives the supervisor) or
+    /// `descendants` (the supervisor ends every descendant it finds at the
+    /// end); null in records of older versions.
+    #[nserde(default)]
+    pub containment: Option<String>,
 }
 
 /// The sandbox a session's program runs in, as applied at start.
@@ -242,6 +252,23 @@ pub fn signal_name(sig: i32) -> String {
     name.into()
 }
 
+/// Nanoseconds since the Unix epoch.
+pub fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+impl Record {
+    /// When the session started, for ordering: nanoseconds when the
+    /// record has them, else its whole second.
+    pub fn start_key(&self) -> u128 {
+        self.started_at_ns
+            .map_or(u128::from(self.started_at) * 1_000_000_000, u128::from)
+    }
+}
+
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
     SystemTime::now()
@@ -321,11 +348,27 @@ fn ensure_private_dir(path: &Path) -> Result<()> {
                 .recursive(true)
                 .mode(0o700)
                 .create(path);
-            created.map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
+            created.map_err(|e| denied(format!("cannot create {}", path.display()), e))?;
         }
         Err(e) => return Err(Error::io(format!("cannot inspect {}", path.display()), e)),
     }
     check_private_dir(path)
+}
+
+/// An I/O error on the state directory; refused access from a process
+/// with no-new-privs (as every sandboxed program has) means we run inside
+/// a session, where the state directory is out of reach by design.
+fn denied(context: String, e: std::io::Error) -> Error {
+    let no_new_privs = fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.split_whitespace().eq(["NoNewPrivs:", "1"]))
+    });
+    if e.kind() == std::io::ErrorKind::PermissionDenied && no_new_privs {
+        return Error::Msg(format!(
+            "nono cannot manage sessions from inside a sandboxed session ({context}: {e}); run it from a terminal outside the session"
+        ));
+    }
+    Error::io(context, e)
 }
 
 /// Read a small regular file, refusing oversized content and, unless
@@ -579,8 +622,9 @@ impl Registry {
 
     /// Remove a session's record, event log, saved history and socket. The socket is
     /// removed only when `lstat` shows a socket we own and nothing accepts
-    /// connections on it: a file or symlink planted at its path is left alone. Returns whether the record existed.
-    pub fn remove_files(&self, id: &str) -> bool {
+    /// connections on it: a file or symlink planted at its path is left alone. Returns whether the record existed;
+    /// a file that exists but cannot be removed is an error naming it.
+    pub fn remove_files(&self, id: &str) -> Result<bool> {
         let sock = self.socket_path(id);
         if let Ok(md) = fs::symlink_metadata(&sock) {
             use std::os::unix::fs::FileTypeExt;
@@ -594,9 +638,15 @@ impl Registry {
                 let _ = fs::remove_file(&sock);
             }
         }
-        let _ = fs::remove_file(self.events_path(id));
-        let _ = fs::remove_file(self.log_path(id));
-        let existed = fs::remove_file(self.record_path(id)).is_ok();
+        let remove = |path: PathBuf| match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(format!("cannot remove {}", path.display()), e)),
+        };
+        let events = remove(self.events_path(id));
+        let log = remove(self.log_path(id));
+        // The record last: while it exists, prune can try again.
+        let existed = events.and(log).and_then(|_| remove(self.record_path(id)));
         self.sync_dir();
         existed
     }
@@ -634,7 +684,7 @@ impl Registry {
         let mut good = Vec::new();
         let mut bad = Vec::new();
         let entries = fs::read_dir(&self.dir)
-            .map_err(|e| Error::io(format!("cannot read {}", self.dir.display()), e))?;
+            .map_err(|e| denied(format!("cannot read {}", self.dir.display()), e))?;
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
@@ -661,7 +711,7 @@ impl Registry {
             }
         }
         good.sort_by(|a, b| {
-            (a.record.started_at, &a.record.id).cmp(&(b.record.started_at, &b.record.id))
+            (a.record.start_key(), &a.record.id).cmp(&(b.record.start_key(), &b.record.id))
         });
         Ok((good, bad))
     }
@@ -699,7 +749,7 @@ pub fn resolve_in(all: &[Session], query: &str) -> Result<Session> {
     if let Some(s) = named.iter().find(|s| s.state.is_live()) {
         return Ok((*s).clone());
     }
-    if let Some(s) = named.iter().max_by_key(|s| s.record.started_at) {
+    if let Some(s) = named.iter().max_by_key(|s| s.record.start_key()) {
         return Ok((*s).clone());
     }
     let q = query.to_ascii_lowercase();

@@ -355,6 +355,12 @@ pub fn detach_stdio_and_close_others(keep: &[RawFd]) -> io::Result<()> {
         cvt(unsafe { libc::dup2(null.as_raw_fd(), target) })?;
     }
     drop(null);
+    close_others(keep)
+}
+
+/// Close every fd above 2 except `keep`: a process that does not exec (a
+/// session's init) must not hold what its parent had open.
+pub fn close_others(keep: &[RawFd]) -> io::Result<()> {
     let mut to_close = Vec::new();
     for entry in std::fs::read_dir("/proc/self/fd")? {
         let fd: RawFd = match entry?.file_name().to_str().and_then(|s| s.parse().ok()) {
@@ -522,6 +528,9 @@ pub fn getrandom(buf: &mut [u8]) -> io::Result<()> {
 /// beforehand, so the child between fork and exec only makes syscalls.
 #[derive(Default)]
 pub struct Confinement {
+    /// Empty the capability bounding set, so exec grants none even to uid
+    /// 0 (inside a user namespace the process starts with every capability).
+    pub drop_capabilities: bool,
     /// A Landlock ruleset to enforce (`landlock_restrict_self`); it implies
     /// `PR_SET_NO_NEW_PRIVS`.
     pub landlock: Option<OwnedFd>,
@@ -544,30 +553,39 @@ pub struct NotifySetup {
 impl Confinement {
     /// Whether anything is applied at all (false for `--no-sandbox`).
     pub fn is_empty(&self) -> bool {
-        self.landlock.is_none() && self.seccomp.is_none() && self.notify.is_none()
+        self.landlock.is_none()
+            && self.seccomp.is_none()
+            && self.notify.is_none()
+            && !self.drop_capabilities
     }
 }
 
 /// Make the spawned program a session leader with stdin (the pty slave) as
-/// its controlling terminal, killed when the supervisor dies, and confined
-/// by `confine` (applied last, so the setup above needs no grant).
-pub fn make_session_leader_on_exec(
-    cmd: &mut Command,
-    supervisor: libc::pid_t,
-    confine: Confinement,
-) {
+/// its controlling terminal, killed when its parent (`parent`: the
+/// supervisor, or 1 for a session's init) dies, and confined by `confine`
+/// (applied last, so the setup above needs no grant). This is the single
+/// place where the program's process is set up before exec.
+pub fn make_session_leader_on_exec(cmd: &mut Command, parent: libc::pid_t, confine: Confinement) {
     let sandboxed = !confine.is_empty();
+    let drop_caps = confine.drop_capabilities;
     let ruleset = confine.landlock;
     let filter = confine.seccomp;
     let notify = confine.notify;
     // SAFETY: the closure runs between fork and exec in the child and only
-    // makes async-signal-safe calls (setsid, ioctl, prctl, getppid, syscall,
-    // _exit); it allocates nothing and touches no lock: the ruleset fd and
-    // the filter were built before the fork and are only borrowed here, and
+    // makes async-signal-safe calls (sigprocmask, setsid, ioctl, prctl,
+    // getppid, syscall, _exit); it allocates nothing and touches no lock
+    // (the signal set is a local): the ruleset fd and the filter were
+    // built before the fork and are only borrowed here, and
     // `fprog` points into `filter`, which the closure owns and outlives the
     // seccomp() call (the kernel copies the program).
     unsafe {
         cmd.pre_exec(move || {
+            // A session's init blocks every signal; the program starts with none blocked.
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) == -1 {
+                return Err(io::Error::last_os_error());
+            }
             if libc::setsid() == -1 {
                 return Err(io::Error::last_os_error());
             }
@@ -584,9 +602,20 @@ pub fn make_session_leader_on_exec(
             {
                 return Err(io::Error::last_os_error());
             }
-            // The supervisor may have died before PDEATHSIG was armed.
-            if libc::getppid() != supervisor {
+            // The parent may have died before PDEATHSIG was armed.
+            if libc::getppid() != parent {
                 libc::_exit(1);
+            }
+            if drop_caps {
+                // Every capability number the kernel may know; EINVAL past the last.
+                for cap in 0..64 {
+                    if libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) == -1 {
+                        let e = io::Error::last_os_error();
+                        if e.raw_os_error() != Some(libc::EINVAL) {
+                            return Err(e);
+                        }
+                    }
+                }
             }
             if sandboxed && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 {
                 return Err(io::Error::last_os_error());
@@ -858,6 +887,24 @@ pub fn notif_send_fd(listener: RawFd, id: u64, fd: RawFd, cloexec: bool) -> io::
     })
 }
 
+/// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (linux/seccomp.h, Linux 6.6; not in
+/// the libc crate): wake the listener's waiter on the notifying task's CPU.
+const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: libc::c_ulong = 1;
+
+/// Ask the kernel to wake us synchronously for each notification on
+/// `listener` (SECCOMP_IOCTL_NOTIF_SET_FLAGS); fails on kernels before 6.6.
+pub fn notif_sync_wakeup(listener: RawFd) -> io::Result<()> {
+    // SAFETY: SET_FLAGS takes its flags by value; no memory is passed.
+    cvt(unsafe {
+        libc::ioctl(
+            listener,
+            libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+            SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+        )
+    })
+    .map(drop)
+}
+
 /// Read up to `buf.len()` bytes at `addr` in process `pid`
 /// (process_vm_readv). The remote range is split at page boundaries so an
 /// unmapped page ends the read there instead of failing it; the count read.
@@ -1051,4 +1098,473 @@ pub fn open_path(path: &std::path::Path) -> io::Result<OwnedFd> {
     let fd = cvt(unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) })?;
     // SAFETY: open returned a new fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The namespaces a session's init is cloned into: its own user namespace
+/// (so an unprivileged user may create the others), PID namespace (the
+/// kernel kills every process in it when init dies) and mount namespace.
+pub const SESSION_NAMESPACES: libc::c_int =
+    libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNS;
+
+/// clone(2) into new namespaces with fork semantics (no new stack: the
+/// child continues on a copy of ours); with CLONE_NEWPID the child is pid 1
+/// of its namespace.
+///
+/// # Safety
+/// As for `fork`: the calling process must be single-threaded.
+pub unsafe fn clone_into(namespaces: libc::c_int) -> io::Result<Fork> {
+    // SAFETY: with a null stack pointer and no CLONE_VM, clone duplicates
+    // the calling (single-threaded, per the caller) process like fork; the
+    // tid pointers are unused without the SETTID flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (namespaces | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    match ret {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Fork::Child),
+        pid => Ok(Fork::Parent(pid as libc::pid_t)),
+    }
+}
+
+/// A NUL-terminated copy of a path for a syscall.
+fn c_path(p: &std::path::Path) -> io::Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+/// mount(2). `source` and `fstype` may be empty (remounts, propagation changes).
+pub fn mount(
+    source: &str,
+    target: &std::path::Path,
+    fstype: &str,
+    flags: libc::c_ulong,
+    data: &str,
+) -> io::Result<()> {
+    let src = std::ffi::CString::new(source).map_err(|_| io::ErrorKind::InvalidInput)?;
+    let fs = std::ffi::CString::new(fstype).map_err(|_| io::ErrorKind::InvalidInput)?;
+    let data = std::ffi::CString::new(data).map_err(|_| io::ErrorKind::InvalidInput)?;
+    let target = c_path(target)?;
+    let opt = |c: &std::ffi::CString| {
+        if c.as_bytes().is_empty() {
+            std::ptr::null()
+        } else {
+            c.as_ptr()
+        }
+    };
+    // SAFETY: every pointer is null or a NUL-terminated string that lives
+    // for the whole call; the kernel only reads them.
+    cvt(unsafe {
+        libc::mount(
+            opt(&src),
+            target.as_ptr(),
+            opt(&fs),
+            flags,
+            opt(&data).cast(),
+        )
+    })
+    .map(drop)
+}
+
+/// Ask for `sig` when our parent dies (PR_SET_PDEATHSIG).
+pub fn set_parent_death_signal(sig: i32) -> io::Result<()> {
+    // SAFETY: PR_SET_PDEATHSIG takes an integer signal number.
+    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+/// A set of signals, for blocking and waiting.
+pub struct SigSet(libc::sigset_t);
+
+impl SigSet {
+    /// Every signal.
+    pub fn full() -> SigSet {
+        // SAFETY: sigset_t is plain data; sigfillset initialises all of it.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` is a valid sigset_t for the call.
+        unsafe { libc::sigfillset(&mut set) };
+        SigSet(set)
+    }
+}
+
+/// Block every signal in `set` for this (single-threaded) process.
+pub fn block_signals(set: &SigSet) -> io::Result<()> {
+    // SAFETY: the set pointer is valid for the call; the old set is not wanted.
+    let rc = unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set.0, std::ptr::null_mut()) };
+    cvt(rc).map(drop)
+}
+
+/// Wait for one of the (blocked) signals in `set`; its number.
+pub fn wait_signal(set: &SigSet) -> io::Result<i32> {
+    let mut sig: libc::c_int = 0;
+    // SAFETY: both pointers are valid for the call; sigwait writes one int.
+    let rc = unsafe { libc::sigwait(&set.0, &mut sig) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(sig)
+}
+
+/// End this process at once, without running destructors or atexit
+/// handlers (a forked child must not flush its parent's buffers).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit takes an integer and does not return.
+    unsafe { libc::_exit(code) }
+}
+
+/// The effective group id.
+pub fn getegid() -> u32 {
+    // SAFETY: getegid cannot fail.
+    unsafe { libc::getegid() }
+}
+
+/// waitpid(pid) until it exits or is killed; its status. For a child we
+/// know is about to end (a session's init that reported a failed setup).
+pub fn wait_exit(pid: libc::pid_t) -> io::Result<WaitStatus> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: waitpid writes one int to the pointer, valid for the call.
+    retry(|| cvt(unsafe { libc::waitpid(pid, &mut status, 0) }))?;
+    Ok(if libc::WIFEXITED(status) {
+        WaitStatus::Exited(libc::WEXITSTATUS(status))
+    } else {
+        WaitStatus::Signaled(libc::WTERMSIG(status))
+    })
+}
+
+/// Put every catchable signal back to its default action (handlers
+/// inherited from a parent that does not exec must not run).
+pub fn reset_signal_handlers() -> io::Result<()> {
+    for sig in 1..32 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: SIG_DFL is a valid disposition for every catchable signal.
+        if unsafe { libc::signal(sig, libc::SIG_DFL) } == libc::SIG_ERR {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+// ---- Rollback: directory-relative file access that never follows a link ----
+
+/// What `fstatat` reports about one directory entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stat {
+    /// Device.
+    pub dev: u64,
+    /// Inode.
+    pub ino: u64,
+    /// Type and permission bits (`st_mode`).
+    pub mode: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time in nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    /// Status-change time in nanoseconds since the epoch.
+    pub ctime_ns: i64,
+}
+
+impl Stat {
+    /// File type bits only.
+    pub fn kind(&self) -> u32 {
+        self.mode & libc::S_IFMT
+    }
+}
+
+/// Convert a name to a C string (names never contain NUL; one that does is invalid).
+fn cname(name: &std::ffi::OsStr) -> io::Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(name.as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+/// Convert a `stat` buffer (field types differ between targets, hence the casts).
+#[allow(clippy::unnecessary_cast)]
+fn stat_of(st: &libc::stat) -> Stat {
+    Stat {
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+        mode: st.st_mode as u32,
+        size: st.st_size as u64,
+        mtime_ns: st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64,
+        ctime_ns: st.st_ctime as i64 * 1_000_000_000 + st.st_ctime_nsec as i64,
+    }
+}
+
+/// `openat(dir, name, flags | O_CLOEXEC, mode)`; `dir` None is the current directory.
+pub fn openat(
+    dir: Option<RawFd>,
+    name: &std::ffi::OsStr,
+    flags: i32,
+    mode: u32,
+) -> io::Result<OwnedFd> {
+    let c = cname(name)?;
+    // SAFETY: `c` is a valid NUL-terminated string for the call; openat
+    // takes no other pointer.
+    let fd = cvt(unsafe {
+        libc::openat(
+            dir.unwrap_or(libc::AT_FDCWD),
+            c.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
+    })?;
+    // SAFETY: openat returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`: the entry itself, never a link's target.
+pub fn lstatat(dir: RawFd, name: &std::ffi::OsStr) -> io::Result<Stat> {
+    let c = cname(name)?;
+    // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is NUL-terminated and `st` is a writable stat buffer,
+    // both valid for the call.
+    cvt(unsafe { libc::fstatat(dir, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) })?;
+    Ok(stat_of(&st))
+}
+
+/// `fstat(fd)`.
+pub fn fstat(fd: RawFd) -> io::Result<Stat> {
+    // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a writable stat buffer valid for the call.
+    cvt(unsafe { libc::fstat(fd, &mut st) })?;
+    Ok(stat_of(&st))
+}
+
+/// The names in directory `fd` (without `.` and `..`), read with
+/// getdents64 on a duplicate so `fd`'s own offset is untouched.
+pub fn read_dir_names(fd: RawFd) -> io::Result<Vec<std::ffi::OsString>> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = openat(
+        Some(fd),
+        std::ffi::OsStr::new("."),
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        0,
+    )?;
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut names = Vec::new();
+    loop {
+        // SAFETY: `buf` is writable for `buf.len()` bytes for the call;
+        // the kernel writes at most that many.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                dir.as_raw_fd(),
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n == 0 {
+            return Ok(names);
+        }
+        // linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name NUL-terminated.
+        let mut off = 0usize;
+        while off + 19 <= n as usize {
+            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+            if reclen == 0 || off + reclen > n as usize {
+                break;
+            }
+            let raw = &buf[off + 19..off + reclen];
+            let name = &raw[..raw.iter().position(|&b| b == 0).unwrap_or(raw.len())];
+            if name != b"." && name != b".." {
+                names.push(std::ffi::OsStr::from_bytes(name).to_os_string());
+            }
+            off += reclen;
+        }
+    }
+}
+
+/// `mkdirat(dir, name, mode)`.
+pub fn mkdirat(dir: RawFd, name: &std::ffi::OsStr, mode: u32) -> io::Result<()> {
+    let c = cname(name)?;
+    // SAFETY: `c` is NUL-terminated and valid for the call.
+    cvt(unsafe { libc::mkdirat(dir, c.as_ptr(), mode as libc::mode_t) }).map(drop)
+}
+
+/// `unlinkat(dir, name)`, with AT_REMOVEDIR for a directory (which must be empty).
+pub fn unlinkat(dir: RawFd, name: &std::ffi::OsStr, is_dir: bool) -> io::Result<()> {
+    let c = cname(name)?;
+    let flags = if is_dir { libc::AT_REMOVEDIR } else { 0 };
+    // SAFETY: `c` is NUL-terminated and valid for the call.
+    cvt(unsafe { libc::unlinkat(dir, c.as_ptr(), flags) }).map(drop)
+}
+
+/// `renameat(from_dir, from, to_dir, to)`: atomic replace.
+pub fn renameat(
+    from_dir: RawFd,
+    from: &std::ffi::OsStr,
+    to_dir: RawFd,
+    to: &std::ffi::OsStr,
+) -> io::Result<()> {
+    let (a, b) = (cname(from)?, cname(to)?);
+    // SAFETY: both names are NUL-terminated and valid for the call.
+    cvt(unsafe { libc::renameat(from_dir, a.as_ptr(), to_dir, b.as_ptr()) }).map(drop)
+}
+
+/// `symlinkat(target, dir, name)`.
+pub fn symlinkat(target: &std::ffi::OsStr, dir: RawFd, name: &std::ffi::OsStr) -> io::Result<()> {
+    let (t, c) = (cname(target)?, cname(name)?);
+    // SAFETY: both strings are NUL-terminated and valid for the call.
+    cvt(unsafe { libc::symlinkat(t.as_ptr(), dir, c.as_ptr()) }).map(drop)
+}
+
+/// `readlinkat(dir, name)`: a symlink's target, as stored.
+pub fn readlinkat(dir: RawFd, name: &std::ffi::OsStr) -> io::Result<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStringExt;
+    let c = cname(name)?;
+    let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
+    // SAFETY: `c` is NUL-terminated; `buf` is writable for its length.
+    let n = unsafe { libc::readlinkat(dir, c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(std::ffi::OsString::from_vec(buf))
+}
+
+/// `fchmod(fd, mode)`.
+pub fn fchmod(fd: RawFd, mode: u32) -> io::Result<()> {
+    // SAFETY: plain syscall on an fd; no pointers.
+    cvt(unsafe { libc::fchmod(fd, mode as libc::mode_t) }).map(drop)
+}
+
+/// Share `src`'s extents with the empty file `dst` (FICLONE); fails with
+/// EOPNOTSUPP/EXDEV/EINVAL where the filesystem cannot.
+pub fn ficlone(dst: RawFd, src: RawFd) -> io::Result<()> {
+    // SAFETY: FICLONE takes the source fd as its integer argument; no pointers.
+    cvt(unsafe { libc::ioctl(dst, libc::FICLONE as _, src) }).map(drop)
+}
+
+/// Copy `len` bytes from the start of `src` to the start of `dst` in the
+/// kernel (copy_file_range, called as a raw syscall so musl builds have it);
+/// returns the bytes copied (short at EOF).
+pub fn copy_file_range(src: RawFd, dst: RawFd, len: u64) -> io::Result<u64> {
+    let (mut off_in, mut off_out): (i64, i64) = (0, 0);
+    let mut done = 0u64;
+    while done < len {
+        let want = (len - done).min(1 << 30) as usize;
+        // SAFETY: the offsets are valid writable i64s for the call.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_copy_file_range,
+                src,
+                &mut off_in as *mut i64,
+                dst,
+                &mut off_out as *mut i64,
+                want,
+                0u32,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n == 0 {
+            break;
+        }
+        done += n as u64;
+    }
+    Ok(done)
+}
+
+/// Whether this CPU has the SHA extensions (and the SSE levels they need).
+pub fn has_sha_ni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("sha")
+            && std::is_x86_feature_detected!("sse4.1")
+            && std::is_x86_feature_detected!("ssse3")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// SHA-256 compression of whole 64-byte `blocks` into `state` with the
+/// CPU's SHA extensions; returns false (state untouched) without them.
+pub fn sha256_blocks_ni(state: &mut [u32; 8], blocks: &[u8]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !has_sha_ni() {
+            return false;
+        }
+        // SAFETY: the features the function is compiled for were just
+        // detected on this CPU.
+        unsafe { sha256_ni_x86(state, blocks) };
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (state, blocks);
+        false
+    }
+}
+
+/// The SHA-NI rounds: state kept as ABEF/CDGH, four rounds per
+/// `sha256rnds2` pair, message schedule with `sha256msg1/2`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+unsafe fn sha256_ni_x86(state: &mut [u32; 8], blocks: &[u8]) {
+    use std::arch::x86_64::*;
+    const K: [u32; 64] = crate::rollback::hash::K;
+    // Byte order within each 32-bit word: the message is big-endian.
+    let bswap = _mm_set_epi64x(0x0c0d_0e0f_0809_0a0b, 0x0405_0607_0001_0203);
+    // SAFETY (whole body): every load/store is unaligned and within
+    // `state` (32 bytes), `K` (256 bytes) or the current 64-byte block.
+    let dcba = _mm_loadu_si128(state.as_ptr().cast());
+    let hgfe = _mm_loadu_si128(state.as_ptr().add(4).cast());
+    let cdab = _mm_shuffle_epi32(dcba, 0xB1);
+    let efgh = _mm_shuffle_epi32(hgfe, 0x1B);
+    let mut abef = _mm_alignr_epi8(cdab, efgh, 8);
+    let mut cdgh = _mm_blend_epi16(efgh, cdab, 0xF0);
+    for block in blocks.chunks_exact(64) {
+        let (abef0, cdgh0) = (abef, cdgh);
+        let p = block.as_ptr();
+        let mut w = [
+            _mm_shuffle_epi8(_mm_loadu_si128(p.cast()), bswap),
+            _mm_shuffle_epi8(_mm_loadu_si128(p.add(16).cast()), bswap),
+            _mm_shuffle_epi8(_mm_loadu_si128(p.add(32).cast()), bswap),
+            _mm_shuffle_epi8(_mm_loadu_si128(p.add(48).cast()), bswap),
+        ];
+        for g in 0..16 {
+            let cur = w[g % 4];
+            let msg = _mm_add_epi32(cur, _mm_loadu_si128(K.as_ptr().add(4 * g).cast()));
+            cdgh = _mm_sha256rnds2_epu32(cdgh, abef, msg);
+            abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(msg, 0x0E));
+            if g < 12 {
+                // W[t..t+4] from W[t-16..], W[t-12..], W[t-8..], W[t-4..].
+                let (w0, w1, w2, w3) = (w[g % 4], w[(g + 1) % 4], w[(g + 2) % 4], w[(g + 3) % 4]);
+                w[g % 4] = _mm_sha256msg2_epu32(
+                    _mm_add_epi32(_mm_sha256msg1_epu32(w0, w1), _mm_alignr_epi8(w3, w2, 4)),
+                    w3,
+                );
+            }
+        }
+        abef = _mm_add_epi32(abef, abef0);
+        cdgh = _mm_add_epi32(cdgh, cdgh0);
+    }
+    let feba = _mm_shuffle_epi32(abef, 0x1B);
+    let dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+    let dcba = _mm_blend_epi16(feba, dchg, 0xF0);
+    let hgfe = _mm_alignr_epi8(dchg, feba, 8);
+    _mm_storeu_si128(state.as_mut_ptr().cast(), dcba);
+    _mm_storeu_si128(state.as_mut_ptr().add(4).cast(), hgfe);
+}
+
+/// `flock(fd, op)` (LOCK_SH, LOCK_EX, optionally | LOCK_NB).
+pub fn flock(fd: RawFd, op: i32) -> io::Result<()> {
+    // SAFETY: plain syscall on an fd; no pointers.
+    cvt(unsafe { libc::flock(fd, op) }).map(drop)
 }

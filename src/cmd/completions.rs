@@ -96,6 +96,8 @@ pub enum Operand {
     Program,
     /// One of these words (`bash|zsh|fish`, subcommands).
     Words(Vec<String>),
+    /// A subcommand, then a session (`rollback show SESSION`).
+    WordsThenSession(Vec<String>),
 }
 
 /// A command as its usage text describes it.
@@ -210,7 +212,9 @@ fn operand(name: &str, usage: &str) -> Operand {
         rest.push_str(args);
         rest.push(' ');
     }
-    if rest.contains("SESSION") {
+    if rest.contains("SESSION") && !words.is_empty() {
+        Operand::WordsThenSession(words)
+    } else if rest.contains("SESSION") {
         Operand::Session {
             all: !LIVE_ONLY.contains(&name),
         }
@@ -256,6 +260,13 @@ fn bash(specs: &[Spec], global: &[Flag]) -> String {
             Operand::Session { all: true } => "$(command nono ps --all --quiet 2>/dev/null)".into(),
             Operand::Command => command_names(specs),
             Operand::Words(w) => w.join(" "),
+            Operand::WordsThenSession(w) => {
+                operands += &format!(
+                    "        {n}) case $2 in 0) echo \"{}\" ;; 1) echo \"$(command nono ps --all --quiet 2>/dev/null)\" ;; esac ;;\n",
+                    w.join(" ")
+                );
+                continue;
+            }
             Operand::Nothing | Operand::Program => continue,
         };
         operands += &format!("        {n}) [[ $2 -eq 0 ]] && echo \"{words}\" ;;\n");
@@ -410,6 +421,10 @@ fn zsh(specs: &[Spec], global: &[Flag]) -> String {
                     .into()
             }
             Operand::Words(w) => format!("    '1:word:({})' \\\n", w.join(" ")),
+            Operand::WordsThenSession(w) => format!(
+                "    '1:word:({})' \\\n    '2:session:_nono_sessions --all' \\\n",
+                w.join(" ")
+            ),
         };
         cases += &format!(
             "  ({})\n    _arguments -S \\\n{}{}    && return 0\n    ;;\n",
@@ -520,6 +535,11 @@ fn fish(specs: &[Spec], global: &[Flag]) -> String {
             ),
             Operand::Command => format!("complete -c nono -n {at} -a '{}'\n", command_names(specs)),
             Operand::Words(w) => format!("complete -c nono -n {at} -a '{}'\n", w.join(" ")),
+            Operand::WordsThenSession(w) => format!(
+                "complete -c nono -n {at} -a '{}'\ncomplete -c nono -n {} -a '(__nono_sessions --all)'\n",
+                w.join(" "),
+                fish_quote(&format!("__nono_at {n} 1"))
+            ),
             Operand::Program => format!(
                 "complete -c nono -n {at} -a '(__fish_complete_command)'\n\
                  complete -c nono -n '__nono_in_program {n}' -a '(__nono_program)'\n"
@@ -639,6 +659,18 @@ mod tests {
         let global = flags(help::USAGE);
         assert_eq!(global.len(), 2);
         assert_eq!(global[1].names, ["-V", "--version"]);
+    }
+
+    #[test]
+    fn rollback_completes_its_subcommands_then_a_session() {
+        let specs = specs();
+        let rb = specs.iter().find(|s| s.name == "rollback").unwrap();
+        let Operand::WordsThenSession(w) = &rb.operand else {
+            panic!("{:?}", rb.operand);
+        };
+        assert_eq!(w, &["list", "show", "restore", "verify", "prune"]);
+        assert!(bash(&specs, &[])
+            .contains("rollback) case $2 in 0) echo \"list show restore verify prune\""));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! command's usage by name (which completions are generated from).
 
 use super::{
-    approve, attach, completions, detach, inspect, logs, pending, profile, prune, ps, run, stop,
+    approve, attach, completions, detach, inspect, logs, pending, profile, prune, ps, rollback,
+    run, stop,
 };
 use crate::error::{Error, Result};
 use crate::out::print;
@@ -27,6 +28,7 @@ Commands:
   approve      grant a waiting request
   deny         refuse a waiting request
   prune        remove the files of exited sessions
+  rollback     review and undo what a --rollback session changed
   profile      list sandbox profiles, or show one resolved
   completions  print a shell completion script (bash, zsh or fish)
   help         show the usage of a command
@@ -65,6 +67,7 @@ pub fn usage_of(name: &str) -> Option<&'static str> {
         "approve" => approve::APPROVE_USAGE,
         "deny" => approve::DENY_USAGE,
         "prune" => prune::USAGE,
+        "rollback" => rollback::USAGE,
         "profile" => profile::USAGE,
         "completions" => completions::USAGE,
         "help" => HELP_USAGE,

@@ -23,6 +23,35 @@ Options:
   -h, --help      show this help
 ";
 
+/// The rollback session and its capture sizes.
+fn rollback_line(id: Option<&str>) -> String {
+    let Some(id) = id else {
+        return "-".into();
+    };
+    let meta = crate::rollback::session_dir(id).and_then(|d| crate::rollback::read_meta(&d));
+    let Ok(m) = meta else {
+        return format!("{id} (captures removed)");
+    };
+    let size = |c: &crate::rollback::CaptureInfo| {
+        format!(
+            "{} files, {}, {} stored",
+            c.files,
+            crate::rollback::human_bytes(c.bytes),
+            crate::rollback::human_bytes(c.bytes_stored)
+        )
+    };
+    let fin = m
+        .final_capture
+        .as_ref()
+        .map_or("not captured".into(), &size);
+    format!(
+        "{id}\n{:16}baseline: {}\n{:16}final: {fin}",
+        "",
+        size(&m.baseline),
+        ""
+    )
+}
+
 /// Parse and run `nono inspect`.
 pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     let mut json = false;
@@ -111,6 +140,21 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         ("Network", r.network.clone()),
         ("Peer guard", peer_guard(&r.peer_guard)),
         (
+            "Containment",
+            match r.containment.as_deref() {
+                Some("namespaces") => {
+                    "namespaces: own user, PID and mount namespaces; nothing outlives the session"
+                        .into()
+                }
+                Some("descendants") => {
+                    "descendants: no namespaces; the supervisor ends every descendant at the end"
+                        .into()
+                }
+                Some(other) => other.to_string(),
+                None => "-".into(),
+            },
+        ),
+        (
             "Sandbox",
             match &r.sandbox {
                 Some(sb) => format!(
@@ -165,7 +209,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                 .exit_signal
                 .map(|sig| format!("{sig} (SIG{})", registry::signal_name(sig)))),
         ),
-        ("Rollback", opt(r.rollback_session.clone())),
+        ("Rollback", rollback_line(r.rollback_session.as_deref())),
     ];
     let mut out = String::new();
     for (k, v) in fields {

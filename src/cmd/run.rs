@@ -39,9 +39,18 @@ Options:
   -w, --write PATH      grant PATH write-only (repeatable)
       --net MODE        network: allowed or blocked (default: the profile's)
       --block-net       same as --net blocked
+      --rollback        capture the writable directories first, so what the
+                        program changes can be reviewed and undone (see
+                        'nono rollback --help')
+      --rollback-exclude GLOB
+                        leave paths matching GLOB (gitignore syntax) out of
+                        the capture (repeatable)
       --ask             opens outside the grant wait for your approval instead
                         of failing ('nono approve', or keys while attached)
       --ask-timeout SECS  deny a request nobody answered within SECS
+      --env NAME        pass NAME to the program although it leads to an
+                        agent or display (SSH_AUTH_SOCK...; repeatable)
+      --require-namespaces  refuse to start without namespace containment
       --no-sandbox      run unconfined, with all of your access (recorded)
       --dry-run         print the program and the resolved sandbox and exit;
                         start nothing (126 or 127 when it would not start)
@@ -66,6 +75,8 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     let mut no_sandbox = false;
     let mut sandbox_flag: Option<&str> = None;
     let mut dry_run = false;
+    let mut rollback = false;
+    let mut excludes: Vec<String> = Vec::new();
     let mut ask_timeout = None;
     while let Some(arg) = p.next()? {
         match arg {
@@ -104,9 +115,22 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                 });
                 sandbox_flag = Some("--net");
             }
+            Long("env") => {
+                req.env.push(p.value()?.string()?);
+                sandbox_flag = Some("--env");
+            }
+            Long("require-namespaces") => {
+                req.require_namespaces = true;
+                sandbox_flag = Some("--require-namespaces");
+            }
             Long("block-net") => {
                 req.net_blocked = Some(true);
                 sandbox_flag = Some("--block-net");
+            }
+            Long("rollback") => rollback = true,
+            Long("rollback-exclude") => {
+                excludes.push(p.value()?.string()?);
+                rollback = true;
             }
             Long("ask") => {
                 req.ask = Some(true);
@@ -153,6 +177,23 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     } else {
         Some(sandbox::resolve(&req, Some(&workdir))?)
     };
+    let roots = match (&policy, rollback) {
+        (_, false) => Vec::new(),
+        (None, true) => {
+            return Err(Error::Usage(
+                "--rollback captures the session's writable directory grants, and --no-sandbox has none: grant the directory with --allow-cwd or -a DIR instead".into(),
+            ))
+        }
+        (Some(pol), true) => {
+            let roots = crate::rollback::roots_of(pol);
+            if roots.is_empty() {
+                return Err(Error::Usage(
+                    "--rollback: this session has no writable directory to capture; grant one with --allow-cwd or -a DIR".into(),
+                ));
+            }
+            roots
+        }
+    };
     let asks = policy.as_ref().is_some_and(|p| p.ask);
     if ask_timeout.is_some() && !asks {
         return Err(Error::Usage(
@@ -172,12 +213,14 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         Ok(p)
     });
     if dry_run {
-        print(&dry_run_report(
-            policy.as_ref(),
-            &command,
-            &workdir,
-            &program,
-        ))?;
+        let mut report = dry_run_report(policy.as_ref(), &command, &workdir, &program);
+        for r in &roots {
+            report.push_str(&format!(
+                "Rollback:  {} (captured before start)\n",
+                r.display()
+            ));
+        }
+        print(&report)?;
         return Ok(program.map_or_else(|r| r.code, |_| 0));
     }
     let program = match program {
@@ -213,6 +256,14 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         }
         None => registry::new_name(&live)?,
     };
+    let rollback = if roots.is_empty() {
+        None
+    } else {
+        Some(capture_baseline(
+            &name, &command, &roots, &excludes, &config,
+        )?)
+    };
+    let rollback_id = rollback.as_ref().map(|(id, _)| id.clone());
     let sandboxed = policy.is_some();
     let spec = StartSpec {
         command,
@@ -222,6 +273,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         size: client::window_size(),
         scrollback: config.scrollback_lines,
         policy,
+        rollback,
         ask: asks.then_some(supervisor::AskSpec {
             timeout: ask_timeout,
         }),
@@ -248,6 +300,9 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             let id = match wait_ready(ready_r)? {
                 Ready::Started(id) => id,
                 Ready::Failed(code, msg) => {
+                    if let Some(id) = &rollback_id {
+                        crate::rollback::discard(id);
+                    }
                     warn(&msg);
                     return Ok(code);
                 }
@@ -268,6 +323,45 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             }
         }
     }
+}
+
+/// Capture the rollback baseline before anything starts; returns the
+/// session id to use and a summary for the event log. Slow captures show
+/// progress and then what they took.
+fn capture_baseline(
+    name: &str,
+    command: &[String],
+    roots: &[std::path::PathBuf],
+    excludes: &[String],
+    config: &config::Config,
+) -> Result<(String, String)> {
+    use crate::rollback::capture::{self, Limits, NewSession, Progress};
+    let id = registry::new_id()?;
+    let what = roots
+        .iter()
+        .map(|r| r.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut progress = Progress::new(sys::isatty(2), &what);
+    let s = NewSession {
+        id: &id,
+        name,
+        command,
+        roots,
+        excludes,
+        limits: Limits {
+            max_file: config.rollback_max_file_bytes,
+            max_files: config.rollback_max_files,
+            max_bytes: config.rollback_max_bytes,
+        },
+    };
+    let started = Instant::now();
+    let meta = capture::baseline(&s, &mut progress)?;
+    let summary = meta.baseline.describe();
+    if started.elapsed() >= Duration::from_millis(crate::defaults::ROLLBACK_PROGRESS_AFTER_MS) {
+        warn(&format!("rollback baseline of {what}: {summary}"));
+    }
+    Ok((id, summary))
 }
 
 /// Read the supervisor's one-line report: it arrives only after the record

@@ -1,0 +1,243 @@
+//! The object store: file contents named by SHA-256 under
+//! `rollback/objects/ab/<62 hex>`, read-only (0400) from creation, shared
+//! by all sessions. Copies use a reflink (FICLONE) where the filesystem
+//! has them, else `copy_file_range`; an object is hashed from the copy
+//! itself, so its name always matches its content.
+
+use super::hash::{self, Sha256};
+use crate::error::{Error, Result};
+use crate::sys;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// Bytes per read when hashing: large enough that syscalls do not show.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// An open object store.
+pub struct Store {
+    /// `rollback/objects`.
+    dir: PathBuf,
+    /// The same, open.
+    fd: OwnedFd,
+}
+
+/// How a copy was made (for the benchmark and tests).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CopyStats {
+    /// Copies that shared extents.
+    pub reflinked: u64,
+    /// Copies made in the kernel or by read/write.
+    pub copied: u64,
+}
+
+impl Store {
+    /// Open (creating) the store under `base` (`rollback/`).
+    pub fn open(base: &Path) -> Result<Store> {
+        let dir = base.join("objects");
+        super::ensure_dir(&dir)?;
+        let fd = sys::openat(
+            None,
+            dir.as_os_str(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            0,
+        )
+        .map_err(|e| Error::io(format!("cannot open {}", dir.display()), e))?;
+        Ok(Store { dir, fd })
+    }
+
+    /// Path of an object.
+    pub fn path(&self, hash: &str) -> PathBuf {
+        self.dir.join(&hash[..2]).join(&hash[2..])
+    }
+
+    /// Whether an object exists.
+    pub fn has(&self, hash: &str) -> bool {
+        let rel = format!("{}/{}", &hash[..2], &hash[2..]);
+        sys::lstatat(self.fd.as_raw_fd(), OsStr::new(&rel)).is_ok_and(|s| s.kind() == libc::S_IFREG)
+    }
+
+    /// Store the content of the open regular file `src` (`size` bytes as
+    /// stat'ed): returns its hash and whether the object is new.
+    pub fn put(&self, src: &File, size: u64, stats: &mut CopyStats) -> io::Result<(String, bool)> {
+        let tmp = temp_name();
+        let out = File::from(sys::openat(
+            Some(self.fd.as_raw_fd()),
+            &tmp,
+            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+            0o400,
+        )?);
+        let res = (|| {
+            copy(src, &out, size, stats)?;
+            let digest = hash_file(&out)?;
+            let sub = OsString::from(&digest[..2]);
+            match sys::mkdirat(self.fd.as_raw_fd(), &sub, 0o700) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+            let rel = OsString::from(format!("{}/{}", &digest[..2], &digest[2..]));
+            if self.has(&digest) {
+                sys::unlinkat(self.fd.as_raw_fd(), &tmp, false)?;
+                return Ok((digest, false));
+            }
+            sys::renameat(self.fd.as_raw_fd(), &tmp, self.fd.as_raw_fd(), &rel)?;
+            Ok((digest, true))
+        })();
+        if res.is_err() {
+            let _ = sys::unlinkat(self.fd.as_raw_fd(), &tmp, false);
+        }
+        res
+    }
+
+    /// Open an object for reading.
+    pub fn open_object(&self, hash: &str) -> io::Result<File> {
+        let rel = format!("{}/{}", &hash[..2], &hash[2..]);
+        sys::openat(
+            Some(self.fd.as_raw_fd()),
+            OsStr::new(&rel),
+            libc::O_RDONLY | libc::O_NOFOLLOW,
+            0,
+        )
+        .map(File::from)
+    }
+
+    /// Copy object `hash` into the new, empty file `dst` (opened
+    /// read-write) and check the copy's hash: a damaged object is never
+    /// restored.
+    pub fn copy_out(
+        &self,
+        hash: &str,
+        size: u64,
+        dst: &File,
+        stats: &mut CopyStats,
+    ) -> io::Result<()> {
+        let src = self.open_object(hash)?;
+        copy(&src, dst, size, stats)?;
+        let got = hash_file(dst)?;
+        if got != hash {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("object {hash} is damaged (its content hashes to {got}); run 'nono rollback verify'"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Check one object: exists and hashes to its name.
+    pub fn verify(&self, hash: &str) -> std::result::Result<(), String> {
+        let mut f = self
+            .open_object(hash)
+            .map_err(|e| format!("missing ({e})"))?;
+        let got = hash_reader(&mut f).map_err(|e| format!("unreadable ({e})"))?;
+        if got == hash {
+            Ok(())
+        } else {
+            Err(format!("damaged: its content hashes to {got}"))
+        }
+    }
+
+    /// Every object name and its size.
+    pub fn list(&self) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        let Ok(subs) = sys::read_dir_names(self.fd.as_raw_fd()) else {
+            return out;
+        };
+        for sub in subs {
+            let s = sub.to_string_lossy().to_string();
+            if s.len() != 2 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            let Ok(d) = sys::openat(
+                Some(self.fd.as_raw_fd()),
+                &sub,
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                0,
+            ) else {
+                continue;
+            };
+            for name in sys::read_dir_names(d.as_raw_fd()).unwrap_or_default() {
+                let n = name.to_string_lossy();
+                if n.len() == 62 && n.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    let size = sys::lstatat(d.as_raw_fd(), &name).map_or(0, |s| s.size);
+                    out.push((format!("{s}{n}"), size));
+                }
+            }
+        }
+        out
+    }
+
+    /// Remove an object (prune).
+    pub fn remove(&self, hash: &str) -> io::Result<()> {
+        let rel = format!("{}/{}", &hash[..2], &hash[2..]);
+        sys::unlinkat(self.fd.as_raw_fd(), OsStr::new(&rel), false)
+    }
+}
+
+/// A random temporary name in the store's top directory.
+fn temp_name() -> OsString {
+    let mut rnd = [0u8; 8];
+    let _ = sys::getrandom(&mut rnd);
+    OsString::from(format!("tmp.{}", crate::registry::hex(&rnd)))
+}
+
+/// Copy `size` bytes from the start of `src` into the empty file `dst`:
+/// reflink, else copy_file_range, else read and write.
+pub fn copy(src: &File, dst: &File, size: u64, stats: &mut CopyStats) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    if size > 0 && sys::ficlone(dst.as_raw_fd(), src.as_raw_fd()).is_ok() {
+        stats.reflinked += 1;
+        return Ok(());
+    }
+    stats.copied += 1;
+    match sys::copy_file_range(src.as_raw_fd(), dst.as_raw_fd(), size) {
+        Ok(_) => return Ok(()),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EXDEV | libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP)
+            ) => {}
+        Err(e) => return Err(e),
+    }
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut off = 0u64;
+    loop {
+        let n = src.read_at(&mut buf, off)?;
+        if n == 0 {
+            return Ok(());
+        }
+        dst.write_all_at(&buf[..n], off)?;
+        off += n as u64;
+    }
+}
+
+/// SHA-256 of a whole file from offset 0 (its own offset untouched), hex.
+pub fn hash_file(f: &File) -> io::Result<String> {
+    use std::os::unix::fs::FileExt;
+    let mut h = Sha256::default();
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut off = 0u64;
+    loop {
+        let n = f.read_at(&mut buf, off)?;
+        if n == 0 {
+            return Ok(hash::hex(&h.finish()));
+        }
+        h.update(&buf[..n]);
+        off += n as u64;
+    }
+}
+
+/// SHA-256 of everything `r` yields, hex.
+pub fn hash_reader(r: &mut impl Read) -> io::Result<String> {
+    let mut h = Sha256::default();
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hash::hex(&h.finish()));
+        }
+        h.update(&buf[..n]);
+    }
+}

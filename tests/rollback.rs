@@ -1,0 +1,538 @@
+//! Rollback end to end with the real binary: an agent (a shell script in a
+//! real sandboxed session) changes a tree; the review shows it; restores
+//! put it back three-way without touching what the session did not
+//! change, never write outside the tree, survive SIGKILL, and can be
+//! undone.
+
+mod common;
+
+use common::{wait_until, Env, Out, WAIT};
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Every path under `dir` (but `.git`) as "kind mode content".
+fn snapshot(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        let mut names: Vec<_> = fs::read_dir(dir).unwrap().flatten().collect();
+        names.sort_by_key(|e| e.file_name());
+        for e in names {
+            let p = e.path();
+            let rel = p.strip_prefix(base).unwrap().display().to_string();
+            if rel == ".git" {
+                continue;
+            }
+            let md = fs::symlink_metadata(&p).unwrap();
+            let mode = md.permissions().mode() & 0o7777;
+            let desc = if md.file_type().is_symlink() {
+                format!("l {}", fs::read_link(&p).unwrap().display())
+            } else if md.is_dir() {
+                walk(base, &p, out);
+                format!("d {mode:o}")
+            } else {
+                format!(
+                    "f {mode:o} {}",
+                    String::from_utf8_lossy(&fs::read(&p).unwrap())
+                )
+            };
+            out.insert(rel, desc);
+        }
+    }
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// A project directory inside the test's home, with `files` (path, content).
+fn project(env: &Env, files: &[(&str, &str)]) -> PathBuf {
+    let dir = env.home.join("proj");
+    fs::create_dir_all(&dir).unwrap();
+    for (p, c) in files {
+        let path = dir.join(p);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, c).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    dir
+}
+
+/// Start a detached session with rollback over `dir`, working in it;
+/// returns its short id.
+fn start_in(env: &Env, dir: &Path, args: &[&str]) -> String {
+    let d = dir.display().to_string();
+    let mut full = vec!["run", "-d", "-a", &d, "--rollback"];
+    full.extend_from_slice(args);
+    let o = Out::from(
+        env.cmd(&full)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    o.stdout
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("Started detached session "))
+        .and_then(|l| l.strip_suffix('.'))
+        .unwrap_or_else(|| panic!("{o:?}"))
+        .to_string()
+}
+
+/// Run `script` as the agent in a session with rollback over `dir`, to
+/// its end; returns the session id.
+fn agent(env: &Env, dir: &Path, script: &str, extra: &[&str]) -> String {
+    let mut args = extra.to_vec();
+    args.extend_from_slice(&["--", "/bin/sh", "-c", script]);
+    let id = start_in(env, dir, &args);
+    env.wait_record(&id, "the agent to finish", |r| r.status == "exited");
+    id
+}
+
+/// `nono rollback ARGS` with the project as the working directory.
+fn rollback(env: &Env, dir: &Path, args: &[&str]) -> Out {
+    let mut full = vec!["rollback"];
+    full.extend_from_slice(args);
+    let o = env
+        .cmd(&full)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    Out::from(o)
+}
+
+/// The number after `"key":` in the first object of a JSON text.
+fn json_number(text: &str, object: &str, key: &str) -> u64 {
+    let at = text
+        .find(&format!("\"{object}\":{{"))
+        .unwrap_or_else(|| panic!("{object} in {text}"));
+    let rest = &text[at..];
+    let k = rest.find(&format!("\"{key}\":")).unwrap() + key.len() + 3;
+    rest[k..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn restore_to_baseline_undoes_edits_deletes_creations_chmods_and_a_symlink_swap_but_not_ignored_paths(
+) {
+    let env = Env::new();
+    let dir = project(
+        &env,
+        &[
+            (".gitignore", ".env\nnode_modules/\n"),
+            (".env", "SECRET=1\n"),
+            ("node_modules/dep/index.js", "dep\n"),
+            ("src/main.rs", "fn main() {}\n"),
+            ("README", "read me\n"),
+            ("old.txt", "old\n"),
+            ("run.sh", "echo hi\n"),
+            ("config", "real file\n"),
+        ],
+    );
+    fs::create_dir(dir.join("empty")).unwrap();
+    symlink("README", dir.join("link")).unwrap();
+    let before = snapshot(&dir);
+    let id = agent(
+        &env,
+        &dir,
+        "echo changed >> src/main.rs; rm old.txt; echo new > new.txt; mkdir -p gen/deep; echo g > gen/deep/x; \
+         chmod 755 run.sh; rm config; ln -s /etc/hostname config; rmdir empty; \
+         echo SECRET=2 > .env; echo more > node_modules/dep/more.js",
+        &[],
+    );
+    let record = env.record(&id);
+    assert_eq!(record.rollback_session.as_deref(), Some(record.id.as_str()));
+
+    let show = rollback(&env, &dir, &["show", &id]);
+    assert_eq!(show.code, 0, "{show:?}");
+    for line in [
+        "~ src/main.rs",
+        "- old.txt",
+        "+ new.txt",
+        "+ gen/deep/x",
+        "m run.sh",
+        "~ config",
+        "- empty",
+    ] {
+        assert!(
+            show.stdout.contains(line),
+            "{line} missing from {}",
+            show.stdout
+        );
+    }
+    let review: String = show.stdout.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert!(
+        !review.contains(".env") && !review.contains("node_modules"),
+        "{review}"
+    );
+    let diff = rollback(&env, &dir, &["show", &id, "--diff", "src"]);
+    assert!(diff.stdout.contains("+changed\n"), "{}", diff.stdout);
+    assert!(
+        !diff.stdout.contains("- old.txt"),
+        "PATH limits the review: {}",
+        diff.stdout
+    );
+
+    // Without a terminal, a restore needs --yes and changes nothing.
+    let refused = rollback(&env, &dir, &["restore", &id]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.contains("--yes"), "{refused:?}");
+    assert!(dir.join("new.txt").exists());
+
+    let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    let mut want = before.clone();
+    // Ignored paths are opaque: the agent's changes there stay.
+    want.insert(".env".into(), "f 644 SECRET=2\n".into());
+    let after = snapshot(&dir);
+    let more = after.get("node_modules/dep/more.js").cloned();
+    assert!(more.is_some_and(|m| m.ends_with("more\n")), "{after:?}");
+    let mut after = after;
+    after.remove("node_modules/dep/more.js");
+    assert_eq!(after, want);
+    let events = env.run(&["inspect", "--events", &id]);
+    assert!(events.stdout.contains("rollback baseline"), "{events:?}");
+    assert!(events.stdout.contains("rollback final"), "{events:?}");
+    assert!(events.stdout.contains("restore"), "{events:?}");
+}
+
+#[test]
+fn files_the_user_changed_after_the_session_are_conflicts_and_force_never_deletes_them() {
+    let env = Env::new();
+    let dir = project(&env, &[("a.txt", "a0\n"), ("b.txt", "b0\n")]);
+    let id = agent(
+        &env,
+        &dir,
+        "echo a1 > a.txt; echo b1 > b.txt; echo c > c.txt",
+        &[],
+    );
+    // The user edits one of the agent's files and creates one of their own.
+    fs::write(dir.join("a.txt"), "mine\n").unwrap();
+    fs::write(dir.join("user.txt"), "user\n").unwrap();
+    fs::write(dir.join("c.txt"), "c edited\n").unwrap();
+
+    let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(
+        o.stdout
+            .contains("! ~ a.txt  (conflict: changed since the session; skipped)"),
+        "{o:?}"
+    );
+    assert!(o.stdout.contains("= user.txt  (left alone"), "{o:?}");
+    assert_eq!(fs::read_to_string(dir.join("a.txt")).unwrap(), "mine\n");
+    assert_eq!(fs::read_to_string(dir.join("b.txt")).unwrap(), "b0\n");
+    assert_eq!(fs::read_to_string(dir.join("c.txt")).unwrap(), "c edited\n");
+    assert_eq!(fs::read_to_string(dir.join("user.txt")).unwrap(), "user\n");
+
+    let o = rollback(&env, &dir, &["restore", &id, "--yes", "--force"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(fs::read_to_string(dir.join("a.txt")).unwrap(), "a0\n");
+    // c.txt was the agent's: --force removes it; user.txt never was.
+    assert!(!dir.join("c.txt").exists());
+    assert_eq!(fs::read_to_string(dir.join("user.txt")).unwrap(), "user\n");
+}
+
+#[test]
+fn undo_puts_the_tree_back_as_it_was_before_the_restore() {
+    let env = Env::new();
+    let dir = project(&env, &[("a.txt", "a0\n"), ("gone.txt", "g\n")]);
+    let id = agent(
+        &env,
+        &dir,
+        "echo a1 > a.txt; rm gone.txt; mkdir d; echo n > d/new.txt",
+        &[],
+    );
+    let agent_state = snapshot(&dir);
+    assert_eq!(rollback(&env, &dir, &["restore", &id, "--yes"]).code, 0);
+    assert!(!dir.join("d").exists());
+    let o = rollback(&env, &dir, &["restore", &id, "--undo", "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(snapshot(&dir), agent_state);
+    // --to final redoes nothing more: the tree is already the final state.
+    let o = rollback(&env, &dir, &["restore", &id, "--to", "final", "--dry-run"]);
+    assert!(o.stdout.contains("Nothing to restore"), "{o:?}");
+}
+
+#[test]
+fn a_restore_killed_with_sigkill_converges_when_run_again() {
+    let env = Env::new();
+    let dir = project(&env, &[("keep", "k\n")]);
+    let before = snapshot(&dir);
+    // Enough files that the restore is still writing when it is killed.
+    let id = agent(
+        &env,
+        &dir,
+        "mkdir m; i=0; while [ $i -lt 4000 ]; do echo $i > m/f$i; i=$((i+1)); done",
+        &[],
+    );
+    let agent_state = snapshot(&dir);
+    let journal = env
+        .home
+        .join("state/nono/rollback/sessions")
+        .join(&env.record(&id).id)
+        .join("restores/1/journal");
+    let mut child = env
+        .cmd(&["rollback", "restore", &id, "--yes"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it as soon as it has written something (no sleep: spin on the journal).
+    let deadline = std::time::Instant::now() + WAIT;
+    while !fs::read_to_string(&journal).is_ok_and(|j| j.contains("\ndone ")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restore never started writing"
+        );
+        std::thread::yield_now();
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let j = fs::read_to_string(&journal).unwrap();
+    assert!(
+        !j.contains("complete"),
+        "the restore finished before it was killed"
+    );
+    assert_ne!(
+        snapshot(&dir),
+        before,
+        "the restore did nothing before the kill"
+    );
+
+    let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(
+        o.stdout.contains("Resuming the interrupted restore #1"),
+        "{o:?}"
+    );
+    assert_eq!(snapshot(&dir), before);
+    // The undo covers the whole restore, both runs of it.
+    let o = rollback(&env, &dir, &["restore", &id, "--undo", "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(snapshot(&dir), agent_state);
+}
+
+#[test]
+fn a_directory_swapped_for_a_symlink_to_outside_is_never_written_through() {
+    let env = Env::new();
+    let dir = project(&env, &[("sub/f", "inside\n")]);
+    let outside = env.home.join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("f"), "outside\n").unwrap();
+    let outside_before = snapshot(&outside);
+    let id = agent(&env, &dir, "echo agent > sub/f", &[]);
+    // After the session, the directory becomes a link to outside the root.
+    fs::remove_dir_all(dir.join("sub")).unwrap();
+    symlink(&outside, dir.join("sub")).unwrap();
+    let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(snapshot(&outside), outside_before);
+    let o = rollback(&env, &dir, &["restore", &id, "--yes", "--force"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(
+        snapshot(&outside),
+        outside_before,
+        "written through the link"
+    );
+    assert!(fs::symlink_metadata(dir.join("sub")).unwrap().is_dir());
+    assert_eq!(fs::read_to_string(dir.join("sub/f")).unwrap(), "inside\n");
+}
+
+#[test]
+fn a_capture_over_budget_refuses_to_start_and_names_the_biggest_directory() {
+    let env = Env::new();
+    let files: Vec<(String, String)> = (0..30)
+        .map(|i| (format!("data/d{i}"), "x".repeat(100)))
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let dir = project(&env, &refs);
+    fs::write(dir.join("small"), "s").unwrap();
+    fs::create_dir_all(env.home.join("config/nono")).unwrap();
+    fs::write(
+        env.home.join("config/nono/config.toml"),
+        "[rollback]\nmax_files = 10\n",
+    )
+    .unwrap();
+    let d = dir.display().to_string();
+    let o = env.run(&["run", "-d", "-a", &d, "--rollback", "--", "true"]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.contains("31 files (limit 10)"), "{o:?}");
+    assert!(o.stderr.contains(&format!("{d}/data (30 files")), "{o:?}");
+    assert!(o.stderr.contains("--rollback-exclude 'data/'"), "{o:?}");
+    assert!(env.records().is_empty(), "a session started anyway");
+    let id = env.start(&["-a", &d, "--rollback-exclude", "data/", "--", "true"]);
+    env.wait_record(&id, "the session to end", |r| r.status == "exited");
+    let list = env.run(&["rollback", "list", "--json"]);
+    assert_eq!(
+        json_number(&list.stdout, "baseline", "files"),
+        1,
+        "{list:?}"
+    );
+}
+
+#[test]
+fn rollback_without_a_writable_directory_is_refused() {
+    let env = Env::new();
+    let o = env.run(&["run", "-d", "--rollback", "--", "true"]);
+    assert_eq!(o.code, 2, "{o:?}");
+    assert!(
+        o.stderr.contains("no writable directory to capture"),
+        "{o:?}"
+    );
+    let o = env.run(&["run", "-d", "--no-sandbox", "--rollback", "--", "true"]);
+    assert_eq!(o.code, 2, "{o:?}");
+    assert!(env.records().is_empty());
+}
+
+#[test]
+fn a_capture_reads_no_file_the_previous_capture_of_the_same_root_vouches_for() {
+    let env = Env::new();
+    let big = "b".repeat(300_000);
+    let dir = project(
+        &env,
+        &[("big", &big), ("small", "s\n"), ("sub/other", "o\n")],
+    );
+    let first = agent(&env, &dir, "echo s2 > small", &[]);
+    let list = env.run(&["rollback", "list", "--json"]);
+    assert_eq!(
+        json_number(&list.stdout, "baseline", "bytes_read"),
+        300_000 + 2 + 2
+    );
+    // The final capture read only the file the agent wrote.
+    assert_eq!(
+        json_number(&list.stdout, "final", "bytes_read"),
+        3,
+        "{list:?}"
+    );
+    // A second session in the same tree reads nothing at its start.
+    let second = agent(&env, &dir, "true", &[]);
+    let list = env.run(&["rollback", "list", "--json"]);
+    let at = list.stdout.find(&env.record(&second).id).unwrap();
+    let tail = &list.stdout[at..];
+    assert_eq!(json_number(tail, "baseline", "bytes_read"), 0, "{list:?}");
+    assert_eq!(json_number(tail, "baseline", "objects_new"), 0, "{list:?}");
+    let _ = first;
+}
+
+#[test]
+fn a_detached_session_stopped_with_nono_stop_is_captured_and_restorable() {
+    let env = Env::new();
+    let dir = project(&env, &[("a", "a0\n")]);
+    let id = start_in(
+        &env,
+        &dir,
+        &[
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo a1 > a; echo x > made; exec sleep 600",
+        ],
+    );
+    wait_until("the agent to write", WAIT, || dir.join("made").exists());
+    let ps = env.run(&["ps"]);
+    assert!(
+        ps.stdout.contains("rollback"),
+        "ps marks rollback sessions: {ps:?}"
+    );
+    let live = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(live.code, 1, "a live session is not restored: {live:?}");
+    assert!(live.stderr.contains("still running"), "{live:?}");
+    let o = env.run(&["stop", &id]);
+    assert_eq!(o.code, 0, "{o:?}");
+    let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "a0\n");
+    assert!(!dir.join("made").exists());
+    let inspect = env.run(&["inspect", &id]);
+    assert!(inspect.stdout.contains("baseline"), "{inspect:?}");
+}
+
+#[test]
+fn after_the_supervisor_is_killed_the_baseline_is_listed_restorable_and_prunable() {
+    let env = Env::new();
+    let dir = project(&env, &[("a", "a0\n"), ("b", "b0\n")]);
+    let id = start_in(
+        &env,
+        &dir,
+        &[
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo a1 > a; rm b; echo c > c; exec sleep 600",
+        ],
+    );
+    wait_until("the agent to write", WAIT, || dir.join("c").exists());
+    let r = env.record(&id);
+    nono::sys::kill(r.supervisor_pid, libc::SIGKILL).unwrap();
+    wait_until("the supervisor to die", WAIT, || {
+        !common::alive(r.supervisor_pid)
+    });
+    if let Some(c) = r.child_pid {
+        let _ = nono::sys::killpg(c, libc::SIGKILL);
+    }
+    let list = env.run(&["rollback", "list"]);
+    assert!(list.stdout.contains("no-final"), "{list:?}");
+    // Without the final state every difference is a conflict.
+    let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(o.stdout.contains("final state is unknown"), "{o:?}");
+    assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "a1\n");
+    let o = rollback(&env, &dir, &["restore", &id, "--yes", "--force"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "a0\n");
+    assert_eq!(fs::read_to_string(dir.join("b")).unwrap(), "b0\n");
+    // Not in the baseline, final unknown: never deleted.
+    assert!(dir.join("c").exists());
+    let o = env.run(&["prune"]);
+    assert!(
+        o.stdout
+            .contains("Kept the rollback captures of 1 sessions"),
+        "{o:?}"
+    );
+    let o = env.run(&["rollback", "verify", &id]);
+    assert_eq!(o.code, 0, "{o:?}");
+    let o = env.run(&["rollback", "prune"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(
+        o.stdout
+            .contains("Removed the rollback captures of session"),
+        "{o:?}"
+    );
+    let list = env.run(&["rollback", "list"]);
+    assert!(list.stdout.starts_with("No rollback sessions"), "{list:?}");
+}
+
+#[test]
+fn verify_names_a_damaged_object() {
+    let env = Env::new();
+    let dir = project(&env, &[("a", "precious\n")]);
+    let id = agent(&env, &dir, "echo b > a", &[]);
+    assert_eq!(env.run(&["rollback", "verify", &id]).code, 0);
+    // Damage the baseline's object for "a" (objects are read-only: make it writable first).
+    let objects = env.home.join("state/nono/rollback/objects");
+    let target = fs::read_dir(&objects)
+        .unwrap()
+        .flatten()
+        .flat_map(|d| fs::read_dir(d.path()).into_iter().flatten().flatten())
+        .find(|f| fs::read(f.path()).is_ok_and(|c| c == b"precious\n"))
+        .unwrap()
+        .path();
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::write(&target, "tampered\n").unwrap();
+    let o = env.run(&["rollback", "verify", &id]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.contains("damaged"), "{o:?}");
+    // A restore refuses to write damaged content.
+    let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "b\n");
+}
