@@ -103,6 +103,17 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// scrollback allowed) of about 100 bytes, rounded up.
 pub const MAX_LOG_BYTES: u64 = 128 * 1024 * 1024;
 
+/// How long the supervisor waits for a session's init to report that its
+/// namespaces are set up and the program started: the setup is a dozen
+/// syscalls and an exec (milliseconds); generous for a loaded machine.
+pub const NAMESPACE_SETUP_TIMEOUT_MS: u64 = 10_000;
+
+/// Passes over /proc when ending a session's descendants without
+/// namespaces: each pass kills all it finds, so only processes forked
+/// during a pass survive it; a few passes end any ordinary process tree,
+/// and the bound keeps a fork bomb from holding the supervisor.
+pub const KILL_DESCENDANTS_ROUNDS: usize = 16;
+
 /// Files larger than this are recorded by rollback as present but not
 /// captured (and never touched by a restore): 64 MiB holds any source
 /// file, lockfile or asset an agent edits, while build outputs, datasets

@@ -81,6 +81,12 @@ pub struct Record {
     /// Approval requests waiting for a person now.
     #[nserde(default)]
     pub waiting: u32,
+    /// How the session's processes are contained: `namespaces` (own user,
+    /// PID and mount namespaces; nothing outlives the supervisor) or
+    /// `descendants` (the supervisor ends every descendant it finds at the
+    /// end); null in records of older versions.
+    #[nserde(default)]
+    pub containment: Option<String>,
 }
 
 /// The sandbox a session's program runs in, as applied at start.

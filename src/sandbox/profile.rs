@@ -20,7 +20,8 @@ const MAX_EXTENDS: usize = 8;
 
 /// Every key a profile may set.
 const KNOWN_KEYS: &str = "meta.description, meta.extends, filesystem.allow, filesystem.read, \
-filesystem.write, workdir.access, network.mode, approvals.ask";
+filesystem.write, workdir.access, network.mode, approvals.ask, environment.pass, \
+containment.namespaces";
 
 /// What the working directory is granted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +75,10 @@ pub struct Profile {
     pub net_blocked: Option<bool>,
     /// `[approvals] ask`, when set: opens outside the grant wait for approval.
     pub ask: Option<bool>,
+    /// `[environment] pass`: scrubbed variables passed on purpose.
+    pub env_pass: Vec<String>,
+    /// `[containment] namespaces`, when set: true for `required`.
+    pub namespaces_required: Option<bool>,
 }
 
 /// `$XDG_CONFIG_HOME/nono/profiles`.
@@ -110,6 +115,8 @@ pub fn parse(name: &str, origin: &str, text: &str) -> Result<Profile> {
         workdir: None,
         net_blocked: None,
         ask: None,
+        env_pass: Vec::new(),
+        namespaces_required: None,
     };
     for (key, value) in &table {
         let at = lines.get(key).copied().unwrap_or(0);
@@ -172,6 +179,26 @@ pub fn parse(name: &str, origin: &str, text: &str) -> Result<Profile> {
                 p.ask = Some(match value {
                     Toml::Bool(b) => *b,
                     _ => return Err(wrong("true or false")),
+                });
+            }
+            "environment.pass" => {
+                let Toml::SimpleArray(items) = value else {
+                    return Err(wrong(
+                        "a list of variable names, such as [\"SSH_AUTH_SOCK\"]",
+                    ));
+                };
+                for item in items {
+                    let name = string(item)
+                        .filter(|n| crate::sandbox::env_name_ok(n))
+                        .ok_or_else(|| wrong("a list of variable names (letters, digits, _)"))?;
+                    p.env_pass.push(name);
+                }
+            }
+            "containment.namespaces" => {
+                p.namespaces_required = Some(match string(value).as_deref() {
+                    Some("preferred") => false,
+                    Some("required") => true,
+                    _ => return Err(wrong("\"preferred\" or \"required\"")),
                 });
             }
             _ => {
