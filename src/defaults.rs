@@ -21,11 +21,22 @@ pub const SCROLLBACK_LINES: usize = 10_000;
 /// nothing).
 pub const PTY_READ_BYTES: usize = 64 * 1024;
 
+/// A pty read shorter than this ends the supervisor's reading for the
+/// wakeup: under a flood reads return the line discipline's ~4 KiB, while
+/// an echo or a prompt is a few bytes, after which another read would be
+/// an EAGAIN syscall on every keystroke (measured with strace -c).
+pub const PTY_SHORT_READ_BYTES: usize = 1024;
+
 /// Program output the supervisor reads per wakeup before it serves its
 /// other fds again: sixteen full pty reads, so a flood costs few polls,
 /// while keystrokes and new connections wait at most ~0.3 ms (kernel read
 /// plus model at 2026-11 speeds) behind it.
 pub const PTY_WAKEUP_BYTES: usize = 64 * 1024;
+
+/// Largest read the supervisor makes from the attached client's socket:
+/// keystrokes arrive a few bytes at a time, and 16 KiB takes a large paste
+/// in few reads (the pty takes at most ~4 KiB per write anyway).
+pub const CLIENT_INPUT_READ_BYTES: usize = 16 * 1024;
 
 /// Largest read the attach client makes from the supervisor's socket: four
 /// 64 KiB frames, so a backlog reaches the terminal in few large writes.
@@ -77,6 +88,13 @@ pub const DENIED_EVENTS_PER_MINUTE: u32 = 10;
 /// line per attach, detach, stop); 1 MiB is thousands of those, and
 /// `inspect --events` reads it whole.
 pub const EVENT_LOG_MAX_BYTES: u64 = 1024 * 1024;
+
+/// After an attachment in which the program queried the terminal, how long
+/// the client waits for the terminal's answer to its own fence query
+/// (DSR 5) so that earlier answers are swallowed rather than typed into the
+/// operator's shell: terminals answer in well under 50 ms even over ssh
+/// across a continent; a terminal that never answers DA1 costs this once.
+pub const FENCE_TIMEOUT_MS: u64 = 500;
 
 /// How long an exiting supervisor keeps flushing final output to the attached
 /// client before giving up on it.

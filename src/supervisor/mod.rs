@@ -12,9 +12,9 @@ mod queue;
 pub use approvals::AskSpec;
 
 use crate::defaults::{
-    CLIENT_QUEUE_MAX_BYTES, CLIENT_STALL_MS, DENIED_EVENTS_PER_MINUTE, EVENT_LOG_MAX_BYTES,
-    EXIT_FLUSH_TIMEOUT_MS, HELLO_TIMEOUT_MS, MAX_ACCEPTS_PER_WAKEUP, MAX_COLS,
-    MAX_PENDING_CONNECTIONS, MAX_ROWS, PTY_READ_BYTES, STOP_TIMEOUT_SECS,
+    CLIENT_INPUT_READ_BYTES, CLIENT_QUEUE_MAX_BYTES, CLIENT_STALL_MS, DENIED_EVENTS_PER_MINUTE,
+    EVENT_LOG_MAX_BYTES, EXIT_FLUSH_TIMEOUT_MS, HELLO_TIMEOUT_MS, MAX_ACCEPTS_PER_WAKEUP, MAX_COLS,
+    MAX_PENDING_CONNECTIONS, MAX_ROWS, PTY_READ_BYTES, PTY_SHORT_READ_BYTES, STOP_TIMEOUT_SECS,
 };
 use crate::error::Error;
 use crate::procfs;
@@ -352,7 +352,7 @@ impl Supervisor {
         let id = record.id.clone();
         let mut tmpdir: Option<String> = None;
         let cleanup = |reg: &Registry, tmpdir: &Option<String>| {
-            reg.remove_files(&id);
+            let _ = reg.remove_files(&id);
             if let Some(t) = tmpdir {
                 sandbox::remove_tmpdir(t);
             }
@@ -925,7 +925,13 @@ impl Supervisor {
                     if !queued && self.to_pty.len() + replies.len() <= TO_PTY_MAX {
                         self.to_pty.extend_from_slice(&replies);
                     }
-                    if !drain && self.client.as_ref().is_some_and(Client::backlogged) {
+                    // A short read found the pty drained: the next read
+                    // would almost surely be EAGAIN (a syscall per
+                    // keystroke), and if more came, poll says so.
+                    if !drain
+                        && (n < PTY_SHORT_READ_BYTES
+                            || self.client.as_ref().is_some_and(Client::backlogged))
+                    {
                         return total;
                     }
                 }
@@ -1211,13 +1217,17 @@ impl Supervisor {
 
     /// Frames from the attached client.
     fn read_client(&mut self) {
-        let mut buf = [0u8; 16 * 1024];
         let Some(c) = self.client.as_mut() else {
             return;
         };
-        match sys::read(c.stream.as_raw_fd(), &mut buf) {
+        // Straight into the frame buffer: a zeroed stack buffer per read
+        // was 16 KiB of memset per keystroke (90% of the supervisor's work).
+        match c
+            .reader
+            .read_from(c.stream.as_raw_fd(), CLIENT_INPUT_READ_BYTES)
+        {
             Ok(0) => return self.client_gone(),
-            Ok(n) => c.reader.push(&buf[..n]),
+            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(_) => return self.client_gone(),
         }
@@ -1230,7 +1240,11 @@ impl Supervisor {
                 // While the overlay shows, keys answer it and reach nothing else.
                 Ok(Some(Frame::Input(bytes))) if c.overlay => self.overlay_input(&bytes),
                 Ok(Some(Frame::Input(bytes))) => self.to_pty.extend_from_slice(&bytes),
-                Ok(Some(Frame::Resize(size))) => self.apply_size(size, false),
+                Ok(Some(Frame::Resize(size))) => {
+                    self.apply_size(size, false);
+                    // The overlay moves to the new bottom row.
+                    self.repaint_under_overlay();
+                }
                 Ok(Some(Frame::Eof)) => {
                     if let Some(eof) = sys::canonical_eof_char(self.master.as_raw_fd()) {
                         self.to_pty.push(eof);
@@ -1399,15 +1413,23 @@ fn model_output(term: &mut Terminal, followers: &mut [Follower], bytes: &[u8]) {
 }
 
 /// What the client's terminal needs, beyond the client's own fixed reset,
-/// to be back on the user's screen: leaving the alternate screen when the
-/// program is in it (only the model knows; leaving it when not in it would
-/// move the user's cursor).
+/// to be back on the user's screen, from what only the model knows: any
+/// sequence in progress cancelled (CAN), origin mode off and the full
+/// scroll region (both send the cursor home), the cursor back where the
+/// program left it, G0/G1 to ASCII, and the alternate screen left when the
+/// program is in it (leaving it when not in it would move the user's cursor).
 fn leave_screen(t: &Terminal) -> Vec<u8> {
+    let c = t.cursor();
+    let mut out = format!(
+        "\x18\x1b[?6l\x1b[r\x1b[{};{}H\x1b(B\x1b)B\x0f",
+        u32::from(c.y) + 1,
+        u32::from(c.x) + 1
+    )
+    .into_bytes();
     if t.alternate_screen_active() {
-        b"\x1b[?1049l".to_vec()
-    } else {
-        Vec::new()
+        out.extend_from_slice(b"\x1b[?1049l");
     }
+    out
 }
 
 /// Write queues until all are empty, their peers are gone, or `deadline`.
