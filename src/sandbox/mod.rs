@@ -91,6 +91,10 @@ pub struct Policy {
     pub network_blocked: bool,
     /// Whether opens outside the grant wait for approval (`--ask`, `approvals.ask`).
     pub ask: bool,
+    /// `[rollback] enabled` of the last profile that sets it.
+    pub rollback: bool,
+    /// `[rollback] exclude` of every profile in the chain.
+    pub rollback_exclude: Vec<String>,
     /// The session's private temporary directory, once the supervisor made it.
     pub tmpdir: Option<PathBuf>,
 }
@@ -193,6 +197,8 @@ pub fn resolve(req: &Request, cwd: Option<&Path>) -> Result<Policy> {
         workdir: Workdir::None,
         network_blocked: false,
         ask: false,
+        rollback: false,
+        rollback_exclude: Vec::new(),
         tmpdir: None,
     };
     // The profile that extends nothing first; each one below may add paths
@@ -225,6 +231,12 @@ pub fn resolve(req: &Request, cwd: Option<&Path>) -> Result<Policy> {
         if let Some(a) = p.ask {
             policy.ask = a;
         }
+        if let Some(r) = p.rollback {
+            policy.rollback = r;
+        }
+        policy
+            .rollback_exclude
+            .extend(p.rollback_exclude.iter().cloned());
     }
     for (list, access, flag) in [
         (&req.allow, READ | WRITE, "--allow"),
@@ -423,6 +435,20 @@ pub fn describe(policy: &Policy, cwd: Option<&Path>) -> String {
         (w, None) => format!("{} (the directory the session starts in)", w.as_str()),
     };
     out.push_str(&format!("Workdir:   {wd}\n"));
+    if policy.rollback || !policy.rollback_exclude.is_empty() {
+        let mut rb = String::from(if policy.rollback {
+            "enabled: writable directories are captured before start"
+        } else {
+            "off (--rollback turns it on)"
+        });
+        if !policy.rollback_exclude.is_empty() {
+            rb.push_str(&format!(
+                "; excluded: {}",
+                policy.rollback_exclude.join(" ")
+            ));
+        }
+        out.push_str(&format!("Rollback:  {rb}\n"));
+    }
     out.push_str("Paths:\n");
     let width = policy
         .rules
