@@ -92,6 +92,15 @@ fn stat_walk(dir: &Path) -> u64 {
     n
 }
 
+/// Timed runs per side of the capture rows (alternated; medians).
+const REPS: usize = 3;
+
+/// Median of a few timings.
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 /// Milliseconds for humans.
 fn ms(v: f64) -> String {
     format!("{:.0} ms", v * 1000.0)
@@ -112,28 +121,40 @@ pub fn bench_rollback(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>
         std::env::set_var("HOME", &root);
         let mut rows = Vec::new();
 
-        // 1. First capture against cp -a (both read a warm tree).
+        // 1. First capture against cp -a (both read a warm tree), alternated,
+        // each capture into an empty store; medians.
         let copy = root.join("copy");
-        let cp = timed(Command::new("cp").arg("-a").arg(&tree).arg(&copy))?;
-        let _ = fs::remove_dir_all(&copy);
-        let id = nono::registry::new_id().map_err(|e| e.to_string())?;
         let roots = vec![tree.clone()];
-        let session = NewSession {
-            id: &id,
-            name: "bench",
-            command: &[],
-            roots: &roots,
-            excludes: &[],
-            limits: Limits {
-                max_file: nono::defaults::ROLLBACK_MAX_FILE_BYTES,
-                max_files: nono::defaults::ROLLBACK_MAX_FILES,
-                max_bytes: nono::defaults::ROLLBACK_MAX_BYTES,
-            },
+        let limits = Limits {
+            max_file: nono::defaults::ROLLBACK_MAX_FILE_BYTES,
+            max_files: nono::defaults::ROLLBACK_MAX_FILES,
+            max_bytes: nono::defaults::ROLLBACK_MAX_BYTES,
         };
-        let t = Instant::now();
-        let meta = capture::baseline(&session, &mut Progress::new(false, ""))
-            .map_err(|e| e.to_string())?;
-        let first = t.elapsed().as_secs_f64();
+        let (mut cps, mut firsts) = (Vec::new(), Vec::new());
+        let mut kept = None;
+        for rep in 0..REPS {
+            cps.push(timed(Command::new("cp").arg("-a").arg(&tree).arg(&copy))?);
+            let _ = fs::remove_dir_all(&copy);
+            let _ = fs::remove_dir_all(&state);
+            let id = nono::registry::new_id().map_err(|e| e.to_string())?;
+            let session = NewSession {
+                id: &id,
+                name: "bench",
+                command: &[],
+                roots: &roots,
+                excludes: &[],
+                limits,
+            };
+            let t = Instant::now();
+            let meta = capture::baseline(&session, &mut Progress::new(false, ""))
+                .map_err(|e| e.to_string())?;
+            firsts.push(t.elapsed().as_secs_f64());
+            if rep == REPS - 1 {
+                kept = Some((id, meta));
+            }
+        }
+        let (id, meta) = kept.ok_or("no capture")?;
+        let (cp, first) = (median(&mut cps), median(&mut firsts));
         rows.push(Row::new(
             &format!(
                 "rollback first capture ({files} files, {} MiB) vs cp -a",
@@ -150,18 +171,22 @@ pub fn bench_rollback(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>
         ));
 
         // 2. Unchanged second capture against a bare lstat walk.
-        let t = Instant::now();
-        let walked = stat_walk(&tree);
-        let walk = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let info = capture::final_capture(&id).map_err(|e| e.to_string())?;
-        let second = t.elapsed().as_secs_f64();
-        if info.bytes_read != 0 {
-            return Err(format!(
-                "the unchanged capture read {} bytes",
-                info.bytes_read
-            ));
+        let (mut walks, mut seconds, mut walked) = (Vec::new(), Vec::new(), 0);
+        for _ in 0..REPS {
+            let t = Instant::now();
+            walked = stat_walk(&tree);
+            walks.push(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            let info = capture::final_capture(&id).map_err(|e| e.to_string())?;
+            seconds.push(t.elapsed().as_secs_f64());
+            if info.bytes_read != 0 {
+                return Err(format!(
+                    "the unchanged capture read {} bytes",
+                    info.bytes_read
+                ));
+            }
         }
+        let (walk, second) = (median(&mut walks), median(&mut seconds));
         rows.push(Row::new(
             &format!("rollback unchanged capture ({walked} paths) vs stat walk"),
             ms(second),
