@@ -219,7 +219,7 @@ fn main() {
     let mut rows = Vec::new();
     let mut notes = Notes::new();
     type Bench = fn(&Sizes, &Path, &mut Notes) -> Res<Vec<Row>>;
-    let benches: [(&str, Bench); 12] = [
+    let benches: [(&str, Bench); 14] = [
         ("attached throughput", bench_throughput),
         ("keystroke echo", bench_echo),
         ("detached start", bench_start),
@@ -232,6 +232,8 @@ fn main() {
         ("attach to first full frame", bench_attach_frame),
         ("rollback capture and restore", rollback::bench_rollback),
         ("rollback sha256", rollback::bench_sha256),
+        ("open inside the grant, --ask", bench_ask_open),
+        ("keystroke echo while a request waits", bench_ask_echo),
     ];
     let only = std::env::var("NONO_BENCH_ONLY").unwrap_or_default();
     let wanted = |name: &str| {
@@ -1356,6 +1358,161 @@ fn wait_for_last_line(sb: &Sandbox, id: &str, prefix: &str, timeout: Duration) -
         }
         // Each poll is a process and a history dump; do not crowd the supervisor.
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// --- 10. Approvals (--ask) --------------------------------------------------
+
+/// The interpreter the open benchmark runs (under /usr, so every profile grants it).
+const PYTHON: &str = "/usr/bin/python3";
+
+/// Times `n` open+close pairs of a granted file (after a warm-up) and
+/// prints the mean in nanoseconds as `OPENS <ns>`, then idles.
+const OPEN_LOOP: &str = "
+import os, sys, time
+p, n = sys.argv[1], int(sys.argv[2])
+for _ in range(200):
+    os.close(os.open(p, os.O_RDONLY))
+t = time.perf_counter()
+for _ in range(n):
+    os.close(os.open(p, os.O_RDONLY))
+print('OPENS %d' % ((time.perf_counter() - t) / n * 1e9), flush=True)
+time.sleep(1000)
+";
+
+/// Mean cost of an open of a granted file in a `--ask` session (each open
+/// makes a round trip through the supervisor, which lets the kernel
+/// continue) against the same sandbox without `--ask`.
+fn bench_ask_open(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
+    if !Path::new(PYTHON).is_file() {
+        return Err(format!("{PYTHON} is missing (CI installs it)"));
+    }
+    let sb = Sandbox::new("ask-open", nono)?;
+    let n = if s.quick { 5_000 } else { 50_000 };
+    let count = n.to_string();
+    let result = (|| -> Res<(Vec<f64>, Vec<f64>)> {
+        let (mut with, mut without) = (Vec::new(), Vec::new());
+        for round in 0..3 {
+            for ask in [round % 2 == 0, round % 2 != 0] {
+                let name = format!("open-{round}-{ask}");
+                let flags: &[&str] = if ask { &["--ask"] } else { &[] };
+                let cmd = [PYTHON, "-c", OPEN_LOOP, "/etc/passwd", &count];
+                let id = start_detached(&sb, &name, flags, &cmd)?;
+                wait_for_last_line(&sb, &id, "OPENS ", HANG)?;
+                let out = sb
+                    .nono(&["logs", &id, "--lines", "1"])
+                    .output()
+                    .map_err(err("run nono logs"))?;
+                let ns: f64 = String::from_utf8_lossy(&out.stdout)
+                    .trim()
+                    .trim_start_matches("OPENS ")
+                    .parse()
+                    .map_err(|_| "unreadable OPENS line".to_string())?;
+                if ask { &mut with } else { &mut without }.push(ns);
+                sb.stop_all(notes)?;
+            }
+        }
+        Ok((with, without))
+    })();
+    sb.stop_all(notes)?;
+    let (mut with, mut without) = result?;
+    with.sort_by(f64::total_cmp);
+    without.sort_by(f64::total_cmp);
+    let (w, wo) = (with[with.len() / 2], without[without.len() / 2]);
+    notes.push(format!(
+        "ask open: median of 3 sessions each way of {n} open+close pairs of /etc/passwd (inside the default \
+         profile's grant) timed inside python3; every open with --ask is a seccomp notification the \
+         supervisor answers with CONTINUE after reading and resolving the path: +{:.1} us an open; \
+         goal within 2x: {}",
+        (w - wo) / 1000.0,
+        if w <= 2.0 * wo { "met" } else { "NOT met" }
+    ));
+    Ok(vec![Row::new(
+        "open+close inside the grant, --ask",
+        format!("{:.1} us", w / 1000.0),
+        format!("{:.1} us no --ask", wo / 1000.0),
+        w,
+        wo,
+    )])
+}
+
+/// Median keystroke echo in a `--ask` session while a request waits (put
+/// off the overlay with Esc) against the same session with none waiting.
+fn bench_ask_echo(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
+    let sb = Sandbox::new("ask-echo", nono)?;
+    let outside = sb.root.join("outside");
+    fs::write(&outside, "x").map_err(err("write the outside file"))?;
+    let asking = format!("cat {} & {ECHO_SCRIPT}", outside.display());
+    let result = (|| -> Res<(Vec<Duration>, Vec<Duration>)> {
+        let (mut waiting, mut idle) = (Vec::new(), Vec::new());
+        for round in 0..ECHO_ROUNDS {
+            for wait in [round % 2 == 0, round % 2 != 0] {
+                let script = if wait { asking.as_str() } else { ECHO_SCRIPT };
+                let mut p = OnPty::spawn(sb.nono(&["run", "--ask", "--", "sh", "-c", script]))?;
+                let fd = p.master.as_raw_fd();
+                let run = (|| {
+                    if wait {
+                        // The marker and the overlay, in either order; then Esc.
+                        wait_for_text(fd, &[b"R", b"asks to read"], HANG)?;
+                        sys::write_all(fd, b"\x1b").map_err(err("write pty"))?;
+                        drain_for(&p.master, Duration::from_millis(200))?;
+                    } else {
+                        wait_for_ready(fd, HANG)?;
+                    }
+                    echo_round_trips(fd, s.keystrokes)
+                })();
+                sb.stop_all(notes)?;
+                let _ = drain_for(&p.master, Duration::from_millis(100));
+                let _ = p.wait(Duration::from_secs(10));
+                let t = run?;
+                if wait { &mut waiting } else { &mut idle }.extend(t);
+            }
+        }
+        Ok((waiting, idle))
+    })();
+    sb.stop_all(notes)?;
+    let (waiting, idle) = result?;
+    let (w, i) = (percentile(&waiting, 50.0), percentile(&idle, 50.0));
+    notes.push(format!(
+        "ask echo: {ECHO_ROUNDS} rounds of {} keystrokes each way in `nono run --ask`; waiting = a `cat` of a \
+         path outside the grant waits in the background (put off the overlay with Esc, as an operator \
+         would to keep typing); the approvals code is off the keystroke path, so the goal is no change",
+        s.keystrokes
+    ));
+    Ok(vec![Row::new(
+        "keystroke echo, a request waiting",
+        us(w),
+        format!("{} none", us(i)),
+        w.as_secs_f64(),
+        i.as_secs_f64(),
+    )])
+}
+
+/// Read the (non-blocking) master until each of `needles` has appeared.
+fn wait_for_text(fd: i32, needles: &[&[u8]], timeout: Duration) -> Res<()> {
+    let deadline = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if needles
+            .iter()
+            .all(|n| seen.windows(n.len()).any(|w: &[u8]| w == *n))
+        {
+            return Ok(());
+        }
+        match sys::read(fd, &mut buf) {
+            Ok(0) => return Err("the pty closed".into()),
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(format!("no {needles:?} within {timeout:?}"));
+                }
+                let mut fds = [PollFd::new(fd, POLLIN)];
+                sys::poll(&mut fds, left.as_millis() as i32 + 1).map_err(err("poll"))?;
+            }
+            Err(e) => return Err(format!("read pty: {e}")),
+        }
     }
 }
 

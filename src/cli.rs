@@ -22,7 +22,8 @@ fn dispatch(p: &mut lexopt::Parser) -> Result<i32> {
     match p.next()? {
         Some(Value(v)) => {
             let name = v.string()?;
-            match name.as_str() {
+            let known = cmd::help::usage_of(&name).is_some();
+            let result = match name.as_str() {
                 "run" => cmd::run::main(p),
                 "attach" => cmd::attach::main(p),
                 "detach" => cmd::detach::main(p),
@@ -39,7 +40,12 @@ fn dispatch(p: &mut lexopt::Parser) -> Result<i32> {
                 "completions" => cmd::completions::main(p),
                 "help" => cmd::help::main(p),
                 other => Err(Error::Usage(format!("unknown command '{other}'"))),
-            }
+            };
+            // A command's usage error points at that command's help.
+            result.map_err(|e| match e {
+                Error::Usage(m) if known => Error::CommandUsage(name, m),
+                e => e,
+            })
         }
         Some(Short('h') | Long("help")) => {
             print(cmd::help::USAGE)?;

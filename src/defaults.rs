@@ -21,11 +21,22 @@ pub const SCROLLBACK_LINES: usize = 10_000;
 /// nothing).
 pub const PTY_READ_BYTES: usize = 64 * 1024;
 
+/// A pty read shorter than this ends the supervisor's reading for the
+/// wakeup: under a flood reads return the line discipline's ~4 KiB, while
+/// an echo or a prompt is a few bytes, after which another read would be
+/// an EAGAIN syscall on every keystroke (measured with strace -c).
+pub const PTY_SHORT_READ_BYTES: usize = 1024;
+
 /// Program output the supervisor reads per wakeup before it serves its
 /// other fds again: sixteen full pty reads, so a flood costs few polls,
 /// while keystrokes and new connections wait at most ~0.3 ms (kernel read
 /// plus model at 2026-11 speeds) behind it.
 pub const PTY_WAKEUP_BYTES: usize = 64 * 1024;
+
+/// Largest read the supervisor makes from the attached client's socket:
+/// keystrokes arrive a few bytes at a time, and 16 KiB takes a large paste
+/// in few reads (the pty takes at most ~4 KiB per write anyway).
+pub const CLIENT_INPUT_READ_BYTES: usize = 16 * 1024;
 
 /// Largest read the attach client makes from the supervisor's socket: four
 /// 64 KiB frames, so a backlog reaches the terminal in few large writes.
@@ -78,6 +89,13 @@ pub const DENIED_EVENTS_PER_MINUTE: u32 = 10;
 /// `inspect --events` reads it whole.
 pub const EVENT_LOG_MAX_BYTES: u64 = 1024 * 1024;
 
+/// After an attachment in which the program queried the terminal, how long
+/// the client waits for the terminal's answer to its own fence query
+/// (DSR 5) so that earlier answers are swallowed rather than typed into the
+/// operator's shell: terminals answer in well under 50 ms even over ssh
+/// across a continent; a terminal that never answers DA1 costs this once.
+pub const FENCE_TIMEOUT_MS: u64 = 500;
+
 /// How long an exiting supervisor keeps flushing final output to the attached
 /// client before giving up on it.
 pub const EXIT_FLUSH_TIMEOUT_MS: u64 = 5_000;
@@ -102,6 +120,17 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// Largest saved history `nono logs` reads: 1,000,000 lines (the most
 /// scrollback allowed) of about 100 bytes, rounded up.
 pub const MAX_LOG_BYTES: u64 = 128 * 1024 * 1024;
+
+/// How long the supervisor waits for a session's init to report that its
+/// namespaces are set up and the program started: the setup is a dozen
+/// syscalls and an exec (milliseconds); generous for a loaded machine.
+pub const NAMESPACE_SETUP_TIMEOUT_MS: u64 = 10_000;
+
+/// Passes over /proc when ending a session's descendants without
+/// namespaces: each pass kills all it finds, so only processes forked
+/// during a pass survive it; a few passes end any ordinary process tree,
+/// and the bound keeps a fork bomb from holding the supervisor.
+pub const KILL_DESCENDANTS_ROUNDS: usize = 16;
 
 /// Files larger than this are recorded by rollback as present but not
 /// captured (and never touched by a restore): 64 MiB holds any source

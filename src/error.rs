@@ -9,6 +9,8 @@ use std::io;
 pub enum Error {
     /// Bad command-line usage (exit status 2).
     Usage(String),
+    /// Bad usage of a command: the command's name, and the message.
+    CommandUsage(String, String),
     /// No session matches what the user typed.
     NoSuchSession(String),
     /// A prefix matches several sessions; the candidates' short ids.
@@ -28,7 +30,7 @@ impl Error {
     /// Exit status for this error: 2 for usage, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) => 2,
+            Error::Usage(_) | Error::CommandUsage(..) => 2,
             Error::StdoutClosed => 0,
             _ => 1,
         }
@@ -44,6 +46,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Usage(m) => write!(f, "{m} (see 'nono --help')"),
+            Error::CommandUsage(c, m) => write!(f, "{m} (see 'nono {c} --help')"),
             Error::NoSuchSession(q) => {
                 write!(
                     f,

@@ -118,6 +118,52 @@ pub fn is_self_or_descendant(pid: i32, ancestor: i32) -> Option<bool> {
     None
 }
 
+/// Every process as (pid, ppid), from one pass over /proc; zombies too
+/// when `zombies`.
+fn all_parents(zombies: bool) -> Vec<(i32, i32)> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let s = stat(pid)?;
+            (zombies || !matches!(s.state, 'Z' | 'X')).then_some((pid, s.ppid))
+        })
+        .collect()
+}
+
+/// The children of `pid` (as this /proc numbers them), zombies included.
+pub fn children(pid: i32) -> Vec<i32> {
+    // One small file where the kernel has CONFIG_PROC_CHILDREN, else a scan.
+    if let Ok(list) = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+        return list
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+    }
+    all_parents(true)
+        .into_iter()
+        .filter(|&(_, ppid)| ppid == pid)
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// Every live descendant of `pid`, not counting itself.
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let all = all_parents(false);
+    let mut found = vec![pid];
+    let mut i = 0;
+    // Bounded by the snapshot, so a pid reused mid-scan cannot loop us.
+    while i < found.len() && found.len() <= all.len() + 1 {
+        let parent = found[i];
+        found.extend(all.iter().filter(|&&(_, pp)| pp == parent).map(|&(p, _)| p));
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
 /// A field of `/proc/<pid>/status` (`Tgid`, `Umask`, …) as text, trimmed.
 pub fn status_field(pid: i32, name: &str) -> Option<String> {
     let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -81,6 +81,12 @@ pub struct Record {
     /// Approval requests waiting for a person now.
     #[nserde(default)]
     pub waiting: u32,
+    /// How the session's processes are contained: `namespaces` (own user,
+    /// PID and mount namespaces; nothing outlives the supervisor) or
+    /// `descendants` (the supervisor ends every descendant it finds at the
+    /// end); null in records of older versions.
+    #[nserde(default)]
+    pub containment: Option<String>,
 }
 
 /// The sandbox a session's program runs in, as applied at start.
@@ -616,8 +622,9 @@ impl Registry {
 
     /// Remove a session's record, event log, saved history and socket. The socket is
     /// removed only when `lstat` shows a socket we own and nothing accepts
-    /// connections on it: a file or symlink planted at its path is left alone. Returns whether the record existed.
-    pub fn remove_files(&self, id: &str) -> bool {
+    /// connections on it: a file or symlink planted at its path is left alone. Returns whether the record existed;
+    /// a file that exists but cannot be removed is an error naming it.
+    pub fn remove_files(&self, id: &str) -> Result<bool> {
         let sock = self.socket_path(id);
         if let Ok(md) = fs::symlink_metadata(&sock) {
             use std::os::unix::fs::FileTypeExt;
@@ -631,9 +638,15 @@ impl Registry {
                 let _ = fs::remove_file(&sock);
             }
         }
-        let _ = fs::remove_file(self.events_path(id));
-        let _ = fs::remove_file(self.log_path(id));
-        let existed = fs::remove_file(self.record_path(id)).is_ok();
+        let remove = |path: PathBuf| match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(format!("cannot remove {}", path.display()), e)),
+        };
+        let events = remove(self.events_path(id));
+        let log = remove(self.log_path(id));
+        // The record last: while it exists, prune can try again.
+        let existed = events.and(log).and_then(|_| remove(self.record_path(id)));
         self.sync_dir();
         existed
     }

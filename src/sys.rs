@@ -355,6 +355,12 @@ pub fn detach_stdio_and_close_others(keep: &[RawFd]) -> io::Result<()> {
         cvt(unsafe { libc::dup2(null.as_raw_fd(), target) })?;
     }
     drop(null);
+    close_others(keep)
+}
+
+/// Close every fd above 2 except `keep`: a process that does not exec (a
+/// session's init) must not hold what its parent had open.
+pub fn close_others(keep: &[RawFd]) -> io::Result<()> {
     let mut to_close = Vec::new();
     for entry in std::fs::read_dir("/proc/self/fd")? {
         let fd: RawFd = match entry?.file_name().to_str().and_then(|s| s.parse().ok()) {
@@ -522,6 +528,9 @@ pub fn getrandom(buf: &mut [u8]) -> io::Result<()> {
 /// beforehand, so the child between fork and exec only makes syscalls.
 #[derive(Default)]
 pub struct Confinement {
+    /// Empty the capability bounding set, so exec grants none even to uid
+    /// 0 (inside a user namespace the process starts with every capability).
+    pub drop_capabilities: bool,
     /// A Landlock ruleset to enforce (`landlock_restrict_self`); it implies
     /// `PR_SET_NO_NEW_PRIVS`.
     pub landlock: Option<OwnedFd>,
@@ -544,30 +553,39 @@ pub struct NotifySetup {
 impl Confinement {
     /// Whether anything is applied at all (false for `--no-sandbox`).
     pub fn is_empty(&self) -> bool {
-        self.landlock.is_none() && self.seccomp.is_none() && self.notify.is_none()
+        self.landlock.is_none()
+            && self.seccomp.is_none()
+            && self.notify.is_none()
+            && !self.drop_capabilities
     }
 }
 
 /// Make the spawned program a session leader with stdin (the pty slave) as
-/// its controlling terminal, killed when the supervisor dies, and confined
-/// by `confine` (applied last, so the setup above needs no grant).
-pub fn make_session_leader_on_exec(
-    cmd: &mut Command,
-    supervisor: libc::pid_t,
-    confine: Confinement,
-) {
+/// its controlling terminal, killed when its parent (`parent`: the
+/// supervisor, or 1 for a session's init) dies, and confined by `confine`
+/// (applied last, so the setup above needs no grant). This is the single
+/// place where the program's process is set up before exec.
+pub fn make_session_leader_on_exec(cmd: &mut Command, parent: libc::pid_t, confine: Confinement) {
     let sandboxed = !confine.is_empty();
+    let drop_caps = confine.drop_capabilities;
     let ruleset = confine.landlock;
     let filter = confine.seccomp;
     let notify = confine.notify;
     // SAFETY: the closure runs between fork and exec in the child and only
-    // makes async-signal-safe calls (setsid, ioctl, prctl, getppid, syscall,
-    // _exit); it allocates nothing and touches no lock: the ruleset fd and
-    // the filter were built before the fork and are only borrowed here, and
+    // makes async-signal-safe calls (sigprocmask, setsid, ioctl, prctl,
+    // getppid, syscall, _exit); it allocates nothing and touches no lock
+    // (the signal set is a local): the ruleset fd and the filter were
+    // built before the fork and are only borrowed here, and
     // `fprog` points into `filter`, which the closure owns and outlives the
     // seccomp() call (the kernel copies the program).
     unsafe {
         cmd.pre_exec(move || {
+            // A session's init blocks every signal; the program starts with none blocked.
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) == -1 {
+                return Err(io::Error::last_os_error());
+            }
             if libc::setsid() == -1 {
                 return Err(io::Error::last_os_error());
             }
@@ -584,9 +602,20 @@ pub fn make_session_leader_on_exec(
             {
                 return Err(io::Error::last_os_error());
             }
-            // The supervisor may have died before PDEATHSIG was armed.
-            if libc::getppid() != supervisor {
+            // The parent may have died before PDEATHSIG was armed.
+            if libc::getppid() != parent {
                 libc::_exit(1);
+            }
+            if drop_caps {
+                // Every capability number the kernel may know; EINVAL past the last.
+                for cap in 0..64 {
+                    if libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) == -1 {
+                        let e = io::Error::last_os_error();
+                        if e.raw_os_error() != Some(libc::EINVAL) {
+                            return Err(e);
+                        }
+                    }
+                }
             }
             if sandboxed && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 {
                 return Err(io::Error::last_os_error());
@@ -858,6 +887,24 @@ pub fn notif_send_fd(listener: RawFd, id: u64, fd: RawFd, cloexec: bool) -> io::
     })
 }
 
+/// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (linux/seccomp.h, Linux 6.6; not in
+/// the libc crate): wake the listener's waiter on the notifying task's CPU.
+const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: libc::c_ulong = 1;
+
+/// Ask the kernel to wake us synchronously for each notification on
+/// `listener` (SECCOMP_IOCTL_NOTIF_SET_FLAGS); fails on kernels before 6.6.
+pub fn notif_sync_wakeup(listener: RawFd) -> io::Result<()> {
+    // SAFETY: SET_FLAGS takes its flags by value; no memory is passed.
+    cvt(unsafe {
+        libc::ioctl(
+            listener,
+            libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+            SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+        )
+    })
+    .map(drop)
+}
+
 /// Read up to `buf.len()` bytes at `addr` in process `pid`
 /// (process_vm_readv). The remote range is split at page boundaries so an
 /// unmapped page ends the read there instead of failing it; the count read.
@@ -1051,6 +1098,158 @@ pub fn open_path(path: &std::path::Path) -> io::Result<OwnedFd> {
     let fd = cvt(unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) })?;
     // SAFETY: open returned a new fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The namespaces a session's init is cloned into: its own user namespace
+/// (so an unprivileged user may create the others), PID namespace (the
+/// kernel kills every process in it when init dies) and mount namespace.
+pub const SESSION_NAMESPACES: libc::c_int =
+    libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNS;
+
+/// clone(2) into new namespaces with fork semantics (no new stack: the
+/// child continues on a copy of ours); with CLONE_NEWPID the child is pid 1
+/// of its namespace.
+///
+/// # Safety
+/// As for `fork`: the calling process must be single-threaded.
+pub unsafe fn clone_into(namespaces: libc::c_int) -> io::Result<Fork> {
+    // SAFETY: with a null stack pointer and no CLONE_VM, clone duplicates
+    // the calling (single-threaded, per the caller) process like fork; the
+    // tid pointers are unused without the SETTID flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (namespaces | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    match ret {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Fork::Child),
+        pid => Ok(Fork::Parent(pid as libc::pid_t)),
+    }
+}
+
+/// A NUL-terminated copy of a path for a syscall.
+fn c_path(p: &std::path::Path) -> io::Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+/// mount(2). `source` and `fstype` may be empty (remounts, propagation changes).
+pub fn mount(
+    source: &str,
+    target: &std::path::Path,
+    fstype: &str,
+    flags: libc::c_ulong,
+    data: &str,
+) -> io::Result<()> {
+    let src = std::ffi::CString::new(source).map_err(|_| io::ErrorKind::InvalidInput)?;
+    let fs = std::ffi::CString::new(fstype).map_err(|_| io::ErrorKind::InvalidInput)?;
+    let data = std::ffi::CString::new(data).map_err(|_| io::ErrorKind::InvalidInput)?;
+    let target = c_path(target)?;
+    let opt = |c: &std::ffi::CString| {
+        if c.as_bytes().is_empty() {
+            std::ptr::null()
+        } else {
+            c.as_ptr()
+        }
+    };
+    // SAFETY: every pointer is null or a NUL-terminated string that lives
+    // for the whole call; the kernel only reads them.
+    cvt(unsafe {
+        libc::mount(
+            opt(&src),
+            target.as_ptr(),
+            opt(&fs),
+            flags,
+            opt(&data).cast(),
+        )
+    })
+    .map(drop)
+}
+
+/// Ask for `sig` when our parent dies (PR_SET_PDEATHSIG).
+pub fn set_parent_death_signal(sig: i32) -> io::Result<()> {
+    // SAFETY: PR_SET_PDEATHSIG takes an integer signal number.
+    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+/// A set of signals, for blocking and waiting.
+pub struct SigSet(libc::sigset_t);
+
+impl SigSet {
+    /// Every signal.
+    pub fn full() -> SigSet {
+        // SAFETY: sigset_t is plain data; sigfillset initialises all of it.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` is a valid sigset_t for the call.
+        unsafe { libc::sigfillset(&mut set) };
+        SigSet(set)
+    }
+}
+
+/// Block every signal in `set` for this (single-threaded) process.
+pub fn block_signals(set: &SigSet) -> io::Result<()> {
+    // SAFETY: the set pointer is valid for the call; the old set is not wanted.
+    let rc = unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set.0, std::ptr::null_mut()) };
+    cvt(rc).map(drop)
+}
+
+/// Wait for one of the (blocked) signals in `set`; its number.
+pub fn wait_signal(set: &SigSet) -> io::Result<i32> {
+    let mut sig: libc::c_int = 0;
+    // SAFETY: both pointers are valid for the call; sigwait writes one int.
+    let rc = unsafe { libc::sigwait(&set.0, &mut sig) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(sig)
+}
+
+/// End this process at once, without running destructors or atexit
+/// handlers (a forked child must not flush its parent's buffers).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit takes an integer and does not return.
+    unsafe { libc::_exit(code) }
+}
+
+/// The effective group id.
+pub fn getegid() -> u32 {
+    // SAFETY: getegid cannot fail.
+    unsafe { libc::getegid() }
+}
+
+/// waitpid(pid) until it exits or is killed; its status. For a child we
+/// know is about to end (a session's init that reported a failed setup).
+pub fn wait_exit(pid: libc::pid_t) -> io::Result<WaitStatus> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: waitpid writes one int to the pointer, valid for the call.
+    retry(|| cvt(unsafe { libc::waitpid(pid, &mut status, 0) }))?;
+    Ok(if libc::WIFEXITED(status) {
+        WaitStatus::Exited(libc::WEXITSTATUS(status))
+    } else {
+        WaitStatus::Signaled(libc::WTERMSIG(status))
+    })
+}
+
+/// Put every catchable signal back to its default action (handlers
+/// inherited from a parent that does not exec must not run).
+pub fn reset_signal_handlers() -> io::Result<()> {
+    for sig in 1..32 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: SIG_DFL is a valid disposition for every catchable signal.
+        if unsafe { libc::signal(sig, libc::SIG_DFL) } == libc::SIG_ERR {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 // ---- Rollback: directory-relative file access that never follows a link ----

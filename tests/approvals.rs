@@ -179,16 +179,12 @@ fn stop_denies_what_waits_and_a_dead_asker_s_request_disappears() {
     let env = Env::new();
     let (proj, out) = dirs(&env);
     let script = format!(
-        "cat {0}/secret.txt & echo $! > asker.pid; cat {0}/secret.txt; sleep 60",
+        "cat {0}/secret.txt & cat {0}/secret.txt; sleep 60",
         out.display()
     );
     let id = start_asking(&env, &proj, &[], &script);
-    wait_pending(&env, &id, 2);
-    let pid: i32 = fs::read_to_string(proj.join("asker.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    // Pids as seen here (the program's own `$!` counts in its PID namespace).
+    let pid = wait_pending(&env, &id, 2)[0].pid;
     nono::sys::kill(pid, libc::SIGKILL).unwrap();
     let left = wait_pending(&env, &id, 1);
     assert_ne!(left[0].pid, pid);
@@ -204,7 +200,9 @@ fn the_state_directory_is_refused_without_asking() {
     }
     let env = Env::new();
     let (proj, _) = dirs(&env);
-    let state = env.home.join("state/nono/sessions");
+    // The state directory itself: with namespaces, what is beneath it is
+    // masked (does not exist), so only the directory can be asked for.
+    let state = env.home.join("state/nono");
     let script = format!("ls {}; echo ls-exit=$?; sleep 60", state.display());
     let id = start_asking(&env, &proj, &[], &script);
     // Wrapped at 80 columns wherever the path ends: compare without spaces.
@@ -576,4 +574,106 @@ for i in range(100000):
             .contains(&format!("running, {cap} waiting"))
     });
     env.run(&["stop", "flood"]);
+}
+
+#[test]
+fn esc_puts_a_request_off_the_screen_and_keys_reach_the_program_again() {
+    if !supported() {
+        return;
+    }
+    let env = Env::new();
+    let (proj, out) = dirs(&env);
+    let script = format!("cat {}/secret.txt & exec cat", out.display());
+    let mut cmd = env.cmd(&[
+        "run",
+        "--ask",
+        "--allow-cwd",
+        "-n",
+        "later",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    cmd.current_dir(&proj);
+    let mut v = Viewer::new(Pty::spawn(cmd, 24, 100), 24, 100);
+    v.wait_screen("the overlay", |s| s[23].contains("asks to read"));
+    v.pty.send(b"\x1b");
+    v.wait_screen("the overlay gone", |s| !s[23].contains("asks to"));
+    v.pty.send(b"typed\r");
+    // The terminal's echo and cat's copy: the keys reached the program.
+    v.wait_screen("the keys echoed", |s| {
+        s.iter().filter(|l| *l == "typed").count() == 2
+    });
+    assert_eq!(pending(&env, "later").len(), 1, "it still waits");
+    assert_eq!(env.run(&["approve", "later"]).code, 0);
+    v.wait_screen("the secret", |s| s.iter().any(|l| l == "THE-SECRET"));
+    v.pty.send(b"\x1dd");
+    v.pty.wait();
+    env.run(&["stop", "later"]);
+}
+
+#[test]
+fn asking_needs_the_sandbox_and_a_timeout_needs_asking() {
+    let env = Env::new();
+    let o = env.run(&["run", "--ask", "--no-sandbox", "--", "true"]);
+    assert_eq!(o.code, 2, "{o:?}");
+    assert!(
+        o.stderr
+            .contains("--no-sandbox cannot be combined with --ask"),
+        "{o:?}"
+    );
+    let o = env.run(&["run", "--ask-timeout", "5", "--", "true"]);
+    assert_eq!(o.code, 2, "{o:?}");
+    assert!(o.stderr.contains("--ask-timeout needs --ask"), "{o:?}");
+    assert!(env.records().is_empty(), "nothing started");
+}
+
+#[test]
+fn a_profile_can_turn_asking_on() {
+    if !supported() {
+        return;
+    }
+    let env = Env::new();
+    let (proj, out) = dirs(&env);
+    let profiles = env.home.join("config/nono/profiles");
+    fs::create_dir_all(&profiles).unwrap();
+    fs::write(
+        profiles.join("asking.toml"),
+        "[meta]\nextends = \"default\"\n\n[approvals]\nask = true\n",
+    )
+    .unwrap();
+    let dry = env
+        .cmd(&["run", "--dry-run", "--profile", "asking", "--", "true"])
+        .current_dir(&proj)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&dry.stdout).contains("Ask:       opens outside the grant wait")
+    );
+    let script = format!("cat {}/secret.txt; sleep 60", out.display());
+    let o = env
+        .cmd(&[
+            "run",
+            "-d",
+            "-n",
+            "prof",
+            "--profile",
+            "asking",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .current_dir(&proj)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert!(env.records()[0].ask);
+    assert_eq!(wait_pending(&env, "prof", 1)[0].command, "cat");
+    wait_until("inspect to show the request", WAIT, || {
+        let inspect = env.run(&["inspect", "prof"]).stdout;
+        inspect.contains("opens outside the grant ask (--ask); 1 waiting")
+    });
+    env.run(&["stop", "prof"]);
 }

@@ -458,3 +458,148 @@ fn nono_inside_a_session_says_it_cannot_manage_sessions_from_there() {
     );
     assert_eq!(text.matches("rc=1").count(), 3, "{text}");
 }
+
+/// `nono ps ARGS` on a terminal `cols` wide: its lines as the screen shows them.
+fn ps_at(env: &Env, cols: u16) -> Vec<String> {
+    let mut pty = env.spawn_pty(&["ps"], 24, cols);
+    assert_eq!(pty.wait(), 0, "{}", pty.text());
+    pty.text()
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn ps_fits_narrow_terminals_and_long_names_without_wrapping() {
+    let env = Env::new();
+    let long = "n".repeat(64);
+    let a = env.start(&["-n", &long, "--", "sleep", "61"]);
+    let b = env.start(&[
+        "--",
+        "sh",
+        "-c",
+        "exec sleep 62 # a long command line that will not fit anywhere narrow",
+    ]);
+    for cols in [120u16, 80, 60, 40, 20] {
+        let lines = ps_at(&env, cols);
+        assert_eq!(lines.len(), 3, "{cols}: {lines:#?}");
+        for l in &lines {
+            assert!(l.chars().count() <= cols as usize, "{cols}: {l:?} wraps");
+        }
+        let header: Vec<&str> = lines[0].split_whitespace().collect();
+        let rows: Vec<&String> = lines[1..].iter().collect();
+        if cols >= 40 {
+            // The columns that identify a session stay, COMMAND included.
+            assert_eq!(
+                header[..3],
+                ["SESSION", "NAME", "STATUS"],
+                "{cols}: {lines:#?}"
+            );
+            assert_eq!(header.last(), Some(&"COMMAND"), "{cols}: {lines:#?}");
+            assert!(rows.iter().any(|r| r.starts_with(&a)), "{lines:#?}");
+            assert!(rows.iter().any(|r| r.starts_with(&b)), "{lines:#?}");
+            // The long name is cut with an ellipsis, and COMMAND still shows.
+            let ra = rows.iter().find(|r| r.starts_with(&a)).unwrap();
+            assert!(
+                ra.contains("nnnnnn\u{2026}") && !ra.contains(&long),
+                "{cols}: {ra:?}"
+            );
+            assert!(ra.contains("sleep"), "{cols}: {ra:?}");
+            let rb = rows.iter().find(|r| r.starts_with(&b)).unwrap();
+            assert!(rb.ends_with('\u{2026}'), "{cols}: {rb:?}");
+        }
+        if cols == 120 {
+            assert!(
+                header.contains(&"PROFILE") && header.contains(&"PID"),
+                "{lines:#?}"
+            );
+        }
+        if cols == 40 {
+            assert!(
+                !header.contains(&"PID") && !header.contains(&"UPTIME"),
+                "{lines:#?}"
+            );
+        }
+    }
+    // Piped: nothing is cut.
+    let o = env.run(&["ps"]);
+    assert!(
+        o.stdout.contains(&long) && o.stdout.contains("will not fit anywhere narrow"),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn prune_in_a_read_only_state_directory_reports_failure_and_removes_nothing_it_claims() {
+    use std::os::unix::fs::PermissionsExt;
+    // As root, permissions would not stop the removal: act as a real user.
+    let Some(user) = common::test_user() else {
+        eprintln!("skipped: no unprivileged test user");
+        return;
+    };
+    let env = Env::for_user(user);
+    let a = env.start(&["--", "true"]);
+    let b = env.start(&["--", "true"]);
+    env.wait_record(&a, "exit", |r| r.status == "exited");
+    env.wait_record(&b, "exit", |r| r.status == "exited");
+    let dir = env.sessions_dir();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+    let o = env.run(&["prune"]);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(!o.stdout.contains("Removed"), "{o:?}");
+    for id in [&a, &b] {
+        assert!(
+            o.stderr
+                .contains(&format!("session {id} was not removed: cannot remove"))
+                && o.stderr.contains("Permission denied"),
+            "{o:?}"
+        );
+    }
+    assert!(
+        o.stderr.contains("2 session(s) could not be removed"),
+        "{o:?}"
+    );
+    assert_eq!(env.records().len(), 2);
+    // Writable again: prune works and says so.
+    let o = env.run(&["prune"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(o.stdout.matches("Removed session").count(), 2, "{o:?}");
+}
+
+#[test]
+fn older_than_takes_only_a_plain_number_of_days() {
+    let env = Env::new();
+    for bad in ["nan", "NaN", "inf", "-1", "1e400", "x"] {
+        let o = env.run(&["prune", "--older-than", bad]);
+        assert_eq!(o.code, 2, "{bad}: {o:?}");
+        assert!(
+            o.stderr.contains(&format!(
+                "invalid --older-than '{bad}': give a number of days"
+            )),
+            "{bad}: {o:?}"
+        );
+    }
+    assert_eq!(env.run(&["prune", "--older-than", "0.5"]).code, 0);
+}
+
+#[test]
+fn a_usage_error_points_at_the_commands_own_help() {
+    let env = Env::new();
+    for (args, help) in [
+        (vec!["ps", "--bogus"], "nono ps --help"),
+        (vec!["logs"], "nono logs --help"),
+        (vec!["run"], "nono run --help"),
+        (vec!["prune", "--older-than", "nan"], "nono prune --help"),
+        (vec!["bogus"], "nono --help"),
+        (vec!["--bogus"], "nono --help"),
+    ] {
+        let o = env.run(&args);
+        assert_eq!(o.code, 2, "{args:?}: {o:?}");
+        assert!(
+            o.stderr.ends_with(&format!("(see '{help}')\n")) && o.stderr.lines().count() == 1,
+            "{args:?}: {o:?}"
+        );
+    }
+}

@@ -276,8 +276,10 @@ fn the_program_gets_a_private_tmpdir_and_nothing_else_inherited() {
     let md = fs::symlink_metadata(&tmp).unwrap();
     assert!(md.is_dir());
     assert_eq!(md.permissions().mode() & 0o777, 0o700);
+    // Until ls's own fd (3) is listed: "data" alone may arrive before the list.
     wait_until("the program's output", WAIT, || {
-        env.run(&["logs", &id]).stdout.contains("data")
+        let logs = env.run(&["logs", &id]).stdout;
+        logs.lines().skip_while(|l| *l != "data").any(|l| l == "3")
     });
     // stdin, stdout, stderr (the pty) and ls's own directory fd: nothing else.
     let logs = env.run(&["logs", &id]).stdout;

@@ -1390,7 +1390,7 @@ fn killing_the_supervisor_during_stop_still_ends_the_stop_and_every_process() {
         "--",
         "sh",
         "-c",
-        "trap '' TERM; while :; do sleep 0.05; done",
+        "trap '' TERM HUP; while :; do sleep 0.05; done",
     ]);
     let r = env.record(&id);
     let child = r.child_pid.unwrap();

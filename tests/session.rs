@@ -207,7 +207,7 @@ fn stop_escalates_to_sigkill_when_the_program_ignores_sigterm() {
         "--",
         "sh",
         "-c",
-        "trap '' TERM; echo ready; while :; do sleep 0.05; done",
+        "trap '' TERM HUP; echo ready; while :; do sleep 0.05; done",
     ]);
     wait_until("the trap to be set", WAIT, || {
         fs::read_to_string(
@@ -545,6 +545,7 @@ fn inspect_shows_every_field_and_the_event_log() {
         "\"workdir\"",
         "\"network\":\"allowed\"",
         "\"rollback_session\":null",
+        "\"containment\":\"namespaces\"",
     ] {
         assert!(json.contains(field), "{field} missing: {json}");
     }

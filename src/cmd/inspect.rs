@@ -138,7 +138,30 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             },
         ),
         ("Network", r.network.clone()),
+        (
+            "Approvals",
+            if r.ask {
+                format!("opens outside the grant ask (--ask); {} waiting", r.waiting)
+            } else {
+                "off: opens outside the grant fail (--ask makes them ask)".into()
+            },
+        ),
         ("Peer guard", peer_guard(&r.peer_guard)),
+        (
+            "Containment",
+            match r.containment.as_deref() {
+                Some("namespaces") => {
+                    "namespaces: own user, PID and mount namespaces; nothing outlives the session"
+                        .into()
+                }
+                Some("descendants") => {
+                    "descendants: no namespaces; the supervisor ends every descendant at the end"
+                        .into()
+                }
+                Some(other) => other.to_string(),
+                None => "-".into(),
+            },
+        ),
         (
             "Sandbox",
             match &r.sandbox {

@@ -48,13 +48,15 @@ pub fn value<T: std::str::FromStr>(p: &mut lexopt::Parser, option: &str, takes: 
 
 /// A number of seconds or days from 0 to `max`, for `option`.
 pub fn bounded(p: &mut lexopt::Parser, option: &str, max: f64, takes: &str) -> Result<f64> {
-    let v: f64 = value(p, option, takes)?;
-    if !(v.is_finite() && (0.0..=max).contains(&v)) {
-        return Err(Error::Usage(format!(
-            "invalid {option} '{v}': give {takes}"
-        )));
+    let text = p.value()?.string()?;
+    // Plain decimal numbers only: not "nan", "inf" or "1e3".
+    let plain = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    match text.parse::<f64>() {
+        Ok(v) if plain && v.is_finite() && (0.0..=max).contains(&v) => Ok(v),
+        _ => Err(Error::Usage(format!(
+            "invalid {option} '{text}': give {takes}"
+        ))),
     }
-    Ok(v)
 }
 
 /// An option as a command's flag handler sees it (owned, so the handler

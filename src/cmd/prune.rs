@@ -1,7 +1,7 @@
 //! `nono prune`: remove the files of exited sessions; never a live one.
 
-use crate::error::Result;
-use crate::out::print;
+use crate::error::{Error, Result};
+use crate::out::{print, warn};
 use crate::registry::{self, Registry, Session};
 use lexopt::prelude::*;
 
@@ -11,14 +11,19 @@ Usage: nono prune [--dry-run] [--older-than DAYS] [--keep N]
 
 Remove the record, event log, saved history and any leftover socket of
 exited sessions. Rollback captures are kept (it says how much); 'nono
-rollback prune' removes them.
-A session whose supervisor is alive (running or paused) is never touched.
+rollback prune' removes them. A session whose supervisor is alive
+(running or paused) is never touched.
 
 Options:
   -n, --dry-run          print what would be removed; remove nothing
-      --older-than DAYS  only sessions that ended at least DAYS ago
+      --older-than DAYS  only sessions that ended at least DAYS ago (a
+                         decimal number, such as 7 or 0.5)
       --keep N           keep the N most recently ended sessions
   -h, --help             show this help
+
+Exit status: 0 when everything chosen was removed (or there was nothing
+to remove); 1 when some session's files could not be removed (each is
+named in a warning).
 ";
 
 /// Parse and run `nono prune`.
@@ -58,6 +63,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     ended.sort_by_key(|e| std::cmp::Reverse(e.0));
     let now = registry::now();
     let mut out = String::new();
+    let mut failed = 0;
     for (end, s, short) in ended.into_iter().skip(keep) {
         if let Some(days) = older_days {
             if (now.saturating_sub(end) as f64) < days * 86_400.0 {
@@ -70,7 +76,11 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         }
         let verb = if dry { "Would remove" } else { "Removed" };
         if !dry {
-            reg.remove_files(&s.record.id);
+            if let Err(e) = reg.remove_files(&s.record.id) {
+                warn(&format!("session {short} was not removed: {e}"));
+                failed += 1;
+                continue;
+            }
             // Left behind only when the supervisor died without finishing.
             if let Some(t) = s.record.sandbox.as_ref().and_then(|b| b.tmpdir.as_ref()) {
                 crate::sandbox::remove_tmpdir(t);
@@ -82,7 +92,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             s.state.describe()
         ));
     }
-    if out.is_empty() {
+    if out.is_empty() && failed == 0 {
         out.push_str("Nothing to prune.\n");
     }
     // Rollback captures outlive records: they are removed only on request.
@@ -94,6 +104,12 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         ));
     }
     print(&out)?;
+    if failed > 0 {
+        return Err(Error::Msg(format!(
+            "{failed} session(s) could not be removed (see above); check the permissions of {}",
+            reg.dir().display()
+        )));
+    }
     Ok(0)
 }
 

@@ -17,8 +17,10 @@ Columns: SESSION (shortest unique id prefix), NAME, STATUS (running,
 paused, exited(CODE), killed(SIGNAL), exited(?) when the supervisor died
 without recording an end), ATTACH (attached or detached), PID (the
 program's), UPTIME (how long it has run, or ran), PROFILE (with
-'+rollback' when started with --rollback), COMMAND (cut to fit the
-terminal).
+'+rollback' when started with --rollback), COMMAND. In a narrow terminal
+NAME is cut first, then PID, UPTIME, ATTACH and PROFILE are left out in
+that order; a cut ends in an ellipsis and no line wraps. Piped, nothing
+is cut.
 
 Options:
   -a, --all     include exited sessions
@@ -76,7 +78,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     Ok(0)
 }
 
-/// The human table; `width` cuts COMMAND so no line wraps.
+/// The human table, fitted to `width` columns when given.
 fn table(rows: &[(&Session, &String)], now: u64, width: Option<usize>) -> String {
     let header = [
         "SESSION", "NAME", "STATUS", "ATTACH", "PID", "UPTIME", "PROFILE", "COMMAND",
@@ -117,24 +119,77 @@ fn table(rows: &[(&Session, &String)], now: u64, width: Option<usize>) -> String
             crate::escape::command(&r.command),
         ]);
     }
-    let mut widths = [0usize; 7];
-    for row in &cells {
+    fit(&cells, width)
+}
+
+/// Columns dropped, in this order, when the terminal is too narrow: PID,
+/// UPTIME, ATTACH, then PROFILE (last: it shows UNSANDBOXED). SESSION,
+/// NAME, STATUS and COMMAND stay.
+const DROP_ORDER: [usize; 4] = [4, 5, 3, 6];
+/// NAME is cut to this many characters before any column is dropped.
+const NAME_CAP: usize = 20;
+/// NAME is never cut below this.
+const NAME_MIN: usize = 8;
+/// COMMAND keeps at least this much room before columns are dropped.
+const COMMAND_MIN: usize = 12;
+
+/// `s` cut to `n` characters, the last one an ellipsis when anything was cut.
+fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
+    if n > 0 {
+        out.push('\u{2026}');
+    }
+    out
+}
+
+/// Lay the cells out in `width` columns (None: no limit): NAME capped,
+/// then low-priority columns dropped, then NAME and COMMAND cut with an
+/// ellipsis, so no line ever wraps.
+fn fit(cells: &[[String; 8]], width: Option<usize>) -> String {
+    let mut widths = [0usize; 8];
+    for row in cells {
         for (w, c) in widths.iter_mut().zip(row.iter()) {
             *w = (*w).max(c.chars().count());
         }
     }
-    let mut out = String::new();
-    for row in &cells {
-        let mut line = String::new();
-        for (i, w) in widths.iter().enumerate() {
-            line.push_str(&format!("{:<w$}  ", row[i], w = w));
+    let mut shown: Vec<usize> = (0..7).collect();
+    // Width of the columns before COMMAND, with their two-space gaps.
+    let fixed = |shown: &[usize], widths: &[usize; 8]| -> usize {
+        shown.iter().map(|&i| widths[i] + 2).sum()
+    };
+    if let Some(limit) = width {
+        let command = widths[7].min(COMMAND_MIN);
+        if fixed(&shown, &widths) + widths[7] > limit {
+            widths[1] = widths[1].min(NAME_CAP);
         }
-        let room = width.map(|w| w.saturating_sub(line.chars().count()));
-        let cmd: String = match room {
-            Some(room) => row[7].chars().take(room).collect(),
-            None => row[7].clone(),
-        };
-        line.push_str(&cmd);
+        for col in DROP_ORDER {
+            if fixed(&shown, &widths) + command <= limit {
+                break;
+            }
+            shown.retain(|&i| i != col);
+        }
+        let over = (fixed(&shown, &widths) + command).saturating_sub(limit);
+        widths[1] = widths[1].saturating_sub(over).max(NAME_MIN).max(4);
+    }
+    let mut out = String::new();
+    for row in cells {
+        let mut line = String::new();
+        for &i in &shown {
+            let w = widths[i];
+            line.push_str(&format!("{:<w$}  ", cut(&row[i], w)));
+        }
+        match width {
+            Some(limit) => {
+                let room = limit.saturating_sub(line.chars().count());
+                line.push_str(&cut(&row[7], room));
+                // Narrower than even the kept columns: cut the line itself.
+                line = cut(&line, limit);
+            }
+            None => line.push_str(&row[7]),
+        }
         out.push_str(line.trim_end());
         out.push('\n');
     }

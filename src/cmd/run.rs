@@ -48,6 +48,9 @@ Options:
       --ask             opens outside the grant wait for your approval instead
                         of failing ('nono approve', or keys while attached)
       --ask-timeout SECS  deny a request nobody answered within SECS
+      --env NAME        pass NAME to the program although it leads to an
+                        agent or display (SSH_AUTH_SOCK...; repeatable)
+      --require-namespaces  refuse to start without namespace containment
       --no-sandbox      run unconfined, with all of your access (recorded)
       --dry-run         print the program and the resolved sandbox and exit;
                         start nothing (126 or 127 when it would not start)
@@ -111,6 +114,14 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                     }
                 });
                 sandbox_flag = Some("--net");
+            }
+            Long("env") => {
+                req.env.push(p.value()?.string()?);
+                sandbox_flag = Some("--env");
+            }
+            Long("require-namespaces") => {
+                req.require_namespaces = true;
+                sandbox_flag = Some("--require-namespaces");
             }
             Long("block-net") => {
                 req.net_blocked = Some(true);

@@ -5,6 +5,7 @@
 //! The supervisor itself stays outside.
 
 pub mod landlock;
+pub mod namespaces;
 pub mod notify;
 pub mod profile;
 pub mod seccomp;
@@ -68,6 +69,10 @@ pub struct Request {
     pub write: Vec<String>,
     /// `--net`: Some(true) for blocked.
     pub net_blocked: Option<bool>,
+    /// `--env NAME`: scrubbed variables to pass on purpose.
+    pub env: Vec<String>,
+    /// `--require-namespaces`.
+    pub require_namespaces: bool,
     /// `--ask`: Some(true) asks whatever the profile says.
     pub ask: Option<bool>,
 }
@@ -95,8 +100,70 @@ pub struct Policy {
     pub rollback: bool,
     /// `[rollback] exclude` of every profile in the chain.
     pub rollback_exclude: Vec<String>,
-    /// The session's private temporary directory, once the supervisor made it.
+    /// The session's private temporary directory, once the supervisor made
+    /// it (only where /tmp is not the session's own).
     pub tmpdir: Option<PathBuf>,
+    /// Scrubbed variables passed on purpose: (name, who passed it).
+    pub env_pass: Vec<(String, String)>,
+    /// Refuse to start without namespace containment.
+    pub require_namespaces: bool,
+}
+
+/// Variables that lead to the user's agents, buses, displays, terminal
+/// multiplexers and editors: a program holding one can reach a process
+/// outside the sandbox that acts with the user's full access (sign with
+/// their keys, start programs, type into their terminals). Dropped from the
+/// program's environment unless passed on purpose.
+pub const SCRUBBED_ENV: &[&str] = &[
+    "SSH_AUTH_SOCK",
+    "SSH_AGENT_PID",
+    "GPG_AGENT_INFO",
+    "GNOME_KEYRING_CONTROL",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "DBUS_SYSTEM_BUS_ADDRESS",
+    "DISPLAY",
+    "XAUTHORITY",
+    "WAYLAND_DISPLAY",
+    "WAYLAND_SOCKET",
+    "XDG_RUNTIME_DIR",
+    "SESSION_MANAGER",
+    "PULSE_SERVER",
+    "PIPEWIRE_REMOTE",
+    "KRB5CCNAME",
+    "TMUX",
+    "TMUX_PANE",
+    "STY",
+    "KITTY_LISTEN_ON",
+    "WEZTERM_UNIX_SOCKET",
+    "ALACRITTY_SOCKET",
+    "SWAYSOCK",
+    "I3SOCK",
+    "HYPRLAND_INSTANCE_SIGNATURE",
+    "NVIM",
+    "NVIM_LISTEN_ADDRESS",
+    "VSCODE_IPC_HOOK_CLI",
+    "VSCODE_GIT_IPC_HANDLE",
+    "DOCKER_HOST",
+];
+
+/// Whether `name` is a plausible environment variable name.
+pub fn env_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl Policy {
+    /// The scrubbed variables set in this environment that the program
+    /// will not see.
+    pub fn env_dropped(&self) -> Vec<&'static str> {
+        SCRUBBED_ENV
+            .iter()
+            .copied()
+            .filter(|n| std::env::var_os(n).is_some())
+            .filter(|n| !self.env_pass.iter().any(|(p, _)| p == n))
+            .collect()
+    }
 }
 
 /// Expand `~` and `~/…`; a relative path joins `base` when given and is an
@@ -152,7 +219,7 @@ fn lenient_canonical(path: &Path) -> PathBuf {
 impl Policy {
     /// Add a grant, keeping `rules` sorted by path and one rule per path
     /// (kept sorted by insertion: a sort here would cost the binary more).
-    fn grant(&mut self, path: PathBuf, access: u8, from: &str) {
+    pub(crate) fn grant(&mut self, path: PathBuf, access: u8, from: &str) {
         match self.rules.binary_search_by(|r| r.path.cmp(&path)) {
             Ok(i) => {
                 let r = &mut self.rules[i];
@@ -200,6 +267,8 @@ pub fn resolve(req: &Request, cwd: Option<&Path>) -> Result<Policy> {
         rollback: false,
         rollback_exclude: Vec::new(),
         tmpdir: None,
+        env_pass: Vec::new(),
+        require_namespaces: false,
     };
     // The profile that extends nothing first; each one below may add paths
     // and override the working directory and network settings.
@@ -228,6 +297,12 @@ pub fn resolve(req: &Request, cwd: Option<&Path>) -> Result<Policy> {
         if let Some(n) = p.net_blocked {
             policy.network_blocked = n;
         }
+        if let Some(r) = p.namespaces_required {
+            policy.require_namespaces = r;
+        }
+        for name in &p.env_pass {
+            policy.pass_env(name, &p.name);
+        }
         if let Some(a) = p.ask {
             policy.ask = a;
         }
@@ -238,6 +313,15 @@ pub fn resolve(req: &Request, cwd: Option<&Path>) -> Result<Policy> {
             .rollback_exclude
             .extend(p.rollback_exclude.iter().cloned());
     }
+    for name in &req.env {
+        if !env_name_ok(name) {
+            return Err(Error::Usage(format!(
+                "--env {name:?}: not a variable name (letters, digits and _)"
+            )));
+        }
+        policy.pass_env(name, "--env");
+    }
+    policy.require_namespaces |= req.require_namespaces;
     for (list, access, flag) in [
         (&req.allow, READ | WRITE, "--allow"),
         (&req.read, READ, "--read"),
@@ -274,7 +358,45 @@ pub fn resolve(req: &Request, cwd: Option<&Path>) -> Result<Policy> {
         }
     }
     check_forbidden(&policy)?;
+    check_profiles_out_of_reach(&policy)?;
     Ok(policy)
+}
+
+impl Policy {
+    /// Pass a scrubbed variable on purpose (once per name).
+    fn pass_env(&mut self, name: &str, from: &str) {
+        if !self.env_pass.iter().any(|(n, _)| n == name) {
+            self.env_pass.push((name.to_string(), from.to_string()));
+        }
+    }
+}
+
+/// A profile the program could write would decide its own next sandbox:
+/// refuse every profile file of the chain that a writable grant reaches.
+fn check_profiles_out_of_reach(policy: &Policy) -> Result<()> {
+    for (name, origin) in &policy.chain {
+        if origin == "built-in" {
+            continue;
+        }
+        let file = lenient_canonical(Path::new(origin));
+        let Some(r) = policy
+            .rules
+            .iter()
+            .find(|r| r.access & WRITE != 0 && file.starts_with(&r.path))
+        else {
+            continue;
+        };
+        let by = match r.from[0].as_str() {
+            "workdir" => "the working directory".to_string(),
+            f => f.to_string(),
+        };
+        return Err(Error::Msg(format!(
+            "profile '{name}' ({}) lies inside {}, which this sandbox grants write access to ({by}), so the program could rewrite its own next sandbox: keep the profile outside every writable grant",
+            file.display(),
+            r.path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// nono's own state directory, where it would be.
@@ -368,31 +490,55 @@ pub fn remove_tmpdir(path: &str) {
     }
 }
 
-/// Build what the child applies before exec, and the record's account of
-/// it. Fails closed: without Landlock, or when a rule cannot be applied,
-/// the session does not start.
-pub fn confine(policy: &Policy) -> std::result::Result<(Confinement, SandboxInfo), String> {
-    let hint = "; nothing was started (--no-sandbox starts the program unconfined)";
-    let abi = landlock::abi().map_err(|m| format!("cannot sandbox the session: {m}{hint}"))?;
+/// Check that this kernel can enforce `policy`; the Landlock ABI to use.
+/// Fails closed: without Landlock the session does not start.
+pub fn prepare(policy: &Policy) -> std::result::Result<u32, String> {
+    let abi =
+        landlock::abi().map_err(|m| format!("cannot sandbox the session: {m}{NOT_STARTED}"))?;
     if policy.network_blocked && !seccomp::SUPPORTED {
         return Err(format!(
-            "cannot block the network: nono has no seccomp filter for this architecture{hint}"
+            "cannot block the network: nono has no seccomp filter for this architecture{NOT_STARTED}"
         ));
     }
+    Ok(abi)
+}
+
+/// Appended to every refusal to sandbox.
+const NOT_STARTED: &str = "; nothing was started (--no-sandbox starts the program unconfined)";
+
+/// The policy as applied: the profile's grants plus the session's private
+/// temporary directory, when it has one.
+pub fn applied(policy: &Policy) -> Policy {
     let mut rules = policy.clone();
     if let Some(t) = &policy.tmpdir {
         rules.grant(t.clone(), READ | WRITE, "tmpdir");
     }
-    let ruleset = landlock::ruleset(&rules, abi)
-        .map_err(|m| format!("cannot sandbox the session: {m}{hint}"))?;
-    let info = SandboxInfo {
+    rules
+}
+
+/// Build what the program applies before exec, from the applied policy, as
+/// paths resolve where this runs (inside the session's mount namespace,
+/// when it has one). Fails closed when a rule cannot be applied.
+pub fn confinement(applied: &Policy, abi: u32) -> std::result::Result<Confinement, String> {
+    let ruleset = landlock::ruleset(applied, abi)
+        .map_err(|m| format!("cannot sandbox the session: {m}{NOT_STARTED}"))?;
+    Ok(Confinement {
+        landlock: Some(ruleset),
+        seccomp: applied.network_blocked.then(seccomp::network_filter),
+        ..Confinement::default()
+    })
+}
+
+/// The record's account of the applied policy.
+pub fn info(applied: &Policy, abi: u32, tmpdir: Option<String>) -> SandboxInfo {
+    SandboxInfo {
         landlock_abi: abi,
-        enforced: landlock::protections(abi, policy.network_blocked)
+        enforced: landlock::protections(abi, applied.network_blocked)
             .into_iter()
             .map(String::from)
             .collect(),
-        tmpdir: policy.tmpdir.as_ref().map(|t| t.display().to_string()),
-        paths: rules
+        tmpdir,
+        paths: applied
             .rules
             .iter()
             .map(|r| PathGrant {
@@ -400,13 +546,17 @@ pub fn confine(policy: &Policy) -> std::result::Result<(Confinement, SandboxInfo
                 access: access_name(r.access).into(),
             })
             .collect(),
-    };
-    let confinement = Confinement {
-        landlock: Some(ruleset),
-        seccomp: policy.network_blocked.then(seccomp::network_filter),
-        notify: None,
-    };
-    Ok((confinement, info))
+    }
+}
+
+/// Build what the child applies before exec, and the record's account of
+/// it, in the supervisor's own view (sessions without namespaces).
+pub fn confine(policy: &Policy) -> std::result::Result<(Confinement, SandboxInfo), String> {
+    let abi = prepare(policy)?;
+    let rules = applied(policy);
+    let confinement = confinement(&rules, abi)?;
+    let tmpdir = policy.tmpdir.as_ref().map(|t| t.display().to_string());
+    Ok((confinement, info(&rules, abi, tmpdir)))
 }
 
 /// The resolution in words, for `nono profile show` and `nono run --dry-run`.
@@ -429,6 +579,11 @@ pub fn describe(policy: &Policy, cwd: Option<&Path>) -> String {
             "allowed"
         }
     ));
+    if policy.ask {
+        out.push_str(
+            "Ask:       opens outside the grant wait for approval (nono approve, or keys while attached)\n",
+        );
+    }
     let wd = match (policy.workdir, cwd) {
         (Workdir::None, _) => "not granted (--allow-cwd grants it)".to_string(),
         (w, Some(c)) => format!("{} {}", w.as_str(), c.display()),
@@ -466,12 +621,26 @@ pub fn describe(policy: &Policy, cwd: Option<&Path>) -> String {
             r.from.join(", ")
         ));
     }
-    out.push_str(&format!(
-        "  {:<10}  {:<width$}  {}\n",
-        "read-write",
-        "$TMPDIR/nono-<random>",
-        "private temporary directory, removed when the session ends"
-    ));
+    for (path, what) in [
+        (
+            "/tmp, /dev/shm",
+            "private, empty, gone with the session (namespaces)",
+        ),
+        ("/dev/pts", "the session's own terminals (namespaces)"),
+        (
+            "$TMPDIR/nono-<random>",
+            "without namespaces: a private TMPDIR, removed when the session ends",
+        ),
+        (
+            "/dev/pts/<N>",
+            "without namespaces: the session's terminal only",
+        ),
+    ] {
+        out.push_str(&format!(
+            "  {:<10}  {:<width$}  {what}\n",
+            "read-write", path
+        ));
+    }
     if !policy.skipped.is_empty() {
         out.push_str("Skipped (not granted):\n");
         for s in &policy.skipped {
@@ -484,6 +653,50 @@ pub fn describe(policy: &Policy, cwd: Option<&Path>) -> String {
             s.display()
         ));
     }
+    out.push_str(&format!(
+        "Containment: {}\n",
+        if policy.require_namespaces {
+            "namespaces (required: the session does not start without them)"
+        } else {
+            "namespaces where the kernel allows them, else descendants"
+        }
+    ));
+    out.push_str(
+        "  namespaces:  own user, PID and mount namespaces; nothing the program starts outlives\n\
+         \x20              the session (even kill -9 of the supervisor); its own /proc, terminals,\n\
+         \x20              /tmp and /dev/shm; nono's state and config and /run/user/<uid> masked;\n\
+         \x20              no user namespaces of its own\n\
+         \x20 descendants: the supervisor ends every descendant it finds when the session ends\n\
+         \x20              (not after kill -9 of it); the host's /proc, /tmp sockets and\n\
+         \x20              /run/user reachable by path (Landlock does not cover connect); no new\n\
+         \x20              terminals (script, tmux, pty.spawn fail: only the session's own pty)\n",
+    );
+    let dropped = policy.env_dropped();
+    out.push_str(&format!(
+        "Environment: scrubbed of {}\n",
+        SCRUBBED_ENV.join(" ")
+    ));
+    out.push_str(&format!(
+        "  dropped here: {}\n",
+        if dropped.is_empty() {
+            "none of them is set".to_string()
+        } else {
+            dropped.join(" ")
+        }
+    ));
+    let passed: Vec<String> = policy
+        .env_pass
+        .iter()
+        .map(|(n, from)| format!("{n} ({from})"))
+        .collect();
+    out.push_str(&format!(
+        "  passed on purpose: {}\n",
+        if passed.is_empty() {
+            "none (--env NAME, or [environment] pass in a profile)".to_string()
+        } else {
+            passed.join(", ")
+        }
+    ));
     match landlock::abi() {
         Ok(abi) => {
             out.push_str(&format!("Kernel:    Landlock ABI {abi}\n"));

@@ -20,7 +20,8 @@ const MAX_EXTENDS: usize = 8;
 
 /// Every key a profile may set.
 const KNOWN_KEYS: &str = "meta.description, meta.extends, filesystem.allow, filesystem.read, \
-filesystem.write, workdir.access, network.mode, approvals.ask, rollback.enabled, rollback.exclude";
+filesystem.write, workdir.access, network.mode, approvals.ask, environment.pass, \
+containment.namespaces, rollback.enabled, rollback.exclude";
 
 /// What the working directory is granted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +79,10 @@ pub struct Profile {
     pub rollback: Option<bool>,
     /// `[rollback] exclude`: patterns left out of the capture.
     pub rollback_exclude: Vec<String>,
+    /// `[environment] pass`: scrubbed variables passed on purpose.
+    pub env_pass: Vec<String>,
+    /// `[containment] namespaces`, when set: true for `required`.
+    pub namespaces_required: Option<bool>,
 }
 
 /// `$XDG_CONFIG_HOME/nono/profiles`.
@@ -116,6 +121,8 @@ pub fn parse(name: &str, origin: &str, text: &str) -> Result<Profile> {
         ask: None,
         rollback: None,
         rollback_exclude: Vec::new(),
+        env_pass: Vec::new(),
+        namespaces_required: None,
     };
     for (key, value) in &table {
         let at = lines.get(key).copied().unwrap_or(0);
@@ -196,6 +203,26 @@ pub fn parse(name: &str, origin: &str, text: &str) -> Result<Profile> {
                         .ok_or_else(|| wrong("a list of patterns (strings in quotes)"))?;
                     p.rollback_exclude.push(pat);
                 }
+            }
+            "environment.pass" => {
+                let Toml::SimpleArray(items) = value else {
+                    return Err(wrong(
+                        "a list of variable names, such as [\"SSH_AUTH_SOCK\"]",
+                    ));
+                };
+                for item in items {
+                    let name = string(item)
+                        .filter(|n| crate::sandbox::env_name_ok(n))
+                        .ok_or_else(|| wrong("a list of variable names (letters, digits, _)"))?;
+                    p.env_pass.push(name);
+                }
+            }
+            "containment.namespaces" => {
+                p.namespaces_required = Some(match string(value).as_deref() {
+                    Some("preferred") => false,
+                    Some("required") => true,
+                    _ => return Err(wrong("\"preferred\" or \"required\"")),
+                });
             }
             _ => {
                 return Err(fail(format!(

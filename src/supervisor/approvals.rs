@@ -58,6 +58,9 @@ pub struct Approvals {
     budget: (u32, Instant),
     /// Events not written because the budget ran out (reported once it refills).
     unlogged: u64,
+    /// Esc on the overlay: requests up to this id stay off it (they still
+    /// wait, for `nono approve`) until the next attach.
+    hidden_upto: u32,
 }
 
 /// A request waiting for a person.
@@ -156,6 +159,9 @@ impl Approvals {
     /// Approvals for a program whose Landlock grants are `grants`, over
     /// the seccomp `listener` it sent us.
     pub fn new(listener: OwnedFd, grants: Vec<(PathBuf, u8)>, spec: AskSpec) -> Approvals {
+        // Wake us on the asking thread's CPU (Linux 6.6): a round trip per
+        // open is the whole cost of --ask; older kernels just lack the hint.
+        let _ = sys::notif_sync_wakeup(listener.as_raw_fd());
         let canon = |p: PathBuf| p.canonicalize().unwrap_or(p);
         let never = registry::state_dir()
             .ok()
@@ -175,6 +181,7 @@ impl Approvals {
             save_at: None,
             budget: (APPROVAL_EVENTS_PER_MINUTE, Instant::now()),
             unlogged: 0,
+            hidden_upto: 0,
         }
     }
 
@@ -183,9 +190,9 @@ impl Approvals {
         self.listener.as_ref().map(|l| l.as_raw_fd())
     }
 
-    /// Requests waiting.
-    pub fn waiting(&self) -> usize {
-        self.asks.len()
+    /// The request the overlay shows: the oldest one not put off with Esc.
+    fn on_overlay(&self) -> Option<&Ask> {
+        self.asks.iter().find(|k| k.id > self.hidden_upto)
     }
 
     /// The nearest time something here must be done.
@@ -199,9 +206,10 @@ impl Approvals {
             .min()
     }
 
-    /// Work out what notification `n` needs. Everything read from the
-    /// program (its memory, its cwd) is checked against ID_VALID after
-    /// reading, so it belonged to the thread that is still waiting.
+    /// Work out what notification `n` needs. Before anything but letting
+    /// the call continue, what was read of the program (its memory, its
+    /// cwd, its pid) is checked with ID_VALID, so it belonged to the thread
+    /// that still waits.
     fn classify(&self, listener: RawFd, n: &Notif) -> Verdict {
         if n.arch != notify::AUDIT_ARCH {
             return Verdict::Continue;
@@ -239,9 +247,6 @@ impl Approvals {
             return Verdict::Continue;
         }
         let raw = Path::new(OsStr::from_bytes(&buf[..end]));
-        let Some(pid) = procfs::tgid(n.tid) else {
-            return Verdict::Gone;
-        };
         let full = if raw.is_absolute() {
             raw.to_path_buf()
         } else {
@@ -255,10 +260,22 @@ impl Approvals {
                 _ => return Verdict::Continue,
             }
         };
-        if !sys::notif_id_valid(listener, n.id) {
-            return Verdict::Gone;
-        }
-        let full = notify::program_view(&full, pid, n.tid);
+        // Which process asks is read only where it matters (a /proc path
+        // names it; a request shows it): it costs a file read per open.
+        let pid = if full.starts_with("/proc") {
+            Some(procfs::tgid(n.tid).ok_or(()))
+        } else {
+            None
+        };
+        let pid = match pid {
+            Some(Ok(p)) => Some(p),
+            Some(Err(())) => return Verdict::Gone,
+            None => None,
+        };
+        let full = match pid {
+            Some(pid) => notify::program_view(&full, pid, n.tid),
+            None => full,
+        };
         let excl = libc::O_CREAT | libc::O_EXCL;
         let nofollow = call.flags & libc::O_NOFOLLOW != 0 || call.flags & excl == excl;
         let Some((path, exists)) = notify::resolve(&full, nofollow) else {
@@ -271,9 +288,15 @@ impl Approvals {
             return Verdict::Continue;
         }
         let access = notify::access_of(call.flags, exists);
+        // Continuing needs no check that what we read was the waiting
+        // thread's: Landlock decides either way. Anything else does.
         if notify::granted(&self.grants, &path) & access == access {
             return Verdict::Continue;
         }
+        let pid = match pid.or_else(|| procfs::tgid(n.tid)) {
+            Some(p) if sys::notif_id_valid(listener, n.id) => p,
+            _ => return Verdict::Gone,
+        };
         let target = Target {
             pid,
             waiter: Waiter {
@@ -314,18 +337,10 @@ impl Approvals {
     }
 }
 
-/// Show `text` on a terminal or in a log line: control characters (a
-/// hostile path could carry escape sequences) become `\xNN`.
+/// Show `text` on a terminal or in a log line: a hostile name or path
+/// could carry escape sequences.
 fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.push_str(&format!("\\x{:02x}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::escape::text(text).into_owned()
 }
 
 /// A path for display.
@@ -387,14 +402,15 @@ fn answer_all(listener: RawFd, waiters: &[Waiter], path: &Path, allow: bool) -> 
 /// the bottom row, the cursor and its attributes put back after (DECSC/
 /// DECRC; the full redraw when the overlay goes restores everything).
 fn overlay_bytes(a: &Approvals, term: &Terminal) -> Vec<u8> {
-    let Some(head) = a.asks.first() else {
+    let Some(head) = a.on_overlay() else {
         return Vec::new();
     };
     let (rows, cols) = term.size();
-    let width = (cols as usize).saturating_sub(1).max(10);
+    // One short of the width: no pending wrap, so nothing can scroll.
+    let width = (cols as usize).saturating_sub(1).max(1);
     let more = match a.asks.len() {
         1 => String::new(),
-        n => format!(" [1 of {n}]"),
+        n => format!(" [{n} waiting]"),
     };
     let verb = if head.create {
         "create"
@@ -402,7 +418,7 @@ fn overlay_bytes(a: &Approvals, term: &Terminal) -> Vec<u8> {
         access_name(head.access)
     };
     let head_text = format!("nono: pid {} ({}) asks to {verb} ", head.pid, head.command);
-    let keys = format!("{more}  y once  a always  n deny  d always deny");
+    let keys = format!("{more}  y once  a always  n deny  d always deny  Esc later");
     let mut path = shown(&head.path);
     let room = width.saturating_sub(head_text.chars().count() + keys.chars().count());
     let len = path.chars().count();
@@ -804,7 +820,7 @@ impl Supervisor {
         let Some(c) = client.as_mut().filter(|c| !c.leaving) else {
             return;
         };
-        let want = approvals.as_ref().is_some_and(|a| a.waiting() > 0);
+        let want = approvals.as_ref().is_some_and(|a| a.on_overlay().is_some());
         if want {
             c.overlay = true;
             if !c.needs_redraw {
@@ -856,17 +872,23 @@ impl Supervisor {
         }
     }
 
-    /// Keys typed while the overlay shows answer the first request and go
-    /// nowhere else: y once, a always, n deny, d always deny. One answer
-    /// per input frame, so a paste cannot answer the requests behind it.
+    /// Keys typed while the overlay shows answer its request and go nowhere
+    /// else: y once, a always, n deny, d always deny, Esc later (it goes
+    /// off the screen and keeps waiting). One answer per input frame, so a
+    /// paste cannot answer the requests behind it.
     pub(super) fn overlay_input(&mut self, bytes: &[u8]) {
-        let Some(id) = self
-            .approvals
-            .as_ref()
-            .and_then(|a| a.asks.first().map(|k| k.id))
-        else {
+        let Some(a) = self.approvals.as_mut() else {
             return;
         };
+        let Some(id) = a.on_overlay().map(|k| k.id) else {
+            return;
+        };
+        // A lone Esc (not the start of a key's sequence): answer later.
+        if bytes == b"\x1b" {
+            a.hidden_upto = a.asks.iter().map(|k| k.id).max().unwrap_or(0);
+            self.refresh_overlay();
+            return;
+        }
         for b in bytes {
             let (allow, always) = match b.to_ascii_lowercase() {
                 b'y' => (true, false),
@@ -878,5 +900,13 @@ impl Supervisor {
             let _ = self.decide(id, allow, always, "the attached client");
             return;
         }
+    }
+
+    /// A new client attached: every waiting request shows again.
+    pub(super) fn overlay_on_attach(&mut self) {
+        if let Some(a) = self.approvals.as_mut() {
+            a.hidden_upto = 0;
+        }
+        self.refresh_overlay();
     }
 }

@@ -5,15 +5,16 @@
 //! `pending_activity`, `signal_activity`, `notify_activity`, then deadlines.
 
 mod approvals;
+pub mod child;
 mod follow;
 mod queue;
 
 pub use approvals::AskSpec;
 
 use crate::defaults::{
-    CLIENT_QUEUE_MAX_BYTES, CLIENT_STALL_MS, DENIED_EVENTS_PER_MINUTE, EVENT_LOG_MAX_BYTES,
-    EXIT_FLUSH_TIMEOUT_MS, HELLO_TIMEOUT_MS, MAX_ACCEPTS_PER_WAKEUP, MAX_COLS,
-    MAX_PENDING_CONNECTIONS, MAX_ROWS, PTY_READ_BYTES, STOP_TIMEOUT_SECS,
+    CLIENT_INPUT_READ_BYTES, CLIENT_QUEUE_MAX_BYTES, CLIENT_STALL_MS, DENIED_EVENTS_PER_MINUTE,
+    EVENT_LOG_MAX_BYTES, EXIT_FLUSH_TIMEOUT_MS, HELLO_TIMEOUT_MS, MAX_ACCEPTS_PER_WAKEUP, MAX_COLS,
+    MAX_PENDING_CONNECTIONS, MAX_ROWS, PTY_READ_BYTES, PTY_SHORT_READ_BYTES, STOP_TIMEOUT_SECS,
 };
 use crate::error::Error;
 use crate::procfs;
@@ -21,7 +22,7 @@ use crate::protocol::{self, ExitStatus, Frame, FrameReader, Hello, ReplyStatus, 
 use crate::registry::{self, Record, Registry, RECORD_VERSION};
 use crate::sandbox::{self, Policy};
 use crate::signals::Signals;
-use crate::sys::{self, Confinement, PollFd, WinSize, POLLERR_ANY, POLLIN, POLLOUT};
+use crate::sys::{self, PollFd, WinSize, POLLERR_ANY, POLLIN, POLLOUT};
 use crate::term::Terminal;
 use follow::Follower;
 use nanoserde::SerJson;
@@ -33,7 +34,6 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What the launcher asks the supervisor to start.
@@ -156,8 +156,18 @@ struct Supervisor {
     listener: Option<UnixListener>,
     /// The pty master (non-blocking).
     master: OwnedFd,
-    /// The program's pid, process group and session.
+    /// The program's pid, process group and session (outside any namespace).
     child: libc::pid_t,
+    /// The session's init, when it has namespaces: our child, whose death
+    /// ends every process of the session.
+    init: Option<libc::pid_t>,
+    /// The init's reports of the program's state changes.
+    reports: Option<UnixStream>,
+    /// Partial report lines.
+    report_buf: Vec<u8>,
+    /// How the program ended, as the init reported it.
+    program_end: Option<ExitStatus>,
+
     /// Signals as readiness.
     signals: Signals,
     /// What the program's screen looks like.
@@ -239,15 +249,6 @@ pub fn parse_ready(text: &str) -> Option<Ready> {
     Some(Ready::Failed(code.parse().ok()?, msg.to_string()))
 }
 
-/// Exit status and message for a program that could not be started.
-fn spawn_failure(program: &str, e: &io::Error) -> (i32, String) {
-    let code = match e.raw_os_error() {
-        Some(libc::ENOENT) => 127,
-        _ => 126,
-    };
-    (code, format!("cannot run '{program}': {e}"))
-}
-
 /// Read a pre-attached client's hello, blocking briefly: it is sent by our
 /// own launcher right after fork.
 fn read_pre_hello(stream: &mut UnixStream) -> Option<WinSize> {
@@ -320,6 +321,7 @@ impl Supervisor {
             rollback_session: spec.rollback.as_ref().map(|(id, _)| id.clone()),
             ask: spec.ask.is_some(),
             waiting: 0,
+            containment: None,
         };
         // Claim the name and a fresh id under the registry's lock, so two
         // starts can never both take one name; the record is linked in
@@ -350,58 +352,26 @@ impl Supervisor {
         let id = record.id.clone();
         let mut tmpdir: Option<String> = None;
         let cleanup = |reg: &Registry, tmpdir: &Option<String>| {
-            reg.remove_files(&id);
+            let _ = reg.remove_files(&id);
             if let Some(t) = tmpdir {
                 sandbox::remove_tmpdir(t);
             }
         };
         let res = (|| {
             let events = reg.open_events(&id).map_err(fail)?;
-            let mut grants = Vec::new();
-            let mut confinement = match &spec.policy {
-                None => Confinement::default(),
-                Some(policy) => {
-                    let mut policy = policy.clone();
-                    let dir = sandbox::make_tmpdir().map_err(|e| {
-                        fail(Error::io(
-                            "cannot create the session's temporary directory",
-                            e,
-                        ))
-                    })?;
-                    tmpdir = Some(dir.display().to_string());
-                    policy.tmpdir = Some(dir);
-                    let (c, info) = sandbox::confine(&policy).map_err(|m| (1, m))?;
-                    if info.enforced.iter().any(|e| e == "scope-abstract-unix") {
-                        record.peer_guard = "kernel".into();
-                    }
-                    record.sandbox = Some(info);
-                    grants = policy
-                        .rules
-                        .iter()
-                        .map(|r| (r.path.clone(), r.access))
-                        .collect();
-                    grants.extend(
-                        policy
-                            .tmpdir
-                            .iter()
-                            .map(|t| (t.clone(), sandbox::READ | sandbox::WRITE)),
-                    );
-                    c
-                }
-            };
             // --ask: the program's process sends its listener over this pair.
-            let notify_pair = match spec.ask {
+            let (notify_pair, notify) = match spec.ask {
                 Some(_) => {
                     approvals::check_support().map_err(|m| (1, m))?;
                     let (ours, theirs) = UnixStream::pair()
                         .map_err(|e| fail(Error::io("cannot make a socket pair", e)))?;
-                    confinement.notify = Some(sys::NotifySetup {
+                    let setup = sys::NotifySetup {
                         filter: sandbox::notify::filter(),
                         sock: theirs.into(),
-                    });
-                    Some(ours)
+                    };
+                    (Some(ours), Some(setup))
                 }
-                None => None,
+                None => (None, None),
             };
             // An abstract socket: no file anyone could chmod, replace or
             // delete, and out of reach of a Landlock domain that scopes them.
@@ -413,18 +383,27 @@ impl Supervisor {
                 .map_err(|e| fail(Error::io("socket", e)))?;
             let (master, slave) =
                 sys::open_pty(size).map_err(|e| fail(Error::io("cannot open a pty", e)))?;
-            let child = spawn_child(&spec, slave, confinement, tmpdir.as_deref())?;
+            if spec.command.is_empty() {
+                return Err((2, "no command given".to_string()));
+            }
+            let spawned = child::spawn(&spec, slave, notify)?;
+            tmpdir.clone_from(&spawned.tmpdir);
+            if let Some(info) = &spawned.sandbox {
+                if info.enforced.iter().any(|e| e == "scope-abstract-unix") {
+                    record.peer_guard = "kernel".into();
+                }
+            }
             // Exec succeeded, so the listener was sent before it.
             let notify = match notify_pair {
                 Some(ours) => match sys::recv_fd(ours.as_raw_fd()) {
                     Ok(fd) => Some(approvals::Approvals::new(
                         fd,
-                        grants,
+                        spawned.grants.clone(),
                         spec.ask.unwrap_or_default(),
                     )),
                     Err(e) => {
-                        let _ = sys::killpg(child, libc::SIGKILL);
-                        let _ = sys::wait_nohang(child);
+                        child::kill_all(spawned.init, spawned.program);
+                        let _ = sys::wait_nohang(-1);
                         return Err(fail(Error::io(
                             "the program did not hand over its approval listener",
                             e,
@@ -435,15 +414,18 @@ impl Supervisor {
             };
             sys::set_nonblocking(master.as_raw_fd(), true)
                 .map_err(|e| fail(Error::io("pty", e)))?;
-            Ok((events, listener, master, child, notify))
+            Ok((events, listener, master, spawned, notify))
         })();
-        let (events, listener, master, child, notify) = match res {
+        let (events, listener, master, spawned, notify) = match res {
             Ok(v) => v,
             Err(e) => {
                 cleanup(&reg, &tmpdir);
                 return Err(e);
             }
         };
+        let child = spawned.program;
+        record.sandbox = spawned.sandbox;
+        record.containment = Some(spawned.containment.word().into());
         let mut term = Terminal::new(size.rows, size.cols, spec.scrollback);
         term.resize(size.rows, size.cols);
         let mut sup = Supervisor {
@@ -472,14 +454,25 @@ impl Supervisor {
             pty_closed: false,
             kill_at: None,
             exit: None,
+            init: spawned.init,
+            reports: spawned.reports,
+            report_buf: Vec::new(),
+            program_end: None,
             approvals: notify,
             end_errors: Vec::new(),
         };
         sup.record.status = "running".into();
         sup.record.child_pid = Some(child);
+        let how = match (&spawned.fallback_reason, spawned.containment) {
+            (Some(why), c) => format!("{}: no namespaces ({why})", c.word()),
+            (None, c) => c.word().to_string(),
+        };
         sup.event(
             "started",
-            &format!("pid {child}: {}", spec.command.join(" ")),
+            &format!(
+                "pid {child}: {} (containment {how})",
+                spec.command.join(" ")
+            ),
         );
         if let Some((_, summary)) = &spec.rollback {
             sup.event("capture", &format!("rollback baseline: {summary}"));
@@ -492,8 +485,8 @@ impl Supervisor {
             sup.event("attached", "by the launching terminal");
         }
         if let Err(e) = sup.reg.write_record(&sup.record) {
-            let _ = sys::killpg(child, libc::SIGKILL);
-            let _ = sys::wait_nohang(child);
+            sup.kill_all();
+            let _ = sys::wait_nohang(-1);
             cleanup(&sup.reg, &tmpdir);
             return Err(fail(e));
         }
@@ -582,6 +575,7 @@ impl Supervisor {
             Client,
             Pending(usize),
             Follower(usize),
+            Init,
             Notify,
         }
         let mut fds: Vec<PollFd> = Vec::new();
@@ -623,6 +617,10 @@ impl Supervisor {
                 fds.push(PollFd::new(p.stream.as_raw_fd(), POLLIN));
                 tokens.push(Token::Pending(i));
             }
+            if let Some(r) = &self.reports {
+                fds.push(PollFd::new(r.as_raw_fd(), POLLIN));
+                tokens.push(Token::Init);
+            }
             if let Some(fd) = self.approvals.as_ref().and_then(approvals::Approvals::fd) {
                 fds.push(PollFd::new(fd, POLLIN));
                 tokens.push(Token::Notify);
@@ -656,6 +654,7 @@ impl Supervisor {
                     Token::Client => self.client_activity(rev),
                     Token::Pending(i) => pending_ready.push(i),
                     Token::Follower(i) => followers_ready.push((i, rev)),
+                    Token::Init => self.init_activity(),
                     Token::Notify => self.notify_activity(rev),
                 }
             }
@@ -712,10 +711,10 @@ impl Supervisor {
         self.flush_denials(now);
         if self.kill_at.is_some_and(|t| t <= now) {
             self.kill_at = None;
-            let _ = sys::killpg(self.child, libc::SIGKILL);
+            self.kill_all();
             self.event(
                 "stop",
-                "grace period over: sent SIGKILL to the process group",
+                "grace period over: killed every process of the session",
             );
         }
     }
@@ -726,54 +725,128 @@ impl Supervisor {
             match sig {
                 libc::SIGCHLD => self.reap(),
                 libc::SIGTERM | libc::SIGINT => {
-                    let detail = format!("SIG{} to the supervisor", registry::signal_name(sig));
+                    let sent = self.begin_stop(false, Duration::from_secs(STOP_TIMEOUT_SECS));
+                    let detail = format!(
+                        "SIG{} to the supervisor: {sent}",
+                        registry::signal_name(sig)
+                    );
                     self.event("stop", &detail);
-                    self.begin_stop(false, Duration::from_secs(STOP_TIMEOUT_SECS));
                 }
                 _ => {}
             }
         }
     }
 
+    /// Reports from the session's init: the program stopped, continued or ended.
+    fn init_activity(&mut self) {
+        let Some(r) = self.reports.as_ref() else {
+            return;
+        };
+        let mut buf = [0u8; 512];
+        let closed = loop {
+            match sys::read(r.as_raw_fd(), &mut buf) {
+                Ok(0) => break true,
+                Ok(n) => self.report_buf.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                Err(_) => break true,
+            }
+        };
+        while let Some(nl) = self.report_buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.report_buf.drain(..=nl).collect();
+            let text = String::from_utf8_lossy(&line[..nl]).into_owned();
+            match child::parse_report(&text) {
+                Some(child::Report::Stopped(s)) => self.program_state(sys::WaitStatus::Stopped(s)),
+                Some(child::Report::Continued) => self.program_state(sys::WaitStatus::Continued),
+                Some(child::Report::Ended(st)) => self.program_end = Some(st),
+                None => {}
+            }
+        }
+        if closed {
+            self.reports = None;
+        }
+    }
+
     /// Collect every child state change; orphans adopted as subreaper are reaped silently.
     fn reap(&mut self) {
         while let Ok(Some((pid, st))) = sys::wait_nohang(-1) {
-            if pid != self.child {
+            if Some(pid) == self.init {
+                if matches!(
+                    st,
+                    sys::WaitStatus::Exited(_) | sys::WaitStatus::Signaled(_)
+                ) {
+                    // Its last reports are in the socket: read them first.
+                    self.init_activity();
+                    self.exit = Some(self.program_end.unwrap_or(match st {
+                        sys::WaitStatus::Exited(c) => ExitStatus::Code(c),
+                        sys::WaitStatus::Signaled(s) => ExitStatus::Signal(s),
+                        _ => ExitStatus::Code(1),
+                    }));
+                }
                 continue;
             }
-            match st {
-                sys::WaitStatus::Exited(c) => self.exit = Some(ExitStatus::Code(c)),
-                sys::WaitStatus::Signaled(s) => self.exit = Some(ExitStatus::Signal(s)),
-                sys::WaitStatus::Stopped(s) => {
-                    self.record.status = "paused".into();
-                    self.save();
-                    self.event(
-                        "paused",
-                        &format!("stopped by SIG{}", registry::signal_name(s)),
-                    );
-                }
-                sys::WaitStatus::Continued => {
-                    self.record.status = "running".into();
-                    self.save();
-                    self.event("resumed", "");
-                }
+            if pid != self.child || self.init.is_some() {
+                continue;
+            }
+            self.program_state(st);
+        }
+    }
+
+    /// The program changed state (seen by waitpid, or reported by the init).
+    fn program_state(&mut self, st: sys::WaitStatus) {
+        match st {
+            sys::WaitStatus::Exited(c) => self.exit = Some(ExitStatus::Code(c)),
+            sys::WaitStatus::Signaled(s) => self.exit = Some(ExitStatus::Signal(s)),
+            sys::WaitStatus::Stopped(s) => {
+                self.record.status = "paused".into();
+                self.save();
+                self.event(
+                    "paused",
+                    &format!("stopped by SIG{}", registry::signal_name(s)),
+                );
+            }
+            sys::WaitStatus::Continued => {
+                self.record.status = "running".into();
+                self.save();
+                self.event("resumed", "");
             }
         }
     }
 
-    /// SIGTERM (and SIGCONT) to the program's group now, SIGKILL after `grace`;
-    /// `force` kills at once. Repeated requests keep the earliest deadline.
-    fn begin_stop(&mut self, force: bool, grace: Duration) {
+    /// End what a terminal close ends: SIGTERM (and SIGCONT) to the
+    /// program's group now, or, when the program ignores SIGTERM (an
+    /// interactive shell), a hangup (SIGHUP to it and to the terminal's
+    /// foreground group); everything after `grace`. `force` kills at once.
+    /// Repeated requests keep the earliest deadline.
+    fn begin_stop(&mut self, force: bool, grace: Duration) -> &'static str {
         self.refuse_all_requests("the session stopping");
         if force {
-            let _ = sys::killpg(self.child, libc::SIGKILL);
+            self.kill_all();
             self.kill_at = None;
-            return;
+            return "killed every process of the session";
         }
-        let _ = sys::killpg(self.child, libc::SIGTERM);
+        let sent = if child::ignores_sigterm(self.child) {
+            let _ = sys::killpg(self.child, libc::SIGHUP);
+            if let Some(pg) = sys::foreground_pgrp(self.master.as_raw_fd()) {
+                if pg != self.child {
+                    let _ = sys::killpg(pg, libc::SIGHUP);
+                    let _ = sys::killpg(pg, libc::SIGCONT);
+                }
+            }
+            "sent SIGHUP (the program ignores SIGTERM)"
+        } else {
+            let _ = sys::killpg(self.child, libc::SIGTERM);
+            "sent SIGTERM"
+        };
         let _ = sys::killpg(self.child, libc::SIGCONT);
         let at = Instant::now() + grace;
         self.kill_at = Some(self.kill_at.map_or(at, |k| k.min(at)));
+        sent
+    }
+
+    /// SIGKILL every process of the session: its init (the kernel ends the
+    /// namespace with it), or the program's group and every descendant.
+    fn kill_all(&mut self) {
+        child::kill_all(self.init, self.child);
     }
 
     /// Program output: into the model, then to the attached client.
@@ -849,7 +922,13 @@ impl Supervisor {
                     if !queued && self.to_pty.len() + replies.len() <= TO_PTY_MAX {
                         self.to_pty.extend_from_slice(&replies);
                     }
-                    if !drain && self.client.as_ref().is_some_and(Client::backlogged) {
+                    // A short read found the pty drained: the next read
+                    // would almost surely be EAGAIN (a syscall per
+                    // keystroke), and if more came, poll says so.
+                    if !drain
+                        && (n < PTY_SHORT_READ_BYTES
+                            || self.client.as_ref().is_some_and(Client::backlogged))
+                    {
                         return total;
                     }
                 }
@@ -1006,8 +1085,8 @@ impl Supervisor {
                 } else {
                     format!("timeout {timeout_ms} ms")
                 };
-                self.event("stop", &format!("requested ({how})"));
-                self.begin_stop(force, Duration::from_millis(timeout_ms as u64));
+                let sent = self.begin_stop(force, Duration::from_millis(timeout_ms as u64));
+                self.event("stop", &format!("requested ({how}): {sent}"));
                 let mut out = OutQueue::default();
                 out.push(&Frame::Reply(ReplyStatus::Ok, "stopping".into()));
                 let _ = out.flush(stream.as_raw_fd());
@@ -1027,7 +1106,7 @@ impl Supervisor {
         let _ = c.out.flush(c.stream.as_raw_fd());
         self.client = Some(c);
         // Requests that arrived while detached show now.
-        self.refresh_overlay();
+        self.overlay_on_attach();
         self.record.attached = true;
         self.save();
         self.event("attached", &format!("{}x{}", size.cols, size.rows));
@@ -1135,13 +1214,17 @@ impl Supervisor {
 
     /// Frames from the attached client.
     fn read_client(&mut self) {
-        let mut buf = [0u8; 16 * 1024];
         let Some(c) = self.client.as_mut() else {
             return;
         };
-        match sys::read(c.stream.as_raw_fd(), &mut buf) {
+        // Straight into the frame buffer: a zeroed stack buffer per read
+        // was 16 KiB of memset per keystroke (90% of the supervisor's work).
+        match c
+            .reader
+            .read_from(c.stream.as_raw_fd(), CLIENT_INPUT_READ_BYTES)
+        {
             Ok(0) => return self.client_gone(),
-            Ok(n) => c.reader.push(&buf[..n]),
+            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(_) => return self.client_gone(),
         }
@@ -1154,7 +1237,11 @@ impl Supervisor {
                 // While the overlay shows, keys answer it and reach nothing else.
                 Ok(Some(Frame::Input(bytes))) if c.overlay => self.overlay_input(&bytes),
                 Ok(Some(Frame::Input(bytes))) => self.to_pty.extend_from_slice(&bytes),
-                Ok(Some(Frame::Resize(size))) => self.apply_size(size, false),
+                Ok(Some(Frame::Resize(size))) => {
+                    self.apply_size(size, false);
+                    // The overlay moves to the new bottom row.
+                    self.repaint_under_overlay();
+                }
                 Ok(Some(Frame::Eof)) => {
                     if let Some(eof) = sys::canonical_eof_char(self.master.as_raw_fd()) {
                         self.to_pty.push(eof);
@@ -1193,8 +1280,15 @@ impl Supervisor {
         if !self.pty_closed {
             self.read_pty(true);
         }
-        // Nothing of the session outlives it: leftovers in its process group go too.
-        let _ = sys::killpg(self.child, libc::SIGKILL);
+        // Nothing of the session outlives it: with namespaces the kernel
+        // ended the rest with the init; without, we end every descendant.
+        if self.init.is_none() {
+            let _ = sys::killpg(self.child, libc::SIGKILL);
+            let n = child::kill_descendants();
+            if n > 0 {
+                self.event("exited", &format!("killed {n} leftover processes"));
+            }
+        }
         while let Ok(Some(_)) = sys::wait_nohang(-1) {}
         self.rollback_final();
         if let Some(t) = self.record.sandbox.as_ref().and_then(|s| s.tmpdir.as_ref()) {
@@ -1316,15 +1410,23 @@ fn model_output(term: &mut Terminal, followers: &mut [Follower], bytes: &[u8]) {
 }
 
 /// What the client's terminal needs, beyond the client's own fixed reset,
-/// to be back on the user's screen: leaving the alternate screen when the
-/// program is in it (only the model knows; leaving it when not in it would
-/// move the user's cursor).
+/// to be back on the user's screen, from what only the model knows: any
+/// sequence in progress cancelled (CAN), origin mode off and the full
+/// scroll region (both send the cursor home), the cursor back where the
+/// program left it, G0/G1 to ASCII, and the alternate screen left when the
+/// program is in it (leaving it when not in it would move the user's cursor).
 fn leave_screen(t: &Terminal) -> Vec<u8> {
+    let c = t.cursor();
+    let mut out = format!(
+        "\x18\x1b[?6l\x1b[r\x1b[{};{}H\x1b(B\x1b)B\x0f",
+        u32::from(c.y) + 1,
+        u32::from(c.x) + 1
+    )
+    .into_bytes();
     if t.alternate_screen_active() {
-        b"\x1b[?1049l".to_vec()
-    } else {
-        Vec::new()
+        out.extend_from_slice(b"\x1b[?1049l");
     }
+    out
 }
 
 /// Write queues until all are empty, their peers are gone, or `deadline`.
@@ -1341,49 +1443,6 @@ fn flush_until(outs: &mut [(RawFd, &mut OutQueue)], deadline: Instant) {
             return;
         }
         let _ = sys::poll(&mut fds, left.as_millis().min(1000) as i32 + 1);
-    }
-}
-
-/// Start the program on the pty slave as a session leader with it as the
-/// controlling terminal; exec failures come back with the real errno.
-fn spawn_child(
-    spec: &StartSpec,
-    slave: OwnedFd,
-    confine: Confinement,
-    tmpdir: Option<&str>,
-) -> std::result::Result<libc::pid_t, (i32, String)> {
-    let io_fail = |e: io::Error| (1, format!("cannot set up the pty: {e}"));
-    let program = spec
-        .command
-        .first()
-        .ok_or((2, "no command given".to_string()))?;
-    let mut cmd = Command::new(&spec.program);
-    // argv[0] as typed, as a shell passes it.
-    std::os::unix::process::CommandExt::arg0(&mut cmd, program);
-    cmd.args(&spec.command[1..])
-        .current_dir(&spec.workdir)
-        .stdin(Stdio::from(slave.try_clone().map_err(io_fail)?))
-        .stdout(Stdio::from(slave.try_clone().map_err(io_fail)?))
-        .stderr(Stdio::from(slave));
-    if std::env::var_os("TERM").is_none_or(|t| t.is_empty()) {
-        cmd.env("TERM", "xterm-256color");
-    }
-    if let Some(t) = tmpdir {
-        cmd.env("TMPDIR", t);
-    }
-    let sandboxed = !confine.is_empty();
-    sys::make_session_leader_on_exec(&mut cmd, sys::getpid(), confine);
-    match cmd.spawn() {
-        Ok(child) => Ok(child.id() as libc::pid_t),
-        Err(e) => {
-            let (code, mut msg) = spawn_failure(program, &e);
-            if sandboxed && e.raw_os_error() == Some(libc::EACCES) {
-                msg.push_str(
-                    " (the sandbox may not grant it: check 'nono run --dry-run', add -r PATH, or use --no-sandbox)",
-                );
-            }
-            Err((code, msg))
-        }
     }
 }
 
