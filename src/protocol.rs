@@ -420,8 +420,11 @@ pub fn read_output(
 
 /// Append `bytes` to `out` as `Input` frames, chunked below the payload limit.
 pub fn push_input(out: &mut Vec<u8>, bytes: &[u8]) {
+    // Encoded in place (as `Frame::Input` would be), without a Vec per keystroke.
     for chunk in bytes.chunks(MAX_FRAME_PAYLOAD) {
-        Frame::Input(chunk.to_vec()).encode(out);
+        out.push(T_INPUT);
+        out.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
+        out.extend_from_slice(chunk);
     }
 }
 
@@ -573,6 +576,18 @@ mod tests {
         round_trip(Frame::Exited(ExitStatus::Signal(9)));
         round_trip(Frame::Detached("by request".into()));
         round_trip(Frame::Notice("cannot save the history".into()));
+    }
+
+    #[test]
+    fn keystrokes_encoded_in_place_are_the_input_frames_the_supervisor_decodes() {
+        let mut bytes = Vec::new();
+        push_input(&mut bytes, b"k");
+        let big = vec![b'x'; MAX_FRAME_PAYLOAD + 3];
+        push_input(&mut bytes, &big);
+        let mut want = Frame::Input(b"k".to_vec()).to_bytes();
+        Frame::Input(big[..MAX_FRAME_PAYLOAD].to_vec()).encode(&mut want);
+        Frame::Input(b"xxx".to_vec()).encode(&mut want);
+        assert_eq!(bytes, want);
     }
 
     #[test]
