@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::procfs;
 use crate::protocol::{self, ExitStatus, Frame, FrameReader, Hello, ReplyStatus, Request};
 use crate::registry::{Registry, Session};
+use crate::relay::OutputFilter;
 use crate::signals::Signals;
 use crate::sys::{self, PollFd, WinSize, POLLERR_ANY, POLLIN};
 use std::io::{self, Read, Write};
@@ -17,11 +18,20 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixStream};
 use std::time::{Duration, Instant};
 
-/// Puts the user's terminal back the way it was: modes a program may have
-/// turned on are turned off, attributes reset, cursor shown. It never
-/// clears the screen, so the user's scrollback survives.
-pub const RESTORE_TERMINAL: &[u8] = b"\x1b[0m\x1b[?25h\x1b[0 q\x1b[?1l\x1b>\x1b[?2004l\
-\x1b[?9l\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1005l\x1b[?1006l\x1b[?1015l\x1b[?1004l\x1b[4l\x1b[?7h";
+/// Puts the user's terminal back the way it was, whatever the program
+/// left: any sequence in progress cancelled (CAN), the full scroll region
+/// with the cursor kept where it is (DECSC, DECSTBM, DECRC), G0 and G1 back
+/// to ASCII with G0 selected, attributes and reverse video off, cursor
+/// shown in the default shape, cursor keys and keypad in normal mode,
+/// bracketed paste, mouse and focus reports off, insert off, autowrap on,
+/// the kitty keyboard stack emptied, modifyOtherKeys reset and synchronized
+/// output ended. It never clears the screen, so the user's scrollback
+/// survives. (Origin mode and the alternate screen need the model: the
+/// supervisor sends those before `Detached` or `Exited`.)
+pub const RESTORE_TERMINAL: &[u8] = b"\x18\x1b7\x1b[r\x1b8\x1b(B\x1b)B\x0f\x1b[0m\x1b[?5l\
+\x1b[?25h\x1b[0 q\x1b[?1l\x1b>\x1b[?66l\x1b[?2004l\x1b[?9l\x1b[?1000l\x1b[?1001l\x1b[?1002l\
+\x1b[?1003l\x1b[?1005l\x1b[?1006l\x1b[?1015l\x1b[?1016l\x1b[?1004l\x1b[4l\x1b[?7h\x1b[<999u\
+\x1b[>4m\x1b[?2026l";
 
 /// Connect to a live session's socket and verify, before a byte is sent,
 /// that the server is that session's supervisor: our uid, and the pid and
@@ -236,6 +246,9 @@ pub fn run_attached(
     let mut out = Vec::new();
     let mut term_out = Vec::new();
     let mut frames = Vec::new();
+    // What reaches a terminal is filtered; a file or pipe gets it all.
+    let mut filter = stdout_tty.then(|| OutputFilter::new(config.allow_clipboard, interactive));
+    let mut filtered = Vec::new();
     let stream_fd = stream.as_raw_fd();
     let mut last_size = window_size();
     let end = 'outer: loop {
@@ -248,7 +261,15 @@ pub fn run_attached(
             Ok(Some(_)) | Err(_) => Some(End::Lost),
             Ok(None) => None,
         };
-        if sys::write_all(1, &term_out).is_err() {
+        let shown = match filter.as_mut() {
+            Some(f) => {
+                filtered.clear();
+                f.filter(&term_out, &mut filtered);
+                &filtered
+            }
+            None => &term_out,
+        };
+        if sys::write_all(1, shown).is_err() {
             break 'outer End::Lost;
         }
         if let Some(end) = last {
@@ -325,6 +346,9 @@ pub fn run_attached(
     if stdout_tty {
         let _ = sys::write_all(1, RESTORE_TERMINAL);
     }
+    if guard.is_some() && filter.as_mut().is_some_and(OutputFilter::take_queried) {
+        swallow_answers();
+    }
     drop(guard);
     match end {
         End::Exited(st) => {
@@ -346,6 +370,40 @@ pub fn run_attached(
             "lost the connection to session {short}; 'nono inspect {short}' shows its state"
         ))),
         End::Signal(sig) => Ok(128 + sig),
+    }
+}
+
+/// A query the program sent may still have its answer on the way: ask the
+/// terminal for its status (DSR 5, which programs seldom send themselves)
+/// and read, still in raw mode, until that answer arrives (terminals answer
+/// in order) or `FENCE_TIMEOUT_MS` passes, so no answer lands in the
+/// operator's shell as typed input. Keys typed in that instant go with it.
+fn swallow_answers() {
+    if sys::write_all(1, b"\x1b[5n").is_err() {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_millis(crate::defaults::FENCE_TIMEOUT_MS);
+    let mut got: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        let mut fds = [PollFd::new(0, POLLIN)];
+        if sys::poll(&mut fds, left.as_millis() as i32 + 1).is_err() || fds[0].revents() == 0 {
+            continue;
+        }
+        match sys::read(0, &mut buf) {
+            Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => return,
+        }
+        // The status answer: ESC [ 0 n (ok) or ESC [ 3 n (malfunction).
+        let answered = got.windows(4).any(|w| w == b"\x1b[0n" || w == b"\x1b[3n");
+        // Bounded: a terminal that floods us is not waited on.
+        if answered || got.len() > 64 * 1024 {
+            return;
+        }
     }
 }
 

@@ -15,6 +15,8 @@ pub struct Config {
     pub detach_sequence_text: String,
     /// Main-screen history lines the terminal model keeps (`[ui] scrollback_lines`).
     pub scrollback_lines: usize,
+    /// Let programs set this terminal's clipboard (OSC 52; `[ui] allow_clipboard`).
+    pub allow_clipboard: bool,
     /// Rollback: files larger than this are not captured (`[rollback] max_file_bytes`).
     pub rollback_max_file_bytes: u64,
     /// Rollback: most files one capture may hold (`[rollback] max_files`).
@@ -30,6 +32,7 @@ impl Default for Config {
                 .unwrap_or_else(|_| vec![0x1d, b'd']),
             detach_sequence_text: defaults::DETACH_SEQUENCE.into(),
             scrollback_lines: defaults::SCROLLBACK_LINES,
+            allow_clipboard: false,
             rollback_max_file_bytes: defaults::ROLLBACK_MAX_FILE_BYTES,
             rollback_max_files: defaults::ROLLBACK_MAX_FILES,
             rollback_max_bytes: defaults::ROLLBACK_MAX_BYTES,
@@ -173,6 +176,12 @@ pub fn parse(text: &str) -> std::result::Result<Config, String> {
                 }
                 cfg.scrollback_lines = *n as usize;
             }
+            "ui.allow_clipboard" => {
+                let Toml::Bool(b) = value else {
+                    return Err(wrong("true or false"));
+                };
+                cfg.allow_clipboard = *b;
+            }
             "rollback.max_file_bytes" | "rollback.max_files" | "rollback.max_bytes" => {
                 let n = match value {
                     Toml::Num(n) if n.fract() == 0.0 && *n >= 0.0 && *n <= 2f64.powi(53) => *n as u64,
@@ -186,7 +195,7 @@ pub fn parse(text: &str) -> std::result::Result<Config, String> {
             }
             _ => {
                 return Err(format!(
-                "line {at}: unknown key '{key}' (known: ui.detach_sequence, ui.scrollback_lines, rollback.max_file_bytes, rollback.max_files, rollback.max_bytes)"
+                "line {at}: unknown key '{key}' (known: ui.detach_sequence, ui.scrollback_lines, ui.allow_clipboard, rollback.max_file_bytes, rollback.max_files, rollback.max_bytes)"
             ))
             }
         }

@@ -89,6 +89,13 @@ pub const DENIED_EVENTS_PER_MINUTE: u32 = 10;
 /// `inspect --events` reads it whole.
 pub const EVENT_LOG_MAX_BYTES: u64 = 1024 * 1024;
 
+/// After an attachment in which the program queried the terminal, how long
+/// the client waits for the terminal's answer to its own fence query
+/// (DSR 5) so that earlier answers are swallowed rather than typed into the
+/// operator's shell: terminals answer in well under 50 ms even over ssh
+/// across a continent; a terminal that never answers DA1 costs this once.
+pub const FENCE_TIMEOUT_MS: u64 = 500;
+
 /// How long an exiting supervisor keeps flushing final output to the attached
 /// client before giving up on it.
 pub const EXIT_FLUSH_TIMEOUT_MS: u64 = 5_000;

@@ -21,6 +21,7 @@ pub mod procfs;
 pub mod program;
 pub mod protocol;
 pub mod registry;
+pub mod relay;
 pub mod rollback;
 pub mod sandbox;
 pub mod signals;

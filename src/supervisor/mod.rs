@@ -1237,7 +1237,11 @@ impl Supervisor {
                 // While the overlay shows, keys answer it and reach nothing else.
                 Ok(Some(Frame::Input(bytes))) if c.overlay => self.overlay_input(&bytes),
                 Ok(Some(Frame::Input(bytes))) => self.to_pty.extend_from_slice(&bytes),
-                Ok(Some(Frame::Resize(size))) => self.apply_size(size, false),
+                Ok(Some(Frame::Resize(size))) => {
+                    self.apply_size(size, false);
+                    // The overlay moves to the new bottom row.
+                    self.repaint_under_overlay();
+                }
                 Ok(Some(Frame::Eof)) => {
                     if let Some(eof) = sys::canonical_eof_char(self.master.as_raw_fd()) {
                         self.to_pty.push(eof);
@@ -1406,15 +1410,23 @@ fn model_output(term: &mut Terminal, followers: &mut [Follower], bytes: &[u8]) {
 }
 
 /// What the client's terminal needs, beyond the client's own fixed reset,
-/// to be back on the user's screen: leaving the alternate screen when the
-/// program is in it (only the model knows; leaving it when not in it would
-/// move the user's cursor).
+/// to be back on the user's screen, from what only the model knows: any
+/// sequence in progress cancelled (CAN), origin mode off and the full
+/// scroll region (both send the cursor home), the cursor back where the
+/// program left it, G0/G1 to ASCII, and the alternate screen left when the
+/// program is in it (leaving it when not in it would move the user's cursor).
 fn leave_screen(t: &Terminal) -> Vec<u8> {
+    let c = t.cursor();
+    let mut out = format!(
+        "\x18\x1b[?6l\x1b[r\x1b[{};{}H\x1b(B\x1b)B\x0f",
+        u32::from(c.y) + 1,
+        u32::from(c.x) + 1
+    )
+    .into_bytes();
     if t.alternate_screen_active() {
-        b"\x1b[?1049l".to_vec()
-    } else {
-        Vec::new()
+        out.extend_from_slice(b"\x1b[?1049l");
     }
+    out
 }
 
 /// Write queues until all are empty, their peers are gone, or `deadline`.
