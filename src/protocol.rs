@@ -503,7 +503,22 @@ impl FrameReader {
     /// (the attach client's hot path: no frame is built per payload), then
     /// return the next frame of another type like [`FrameReader::next_frame`].
     pub fn take_output(&mut self, out: &mut Vec<u8>) -> Result<Option<Frame>, DecodeError> {
-        while let Some((T_OUTPUT, payload)) = self.peek()? {
+        self.take_run(T_OUTPUT, out)
+    }
+
+    /// [`FrameReader::take_output`] for `Input` frames: the supervisor's
+    /// keystroke path, with no Vec per keystroke.
+    pub fn take_input(&mut self, out: &mut Vec<u8>) -> Result<Option<Frame>, DecodeError> {
+        self.take_run(T_INPUT, out)
+    }
+
+    /// Append the payloads of the frames of type `ty` at the front to
+    /// `out`, then return the next frame like [`FrameReader::next_frame`].
+    fn take_run(&mut self, ty: u8, out: &mut Vec<u8>) -> Result<Option<Frame>, DecodeError> {
+        while let Some((t, payload)) = self.peek()? {
+            if t != ty {
+                break;
+            }
             self.start = payload.end;
             out.extend_from_slice(&self.buf[payload]);
         }
@@ -588,6 +603,22 @@ mod tests {
         Frame::Input(big[..MAX_FRAME_PAYLOAD].to_vec()).encode(&mut want);
         Frame::Input(b"xxx".to_vec()).encode(&mut want);
         assert_eq!(bytes, want);
+    }
+
+    #[test]
+    fn input_frames_are_taken_in_place_and_other_frames_stop_the_run() {
+        let mut bytes = Vec::new();
+        push_input(&mut bytes, b"ab");
+        push_input(&mut bytes, b"c");
+        Frame::DetachMe.encode(&mut bytes);
+        push_input(&mut bytes, b"d");
+        let mut r = FrameReader::new();
+        r.push(&bytes);
+        let mut keys = Vec::new();
+        assert_eq!(r.take_input(&mut keys), Ok(Some(Frame::DetachMe)));
+        assert_eq!(keys, b"abc");
+        assert_eq!(r.take_input(&mut keys), Ok(None));
+        assert_eq!(keys, b"abcd");
     }
 
     #[test]
