@@ -612,3 +612,68 @@ fn esc_puts_a_request_off_the_screen_and_keys_reach_the_program_again() {
     v.pty.wait();
     env.run(&["stop", "later"]);
 }
+
+#[test]
+fn asking_needs_the_sandbox_and_a_timeout_needs_asking() {
+    let env = Env::new();
+    let o = env.run(&["run", "--ask", "--no-sandbox", "--", "true"]);
+    assert_eq!(o.code, 2, "{o:?}");
+    assert!(
+        o.stderr
+            .contains("--no-sandbox cannot be combined with --ask"),
+        "{o:?}"
+    );
+    let o = env.run(&["run", "--ask-timeout", "5", "--", "true"]);
+    assert_eq!(o.code, 2, "{o:?}");
+    assert!(o.stderr.contains("--ask-timeout needs --ask"), "{o:?}");
+    assert!(env.records().is_empty(), "nothing started");
+}
+
+#[test]
+fn a_profile_can_turn_asking_on() {
+    if !supported() {
+        return;
+    }
+    let env = Env::new();
+    let (proj, out) = dirs(&env);
+    let profiles = env.home.join("config/nono/profiles");
+    fs::create_dir_all(&profiles).unwrap();
+    fs::write(
+        profiles.join("asking.toml"),
+        "[meta]\nextends = \"default\"\n\n[approvals]\nask = true\n",
+    )
+    .unwrap();
+    let dry = env
+        .cmd(&["run", "--dry-run", "--profile", "asking", "--", "true"])
+        .current_dir(&proj)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&dry.stdout).contains("Ask:       opens outside the grant wait")
+    );
+    let script = format!("cat {}/secret.txt; sleep 60", out.display());
+    let o = env
+        .cmd(&[
+            "run",
+            "-d",
+            "-n",
+            "prof",
+            "--profile",
+            "asking",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .current_dir(&proj)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert!(env.records()[0].ask);
+    assert_eq!(wait_pending(&env, "prof", 1)[0].command, "cat");
+    wait_until("inspect to show the request", WAIT, || {
+        let inspect = env.run(&["inspect", "prof"]).stdout;
+        inspect.contains("opens outside the grant ask (--ask); 1 waiting")
+    });
+    env.run(&["stop", "prof"]);
+}

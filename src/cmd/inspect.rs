@@ -138,6 +138,14 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             },
         ),
         ("Network", r.network.clone()),
+        (
+            "Approvals",
+            if r.ask {
+                format!("opens outside the grant ask (--ask); {} waiting", r.waiting)
+            } else {
+                "off: opens outside the grant fail (--ask makes them ask)".into()
+            },
+        ),
         ("Peer guard", peer_guard(&r.peer_guard)),
         (
             "Containment",

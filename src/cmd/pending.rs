@@ -190,17 +190,9 @@ fn table(entries: &[Entry], shorts: &[String], now: u64) -> String {
     out
 }
 
-/// Control characters (a hostile path may carry escape sequences) as `\xNN`.
+/// Control characters (a hostile path may carry escape sequences) escaped.
 fn escape(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                format!("\\x{:02x}", c as u32)
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    crate::escape::text(text).into_owned()
 }
 
 #[cfg(test)]
@@ -223,7 +215,7 @@ mod tests {
         assert!(lines[0].starts_with("SESSION  REQ  PID  COMMAND  ACCESS  WAITING  PATH"));
         assert_eq!(
             lines[1],
-            "a3f7c2   3    42   cat      read    10s      /x/\\x1b[2Jevil"
+            "a3f7c2   3    42   cat      read    10s      /x/\\e[2Jevil"
         );
     }
 }

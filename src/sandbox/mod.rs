@@ -567,6 +567,11 @@ pub fn describe(policy: &Policy, cwd: Option<&Path>) -> String {
             "allowed"
         }
     ));
+    if policy.ask {
+        out.push_str(
+            "Ask:       opens outside the grant wait for approval (nono approve, or keys while attached)\n",
+        );
+    }
     let wd = match (policy.workdir, cwd) {
         (Workdir::None, _) => "not granted (--allow-cwd grants it)".to_string(),
         (w, Some(c)) => format!("{} {}", w.as_str(), c.display()),

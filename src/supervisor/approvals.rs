@@ -337,18 +337,10 @@ impl Approvals {
     }
 }
 
-/// Show `text` on a terminal or in a log line: control characters (a
-/// hostile path could carry escape sequences) become `\xNN`.
+/// Show `text` on a terminal or in a log line: a hostile name or path
+/// could carry escape sequences.
 fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.push_str(&format!("\\x{:02x}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::escape::text(text).into_owned()
 }
 
 /// A path for display.
@@ -414,7 +406,8 @@ fn overlay_bytes(a: &Approvals, term: &Terminal) -> Vec<u8> {
         return Vec::new();
     };
     let (rows, cols) = term.size();
-    let width = (cols as usize).saturating_sub(1).max(10);
+    // One short of the width: no pending wrap, so nothing can scroll.
+    let width = (cols as usize).saturating_sub(1).max(1);
     let more = match a.asks.len() {
         1 => String::new(),
         n => format!(" [{n} waiting]"),

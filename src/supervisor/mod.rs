@@ -1237,7 +1237,11 @@ impl Supervisor {
                 // While the overlay shows, keys answer it and reach nothing else.
                 Ok(Some(Frame::Input(bytes))) if c.overlay => self.overlay_input(&bytes),
                 Ok(Some(Frame::Input(bytes))) => self.to_pty.extend_from_slice(&bytes),
-                Ok(Some(Frame::Resize(size))) => self.apply_size(size, false),
+                Ok(Some(Frame::Resize(size))) => {
+                    self.apply_size(size, false);
+                    // The overlay moves to the new bottom row.
+                    self.repaint_under_overlay();
+                }
                 Ok(Some(Frame::Eof)) => {
                     if let Some(eof) = sys::canonical_eof_char(self.master.as_raw_fd()) {
                         self.to_pty.push(eof);
