@@ -3,7 +3,7 @@
 
 use crate::defaults;
 use crate::error::{Error, Result};
-use nanoserde::{Toml, TomlParser};
+use nanoserde::Toml;
 use std::path::{Path, PathBuf};
 
 /// The user's settings, with defaults filled in.
@@ -147,11 +147,7 @@ pub fn load() -> Result<Config> {
 
 /// Parse config text; errors name the line and key.
 pub fn parse(text: &str) -> std::result::Result<Config, String> {
-    let lines = crate::toml::check(text)?;
-    // The shape is checked; what nanoserde still rejects is a value
-    // (it reports the line after such a token's newline: the 1-based line).
-    let table = TomlParser::parse(text)
-        .map_err(|e| format!("line {}: invalid TOML ({})", e.line.max(1), e.msg.trim()))?;
+    let crate::toml::Doc { table, lines } = crate::toml::parse(text)?;
     let mut cfg = Config::default();
     for (key, value) in &table {
         let at = lines.get(key).copied().unwrap_or(0);
@@ -161,6 +157,11 @@ pub fn parse(text: &str) -> std::result::Result<Config, String> {
                 let Toml::Str(s) = value else {
                     return Err(wrong("a string such as \"ctrl-] d\""));
                 };
+                if s.trim().is_empty() {
+                    return Err(format!(
+                        "line {at}: '{key}' is empty; give at least two keys, such as \"ctrl-] d\" (the default), or remove the line"
+                    ));
+                }
                 cfg.detach_sequence =
                     parse_detach_sequence(s).map_err(|m| format!("line {at}: '{key}': {m}"))?;
                 cfg.detach_sequence_text = s.clone();
@@ -383,18 +384,35 @@ mod tests {
         assert_eq!(c.detach_sequence, vec![1, b'q']);
         assert_eq!(c.scrollback_lines, 500);
         let e = parse("[ui]\nscrollback_lines = 1e3\n").unwrap_err();
-        assert!(e.starts_with("line 2: invalid TOML"), "{e}");
+        assert!(
+            e.starts_with("line 2: 'scrollback_lines = 1e3': '1e3': numbers with an exponent"),
+            "{e}"
+        );
         for (text, line) in [
             ("[ui\nx=1\n", 1),
             ("[ui]\ndetach_sequence = = 1\n", 2),
             ("[ui]\n\n\nfoo bar\n", 4),
         ] {
             let e = parse(text).unwrap_err();
+            let quoted = text.lines().nth(line - 1).unwrap();
             assert!(
-                e.starts_with(&format!("line {line}: expected")),
+                e.starts_with(&format!("line {line}: '{quoted}': ")),
                 "{text:?}: {e}"
             );
         }
+        // What the issue found refused or garbled.
+        let e = parse("[ui]\ndetach_sequence = \"\"\n").unwrap_err();
+        assert!(
+            e.starts_with("line 2: 'ui.detach_sequence' is empty; give at least two keys"),
+            "{e}"
+        );
+        let c = parse("[ui]\ndetach_sequence = 'ctrl-b d'\n").unwrap();
+        assert_eq!(c.detach_sequence, vec![2, b'd']);
+        let e = parse("[ui]\nscrollback_lines = 5\n[ui]\n").unwrap_err();
+        assert!(
+            e.contains("line 3") && e.contains("table [ui] is defined twice"),
+            "{e}"
+        );
         let e = parse("[ui]\n\ndetach_sequnce = \"x y\"\n").unwrap_err();
         assert!(
             e.contains("line 3") && e.contains("ui.detach_sequnce"),

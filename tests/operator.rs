@@ -603,3 +603,40 @@ fn a_usage_error_points_at_the_commands_own_help() {
         );
     }
 }
+
+#[test]
+fn config_errors_quote_the_line_and_valid_toml_is_accepted() {
+    let env = Env::new();
+    let cfg = env.home.join("config/nono/config.toml");
+    for (text, says) in [
+        (
+            "[ui]\ndetach_sequence = \"\"\n",
+            "line 2: 'ui.detach_sequence' is empty; give at least two keys",
+        ),
+        (
+            "# mine\n[ui]\nscrollback_lines = 1e3\n",
+            "line 3: 'scrollback_lines = 1e3': '1e3': numbers with an exponent are not supported",
+        ),
+        (
+            "[ui]\nscrollback_lines = 5\n\n[ui]\n",
+            "line 4: '[ui]': table [ui] is defined twice (first on line 1)",
+        ),
+        (
+            "[ui]\n\n\ndetach_sequence = ctrl-b d\n",
+            "line 4: 'detach_sequence = ctrl-b d'",
+        ),
+    ] {
+        put(&cfg, text, 0o600);
+        let o = env.run(&["run", "-d", "--", "true"]);
+        assert_eq!(o.code, 1, "{text:?}: {o:?}");
+        assert!(o.stderr.contains(says), "{text:?}: {o:?}");
+        assert_eq!(o.stderr.lines().count(), 1, "{o:?}");
+    }
+    // A single-quoted string is TOML, as in profiles.
+    put(&cfg, "[ui]\ndetach_sequence = 'ctrl-b d'\n", 0o600);
+    let id = env.start(&["--", "sh", "-c", "echo ready; exec sleep 60"]);
+    let mut pty = env.spawn_pty(&["attach", &id], 24, 80);
+    pty.expect("ready");
+    pty.send(b"\x02d");
+    assert_eq!(pty.wait(), 0, "{}", pty.text());
+}

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::sandbox::{READ, WRITE};
-use nanoserde::{Toml, TomlParser};
+use nanoserde::Toml;
 use std::path::{Path, PathBuf};
 
 /// The built-in profiles: name and TOML text (the same format as a user's).
@@ -98,14 +98,7 @@ fn is_name(s: &str) -> bool {
 /// Parse profile text; errors start with `origin: line N:`.
 pub fn parse(name: &str, origin: &str, text: &str) -> Result<Profile> {
     let fail = |m: String| Error::Msg(format!("{origin}: {m}"));
-    let lines = crate::toml::check(text).map_err(fail)?;
-    let table = TomlParser::parse(text).map_err(|e| {
-        fail(format!(
-            "line {}: invalid TOML ({})",
-            e.line.max(1),
-            e.msg.trim()
-        ))
-    })?;
+    let crate::toml::Doc { table, lines } = crate::toml::parse(text).map_err(fail)?;
     let mut p = Profile {
         name: name.to_string(),
         origin: origin.to_string(),
