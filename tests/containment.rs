@@ -535,3 +535,27 @@ fn inspect_and_ps_json_show_the_containment() {
     let id = env.start(&["--no-sandbox", "--", "sleep", "60"]);
     assert_eq!(env.record(&id).containment.as_deref(), Some("descendants"));
 }
+
+#[test]
+fn without_namespaces_only_the_sessions_own_terminal_is_granted() {
+    let Some(u) = user() else { return };
+    let env = Env::for_user(u);
+    let (master, slave) = nono::sys::open_pty(nono::sys::WinSize::cells(24, 80)).unwrap();
+    std::os::unix::fs::fchown(&slave, Some(u.uid), Some(u.gid)).unwrap();
+    let fd = |f: &std::os::fd::OwnedFd| std::os::fd::AsRawFd::as_raw_fd(f);
+    let name = fs::read_link(format!("/proc/self/fd/{}", fd(&slave))).unwrap();
+    let name = name.to_str().unwrap();
+    let script = format!(
+        "printf PWNED > {name} && echo OPENED; printf OWN > \"$(tty)\" && echo OWN-OK; echo done"
+    );
+    let (code, text) = run_without_namespaces(&env, &["run", "--", "sh", "-c", &script]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("done") && text.contains("OWN-OK"), "{text}");
+    assert!(!text.contains("OPENED"), "{text}");
+    nono::sys::set_nonblocking(fd(&master), true).unwrap();
+    let mut buf = [0u8; 64];
+    let got = nono::sys::read(fd(&master), &mut buf);
+    assert!(!matches!(got, Ok(n) if n > 0), "bytes reached the operator's terminal");
+    let shown = env.run(&["profile", "show", "default"]).stdout;
+    assert!(shown.contains("script, tmux, pty.spawn fail"), "{shown}");
+}
