@@ -24,6 +24,9 @@
 //! 9. Attach to first full frame: `nono attach` on a fresh pty until the
 //!    session's screen (after thousands of lines) has arrived, against `cat`
 //!    of the same text to a fresh pty.
+//! 10. Rollback (bench/rollback.rs): first capture against `cp -a`, an
+//!     unchanged capture against a bare stat walk, a restore of changed
+//!     files against copying them back, SHA-256 against sha256sum/OpenSSL.
 //!
 //! Every benchmark runs in its own HOME/XDG_STATE_HOME/XDG_CONFIG_HOME under
 //! /tmp and stops every session it started (peers' too). Rows measured
@@ -32,6 +35,8 @@
 //! sizes for a smoke test; `NONO_BIN` measures another binary;
 //! `NONO_BENCH_ONLY=throughput,echo` runs only the benchmarks whose names
 //! contain one of the given words (for repeated runs of one case).
+
+mod rollback;
 
 use nanoserde::SerJson;
 use nono::procfs;
@@ -214,7 +219,7 @@ fn main() {
     let mut rows = Vec::new();
     let mut notes = Notes::new();
     type Bench = fn(&Sizes, &Path, &mut Notes) -> Res<Vec<Row>>;
-    let benches: [(&str, Bench); 12] = [
+    let benches: [(&str, Bench); 14] = [
         ("attached throughput", bench_throughput),
         ("keystroke echo", bench_echo),
         ("detached start", bench_start),
@@ -225,6 +230,8 @@ fn main() {
         ("model render", bench_render),
         ("supervisor RSS after output", bench_rss_output),
         ("attach to first full frame", bench_attach_frame),
+        ("rollback capture and restore", rollback::bench_rollback),
+        ("rollback sha256", rollback::bench_sha256),
         ("open inside the grant, --ask", bench_ask_open),
         ("keystroke echo while a request waits", bench_ask_echo),
     ];

@@ -677,3 +677,39 @@ fn a_profile_can_turn_asking_on() {
     });
     env.run(&["stop", "prof"]);
 }
+
+#[test]
+fn an_unprivileged_user_s_request_is_answered_with_that_user_s_file() {
+    if !supported() {
+        return;
+    }
+    let Some(u) = common::test_user() else {
+        eprintln!("skipped: no unprivileged test user (needs root to create it)");
+        return;
+    };
+    let env = Env::for_user(u);
+    let (proj, out) = dirs(&env);
+    for p in [&proj, &out, &out.join("secret.txt")] {
+        std::os::unix::fs::chown(p, Some(u.uid), Some(u.gid)).unwrap();
+    }
+    // Only its owner may read it: the supervisor opens it as that user.
+    fs::set_permissions(out.join("secret.txt"), fs::Permissions::from_mode(0o600)).unwrap();
+    let script = format!(
+        "cat {0}/secret.txt; umask 077; echo made > {0}/new; echo exit=$?; sleep 60",
+        out.display()
+    );
+    let id = start_asking(&env, &proj, &[], &script);
+    wait_pending(&env, &id, 1);
+    assert_eq!(env.run(&["approve", &id]).code, 0);
+    let reqs = wait_pending(&env, &id, 1);
+    assert!(reqs[0].create, "{reqs:?}");
+    assert_eq!(env.run(&["approve", &id]).code, 0);
+    let logs = wait_logs(&env, &id, "exit=");
+    assert!(
+        logs.contains("THE-SECRET") && logs.contains("exit=0"),
+        "{logs}"
+    );
+    let m = fs::metadata(out.join("new")).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o777), (u.uid, 0o600));
+    env.run(&["stop", &id]);
+}

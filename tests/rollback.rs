@@ -536,3 +536,52 @@ fn verify_names_a_damaged_object() {
     assert_eq!(o.code, 1, "{o:?}");
     assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "b\n");
 }
+
+#[test]
+fn a_profile_can_turn_rollback_on_and_exclude_paths() {
+    let env = Env::new();
+    let dir = project(&env, &[("src/a", "a0\n"), ("data/big", "d0\n")]);
+    let profile = env.home.join("agent.toml");
+    fs::write(
+        &profile,
+        format!(
+            "[meta]\nextends = \"default\"\n[filesystem]\nallow = [\"{}\"]\n[rollback]\nenabled = true\nexclude = [\"data/\"]\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let p = profile.display().to_string();
+    let shown = env.run(&["profile", "show", &p]);
+    assert!(shown.stdout.contains("Rollback:  enabled"), "{shown:?}");
+    let o = Out::from(
+        env.cmd(&[
+            "run",
+            "-d",
+            "--profile",
+            &p,
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo a1 > src/a; echo d1 > data/big",
+        ])
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    let id = o
+        .stdout
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .trim_end_matches('.')
+        .to_string();
+    env.wait_record(&id, "the agent to finish", |r| r.status == "exited");
+    assert!(env.record(&id).rollback_session.is_some());
+    let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(fs::read_to_string(dir.join("src/a")).unwrap(), "a0\n");
+    // Excluded by the profile: the agent's change stays.
+    assert_eq!(fs::read_to_string(dir.join("data/big")).unwrap(), "d1\n");
+}

@@ -177,6 +177,11 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     } else {
         Some(sandbox::resolve(&req, Some(&workdir))?)
     };
+    // A profile may turn rollback on and add exclusions; flags add to it.
+    if let Some(pol) = &policy {
+        rollback |= pol.rollback;
+        excludes.splice(0..0, pol.rollback_exclude.iter().cloned());
+    }
     let roots = match (&policy, rollback) {
         (_, false) => Vec::new(),
         (None, true) => {

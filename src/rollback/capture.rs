@@ -267,10 +267,9 @@ pub fn build(
                 let reuse = prev.and_then(|p| p.get(&w.path)).filter(|e| {
                     e.stat == k
                         && e.mode == mode
-                        && match &e.kind {
-                            Kind::File { hash, .. } => store.is_none_or(|s| s.has(hash)),
-                            _ => false,
-                        }
+                        // The previous index's session still exists (it was read), so
+                        // prune kept its objects: no need to check the store per file.
+                        && matches!(e.kind, Kind::File { .. })
                 });
                 match reuse {
                     Some(e) => {

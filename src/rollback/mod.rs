@@ -378,6 +378,16 @@ pub fn session_dir(id: &str) -> Result<PathBuf> {
 
 /// Write `bytes` to `path` atomically (temp file 0600, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_file(path, bytes, true)
+}
+
+/// `write_atomic` without the fsync, for hints that may be lost.
+pub fn write_atomic_fast(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_file(path, bytes, false)
+}
+
+/// Temp file, optional fsync, rename.
+fn write_file(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     let mut rnd = [0u8; 6];
     crate::sys::getrandom(&mut rnd).map_err(|e| Error::io("getrandom", e))?;
     let name = path
@@ -393,7 +403,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&tmp)
         .map_err(|e| Error::io(ctx(), e))?;
-    if let Err(e) = f.write_all(bytes).and_then(|_| f.sync_all()) {
+    let written = f
+        .write_all(bytes)
+        .and_then(|_| if durable { f.sync_all() } else { Ok(()) });
+    if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(Error::io(ctx(), e));
     }

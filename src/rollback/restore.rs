@@ -300,6 +300,8 @@ pub fn capture_pre(root: &Path, steps: &[&Step], store: &Store) -> Result<Index>
     for s in steps {
         let Some(now) = &s.now else { continue };
         let entry = match &now.kind {
+            // Content already stored (usually the final capture's): nothing to copy.
+            Kind::File { hash, .. } if store.has(hash) => now.clone(),
             Kind::File { .. } => match capture::store_one(store, root, &s.path)? {
                 Some(e) => e,
                 None => continue,

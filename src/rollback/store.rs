@@ -31,6 +31,8 @@ pub struct CopyStats {
     pub reflinked: u64,
     /// Copies made in the kernel or by read/write.
     pub copied: u64,
+    /// The filesystem refused a reflink once: do not ask again.
+    pub no_reflink: bool,
 }
 
 impl Store {
@@ -72,18 +74,24 @@ impl Store {
         let res = (|| {
             copy(src, &out, size, stats)?;
             let digest = hash_file(&out)?;
-            let sub = OsString::from(&digest[..2]);
-            match sys::mkdirat(self.fd.as_raw_fd(), &sub, 0o700) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e),
-            }
-            let rel = OsString::from(format!("{}/{}", &digest[..2], &digest[2..]));
             if self.has(&digest) {
                 sys::unlinkat(self.fd.as_raw_fd(), &tmp, false)?;
                 return Ok((digest, false));
             }
-            sys::renameat(self.fd.as_raw_fd(), &tmp, self.fd.as_raw_fd(), &rel)?;
+            let rel = OsString::from(format!("{}/{}", &digest[..2], &digest[2..]));
+            let d = self.fd.as_raw_fd();
+            match sys::renameat(d, &tmp, d, &rel) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    // First object of its prefix: make the directory, then retry.
+                    match sys::mkdirat(d, OsStr::new(&digest[..2]), 0o700) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(e),
+                    }
+                    sys::renameat(d, &tmp, d, &rel)?;
+                }
+                other => other?,
+            }
             Ok((digest, true))
         })();
         if res.is_err() {
@@ -187,9 +195,19 @@ fn temp_name() -> OsString {
 /// reflink, else copy_file_range, else read and write.
 pub fn copy(src: &File, dst: &File, size: u64, stats: &mut CopyStats) -> io::Result<()> {
     use std::os::unix::fs::FileExt;
-    if size > 0 && sys::ficlone(dst.as_raw_fd(), src.as_raw_fd()).is_ok() {
-        stats.reflinked += 1;
-        return Ok(());
+    if size > 0 && !stats.no_reflink {
+        match sys::ficlone(dst.as_raw_fd(), src.as_raw_fd()) {
+            Ok(()) => {
+                stats.reflinked += 1;
+                return Ok(());
+            }
+            Err(e) => {
+                stats.no_reflink = matches!(
+                    e.raw_os_error(),
+                    Some(libc::EOPNOTSUPP | libc::EXDEV | libc::EINVAL | libc::ENOTTY)
+                )
+            }
+        }
     }
     stats.copied += 1;
     match sys::copy_file_range(src.as_raw_fd(), dst.as_raw_fd(), size) {
@@ -213,14 +231,23 @@ pub fn copy(src: &File, dst: &File, size: u64, stats: &mut CopyStats) -> io::Res
     }
 }
 
+thread_local! {
+    /// One read buffer for every hash (zeroing 256 KiB per small file showed).
+    static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; READ_CHUNK]);
+}
+
 /// SHA-256 of a whole file from offset 0 (its own offset untouched), hex.
 pub fn hash_file(f: &File) -> io::Result<String> {
+    BUF.with(|b| hash_file_with(f, &mut b.borrow_mut()))
+}
+
+/// `hash_file` with the caller's buffer.
+fn hash_file_with(f: &File, buf: &mut [u8]) -> io::Result<String> {
     use std::os::unix::fs::FileExt;
     let mut h = Sha256::default();
-    let mut buf = vec![0u8; READ_CHUNK];
     let mut off = 0u64;
     loop {
-        let n = f.read_at(&mut buf, off)?;
+        let n = f.read_at(buf, off)?;
         if n == 0 {
             return Ok(hash::hex(&h.finish()));
         }

@@ -96,6 +96,10 @@ pub struct Policy {
     pub network_blocked: bool,
     /// Whether opens outside the grant wait for approval (`--ask`, `approvals.ask`).
     pub ask: bool,
+    /// `[rollback] enabled` of the last profile that sets it.
+    pub rollback: bool,
+    /// `[rollback] exclude` of every profile in the chain.
+    pub rollback_exclude: Vec<String>,
     /// The session's private temporary directory, once the supervisor made
     /// it (only where /tmp is not the session's own).
     pub tmpdir: Option<PathBuf>,
@@ -260,6 +264,8 @@ pub fn resolve(req: &Request, cwd: Option<&Path>) -> Result<Policy> {
         workdir: Workdir::None,
         network_blocked: false,
         ask: false,
+        rollback: false,
+        rollback_exclude: Vec::new(),
         tmpdir: None,
         env_pass: Vec::new(),
         require_namespaces: false,
@@ -300,6 +306,12 @@ pub fn resolve(req: &Request, cwd: Option<&Path>) -> Result<Policy> {
         if let Some(a) = p.ask {
             policy.ask = a;
         }
+        if let Some(r) = p.rollback {
+            policy.rollback = r;
+        }
+        policy
+            .rollback_exclude
+            .extend(p.rollback_exclude.iter().cloned());
     }
     for name in &req.env {
         if !env_name_ok(name) {
@@ -578,6 +590,20 @@ pub fn describe(policy: &Policy, cwd: Option<&Path>) -> String {
         (w, None) => format!("{} (the directory the session starts in)", w.as_str()),
     };
     out.push_str(&format!("Workdir:   {wd}\n"));
+    if policy.rollback || !policy.rollback_exclude.is_empty() {
+        let mut rb = String::from(if policy.rollback {
+            "enabled: writable directories are captured before start"
+        } else {
+            "off (--rollback turns it on)"
+        });
+        if !policy.rollback_exclude.is_empty() {
+            rb.push_str(&format!(
+                "; excluded: {}",
+                policy.rollback_exclude.join(" ")
+            ));
+        }
+        out.push_str(&format!("Rollback:  {rb}\n"));
+    }
     out.push_str("Paths:\n");
     let width = policy
         .rules

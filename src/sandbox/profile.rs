@@ -21,7 +21,7 @@ const MAX_EXTENDS: usize = 8;
 /// Every key a profile may set.
 const KNOWN_KEYS: &str = "meta.description, meta.extends, filesystem.allow, filesystem.read, \
 filesystem.write, workdir.access, network.mode, approvals.ask, environment.pass, \
-containment.namespaces";
+containment.namespaces, rollback.enabled, rollback.exclude";
 
 /// What the working directory is granted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +75,10 @@ pub struct Profile {
     pub net_blocked: Option<bool>,
     /// `[approvals] ask`, when set: opens outside the grant wait for approval.
     pub ask: Option<bool>,
+    /// `[rollback] enabled`, when set: capture for `nono rollback`.
+    pub rollback: Option<bool>,
+    /// `[rollback] exclude`: patterns left out of the capture.
+    pub rollback_exclude: Vec<String>,
     /// `[environment] pass`: scrubbed variables passed on purpose.
     pub env_pass: Vec<String>,
     /// `[containment] namespaces`, when set: true for `required`.
@@ -108,6 +112,8 @@ pub fn parse(name: &str, origin: &str, text: &str) -> Result<Profile> {
         workdir: None,
         net_blocked: None,
         ask: None,
+        rollback: None,
+        rollback_exclude: Vec::new(),
         env_pass: Vec::new(),
         namespaces_required: None,
     };
@@ -173,6 +179,23 @@ pub fn parse(name: &str, origin: &str, text: &str) -> Result<Profile> {
                     Toml::Bool(b) => *b,
                     _ => return Err(wrong("true or false")),
                 });
+            }
+            "rollback.enabled" => {
+                p.rollback = Some(match value {
+                    Toml::Bool(b) => *b,
+                    _ => return Err(wrong("true or false")),
+                });
+            }
+            "rollback.exclude" => {
+                let Toml::SimpleArray(items) = value else {
+                    return Err(wrong("a list of patterns, such as [\"data/\"]"));
+                };
+                for item in items {
+                    let pat = string(item)
+                        .filter(|t| !t.is_empty())
+                        .ok_or_else(|| wrong("a list of patterns (strings in quotes)"))?;
+                    p.rollback_exclude.push(pat);
+                }
             }
             "environment.pass" => {
                 let Toml::SimpleArray(items) = value else {
