@@ -87,8 +87,8 @@ fn print_saved(reg: &Registry, s: &Session, short: &str, lines: u32) -> Result<i
             match e.kind() {
                 std::io::ErrorKind::NotFound => Error::Msg(format!(
                     "session {short} has {} and left no saved history ({})",
-                    super::attach::ended_phrase(&s),
-                    missing_history_cause(&reg, &s.record.id)
+                    super::attach::ended_phrase(s),
+                    missing_history_cause(reg, &s.record.id)
                 )),
                 _ => Error::io(format!("cannot read {}", path.display()), e),
             }
