@@ -585,3 +585,83 @@ fn a_profile_can_turn_rollback_on_and_exclude_paths() {
     // Excluded by the profile: the agent's change stays.
     assert_eq!(fs::read_to_string(dir.join("data/big")).unwrap(), "d1\n");
 }
+
+#[test]
+fn an_agent_cannot_hide_its_changes_or_aim_the_restore_outside_the_tree() {
+    let env = Env::new();
+    let dir = project(
+        &env,
+        &[
+            (".gitignore", "*.log\n"),
+            ("secret.txt", "s0\n"),
+            ("sub/f", "inside\n"),
+        ],
+    );
+    let outside = env.home.join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("f"), "outside\n").unwrap();
+    let outside_before = snapshot(&outside);
+    // The agent ignores the file it changes (rules are frozen at the start)
+    // and replaces a directory with a link to outside the tree.
+    let script = format!(
+        "echo secret.txt >> .gitignore; echo s1 > secret.txt; rm -r sub; ln -s {} sub",
+        outside.display()
+    );
+    let id = agent(&env, &dir, &script, &[]);
+    let show = rollback(&env, &dir, &["show", &id]);
+    assert!(show.stdout.contains("~ secret.txt"), "{show:?}");
+    let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(fs::read_to_string(dir.join("secret.txt")).unwrap(), "s0\n");
+    assert_eq!(
+        fs::read_to_string(dir.join(".gitignore")).unwrap(),
+        "*.log\n"
+    );
+    assert!(fs::symlink_metadata(dir.join("sub")).unwrap().is_dir());
+    assert_eq!(fs::read_to_string(dir.join("sub/f")).unwrap(), "inside\n");
+    assert_eq!(
+        snapshot(&outside),
+        outside_before,
+        "the restore wrote outside the tree"
+    );
+}
+
+#[test]
+fn rollback_prune_keeps_the_newest_and_frees_what_nothing_refers_to() {
+    let env = Env::new();
+    let dir = project(&env, &[("a", "a0\n")]);
+    let first = agent(&env, &dir, "echo first-only-content > a", &[]);
+    let second = agent(&env, &dir, "echo second > a", &[]);
+    let o = env.run(&["rollback", "prune", "--keep", "1", "--dry-run"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(
+        o.stdout.contains(&format!(
+            "Would remove the rollback captures of session {}",
+            &env.record(&first).id[..6]
+        )),
+        "{o:?}"
+    );
+    let o = env.run(&["rollback", "prune", "--keep", "1"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(o.stdout.contains("Freed"), "{o:?}");
+    let list = env.run(&["rollback", "list", "--json"]);
+    assert!(!list.stdout.contains(&env.record(&first).id), "{list:?}");
+    assert!(list.stdout.contains(&env.record(&second).id), "{list:?}");
+    // The kept session is whole.
+    assert_eq!(env.run(&["rollback", "verify", &second]).code, 0);
+    let objects = env.home.join("state/nono/rollback/objects");
+    let stored = |content: &[u8]| {
+        fs::read_dir(&objects)
+            .unwrap()
+            .flatten()
+            .filter(|d| d.path().is_dir())
+            .flat_map(|d| fs::read_dir(d.path()).into_iter().flatten().flatten())
+            .any(|f| fs::read(f.path()).is_ok_and(|c| c == content))
+    };
+    assert!(
+        !stored(b"a0\n"),
+        "an object only the pruned session used is still stored"
+    );
+    // The first session's final state is the second's baseline: kept.
+    assert!(stored(b"first-only-content\n"));
+}
