@@ -665,3 +665,39 @@ fn rollback_prune_keeps_the_newest_and_frees_what_nothing_refers_to() {
     // The first session's final state is the second's baseline: kept.
     assert!(stored(b"first-only-content\n"));
 }
+
+#[test]
+fn restore_on_a_terminal_shows_the_plan_and_asks_first() {
+    let env = Env::new();
+    let dir = project(&env, &[("a", "a0\n")]);
+    let id = agent(&env, &dir, "echo a1 > a", &[]);
+    let mut no = env.spawn_pty(&["rollback", "restore", &id], 24, 100);
+    no.expect("Apply 1 changes? [y/N]");
+    no.send(b"n\r");
+    assert_eq!(no.wait(), 1);
+    assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "a1\n");
+    let mut yes = env.spawn_pty(&["rollback", "restore", &id], 24, 100);
+    yes.expect("~ a");
+    yes.expect("Apply 1 changes? [y/N]");
+    yes.send(b"y\r");
+    assert_eq!(yes.wait(), 0);
+    assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "a0\n");
+}
+
+#[test]
+fn restore_of_some_paths_leaves_the_others_and_binary_files_are_named_not_diffed() {
+    let env = Env::new();
+    let dir = project(&env, &[("src/a", "a0\n"), ("b", "b0\n")]);
+    fs::write(dir.join("blob"), b"\x00\x01\x02").unwrap();
+    let id = agent(&env, &dir, "echo a1 > src/a; echo b1 > b; printf '\\000\\003' > blob", &[]);
+    let show = rollback(&env, &dir, &["show", &id, "--diff"]);
+    assert!(show.stdout.contains("Binary files a/blob and b/blob differ"), "{show:?}");
+    assert!(show.stdout.contains("-b0\n+b1\n"), "{show:?}");
+    let o = rollback(&env, &dir, &["restore", &id, "--yes", "src"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(fs::read_to_string(dir.join("src/a")).unwrap(), "a0\n");
+    assert_eq!(fs::read_to_string(dir.join("b")).unwrap(), "b1\n");
+    let outside = rollback(&env, &dir, &["restore", &id, "--yes", "/etc"]);
+    assert_eq!(outside.code, 2, "{outside:?}");
+    assert!(outside.stderr.contains("not under the session's captured directories"), "{outside:?}");
+}
