@@ -689,9 +689,18 @@ fn restore_of_some_paths_leaves_the_others_and_binary_files_are_named_not_diffed
     let env = Env::new();
     let dir = project(&env, &[("src/a", "a0\n"), ("b", "b0\n")]);
     fs::write(dir.join("blob"), b"\x00\x01\x02").unwrap();
-    let id = agent(&env, &dir, "echo a1 > src/a; echo b1 > b; printf '\\000\\003' > blob", &[]);
+    let id = agent(
+        &env,
+        &dir,
+        "echo a1 > src/a; echo b1 > b; printf '\\000\\003' > blob",
+        &[],
+    );
     let show = rollback(&env, &dir, &["show", &id, "--diff"]);
-    assert!(show.stdout.contains("Binary files a/blob and b/blob differ"), "{show:?}");
+    assert!(
+        show.stdout
+            .contains("Binary files a/blob and b/blob differ"),
+        "{show:?}"
+    );
     assert!(show.stdout.contains("-b0\n+b1\n"), "{show:?}");
     let o = rollback(&env, &dir, &["restore", &id, "--yes", "src"]);
     assert_eq!(o.code, 0, "{o:?}");
@@ -699,5 +708,43 @@ fn restore_of_some_paths_leaves_the_others_and_binary_files_are_named_not_diffed
     assert_eq!(fs::read_to_string(dir.join("b")).unwrap(), "b1\n");
     let outside = rollback(&env, &dir, &["restore", &id, "--yes", "/etc"]);
     assert_eq!(outside.code, 2, "{outside:?}");
-    assert!(outside.stderr.contains("not under the session's captured directories"), "{outside:?}");
+    assert!(
+        outside
+            .stderr
+            .contains("not under the session's captured directories"),
+        "{outside:?}"
+    );
+}
+
+#[test]
+fn an_unprivileged_user_restores_read_only_directories_and_modes() {
+    let Some(u) = common::test_user() else {
+        eprintln!("skipped: no unprivileged test user (needs root to create it)");
+        return;
+    };
+    let env = Env::for_user(u);
+    let dir = env.home.join("proj");
+    // Made by the user: a read-only directory holding a file.
+    let o = Out::from(
+        env.sh(
+            "mkdir -p proj/ro && echo f0 > proj/ro/f && echo x > proj/x && chmod 555 proj/ro",
+            &[],
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    let before = snapshot(&dir);
+    let id = agent(
+        &env,
+        &dir,
+        "chmod 755 ro; rm ro/f; echo new > ro/g; chmod 500 ro; chmod 600 x",
+        &[],
+    );
+    let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(snapshot(&dir), before);
+    let o = rollback(&env, &dir, &["restore", &id, "--undo", "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(!dir.join("ro/f").exists());
 }
