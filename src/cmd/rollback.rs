@@ -917,7 +917,7 @@ fn prune(a: &Args) -> Result<i32> {
             ((ended_at(m), written), d, m, s)
         })
         .collect();
-    ended.sort_by(|a, b| b.0.cmp(&a.0));
+    ended.sort_by_key(|e| std::cmp::Reverse(e.0));
     let now = registry::now();
     let verb = if a.dry { "Would remove" } else { "Removed" };
     let mut out = String::new();
