@@ -17,7 +17,7 @@ use crate::defaults::{
 use crate::protocol::{Frame, PendingRequest, ReplyStatus, Request};
 use crate::sandbox::{access_name, notify};
 use crate::sys::{self, Notif, PollFd, POLLERR_ANY, POLLIN};
-use crate::term::Terminal;
+use crate::term::{char_width, Terminal};
 use crate::{procfs, registry};
 use nanoserde::SerJson;
 use std::ffi::OsStr;
@@ -417,23 +417,54 @@ fn overlay_bytes(a: &Approvals, term: &Terminal) -> Vec<u8> {
     } else {
         access_name(head.access)
     };
-    let head_text = format!("nono: pid {} ({}) asks to {verb} ", head.pid, head.command);
-    let keys = format!("{more}  y once  a always  n deny  d always deny  Esc later");
+    let cells = |t: &str| t.chars().map(|c| char_width(c) as usize).sum::<usize>();
     let mut path = shown(&head.path);
-    let room = width.saturating_sub(head_text.chars().count() + keys.chars().count());
-    let len = path.chars().count();
-    if len > room {
+    // The path matters most: the wording gets terser before it is cut.
+    let forms = [
+        (
+            format!("nono: pid {} ({}) asks to {verb} ", head.pid, head.command),
+            format!("{more}  y once  a always  n deny  d always deny  Esc later"),
+        ),
+        (
+            format!("nono: pid {} ({}) asks to {verb} ", head.pid, head.command),
+            format!("{more}  y/a/n/d/Esc"),
+        ),
+        (
+            format!("nono: {} {} {verb} ", head.pid, head.command),
+            format!("{more}  y/a/n/d/Esc"),
+        ),
+    ];
+    let fits = |(h, k): &(String, String)| cells(h) + cells(&path) + cells(k) <= width;
+    let (head_text, keys) = forms.iter().find(|f| fits(f)).unwrap_or(&forms[2]);
+    let room = width.saturating_sub(cells(head_text) + cells(keys));
+    if cells(&path) > room {
         // Keep the end of the path, where the file's name is.
-        let keep: String = path.chars().skip(len - room.saturating_sub(1)).collect();
-        path = format!("…{keep}");
+        let mut keep = Vec::new();
+        let mut used = 1; // the ellipsis
+        for c in path.chars().rev() {
+            used += char_width(c) as usize;
+            if used > room {
+                break;
+            }
+            keep.push(c);
+        }
+        path = std::iter::once('…').chain(keep.into_iter().rev()).collect();
     }
-    let mut line: String = format!("{head_text}{path}{keys}")
-        .chars()
-        .take(width)
-        .collect();
-    let pad = width.saturating_sub(line.chars().count());
-    line.extend(std::iter::repeat_n(' ', pad));
-    format!("\x1b7\x1b[{rows};1H\x1b[0;7m{line}\x1b[0m\x1b8").into_bytes()
+    let mut line = String::new();
+    let mut used = 0;
+    for c in format!("{head_text}{path}{keys}").chars() {
+        let w = char_width(c) as usize;
+        if used + w > width {
+            break;
+        }
+        used += w;
+        line.push(c);
+    }
+    line.extend(std::iter::repeat_n(' ', width - used));
+    // DECSC/DECRC keep the cursor, its attributes and origin mode; origin
+    // mode goes off in between so the row is the screen's last, whatever
+    // scroll region the program set.
+    format!("\x1b7\x1b[?6l\x1b[{rows};1H\x1b[0;7m{line}\x1b[0m\x1b8").into_bytes()
 }
 
 impl Supervisor {
@@ -908,5 +939,55 @@ impl Supervisor {
             a.hidden_upto = 0;
         }
         self.refresh_overlay();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Approvals with one waiting request for `path` (the listener is a
+    /// pipe: nothing here talks to the kernel).
+    fn with_request(path: &str) -> Approvals {
+        let (r, _w) = sys::pipe().unwrap();
+        let mut a = Approvals::new(r, Vec::new(), AskSpec::default());
+        a.asks.push(Ask {
+            id: 1,
+            pid: 4242,
+            command: "cat".into(),
+            path: PathBuf::from(path),
+            access: crate::sandbox::READ,
+            create: false,
+            waiters: Vec::new(),
+            since: Instant::now(),
+            asked_at: 0,
+        });
+        a
+    }
+
+    #[test]
+    fn the_overlay_covers_the_last_row_and_leaves_the_cursor_and_scroll_region_alone() {
+        let long = format!("/home/u/{}/界界界/notes.md", "deep/".repeat(30));
+        let a = with_request(&long);
+        let mut term = Terminal::new(10, 60, 100);
+        // A program with a scroll region, origin mode on, the cursor mid-screen.
+        term.feed(b"\x1b[2;5r\x1b[?6h\x1b[2;3Hhello");
+        let before = term.cursor();
+        let bytes = overlay_bytes(&a, &term);
+        let mut shown = Terminal::new(10, 60, 100);
+        shown.feed(b"\x1b[2;5r\x1b[?6h\x1b[2;3Hhello");
+        shown.feed(&bytes);
+        let last = &shown.screen_text()[9];
+        assert!(last.starts_with("nono: 4242 cat read …"), "{last}");
+        assert!(last.contains("界界/notes.md  y/a/n/d/Esc"), "{last}");
+        // Wide enough: every word.
+        let a = with_request("/etc/x");
+        let wide = Terminal::new(10, 100, 100);
+        let text = String::from_utf8(overlay_bytes(&a, &wide)).unwrap();
+        assert!(text.contains("nono: pid 4242 (cat) asks to read /etc/x  y once  a always  n deny  d always deny  Esc later"), "{text}");
+        // Never into the last column: no pending wrap, nothing scrolls.
+        assert!(shown.cell(9, 59).is_none_or(|c| c.text().trim().is_empty()));
+        assert_eq!(shown.cursor(), before);
+        assert_eq!(shown.screen_text()[..9], term.screen_text()[..9]);
     }
 }

@@ -1229,10 +1229,18 @@ impl Supervisor {
             Err(_) => return self.client_gone(),
         }
         loop {
-            let Some(c) = self.client.as_mut() else {
+            let Supervisor { client, to_pty, .. } = self;
+            let Some(c) = client.as_mut() else {
                 return;
             };
-            match c.reader.next_frame() {
+            // Keystrokes go from the frame buffer to the pty queue in place;
+            // while the overlay shows, frames are taken one at a time.
+            let next = if c.overlay {
+                c.reader.next_frame()
+            } else {
+                c.reader.take_input(to_pty)
+            };
+            match next {
                 Ok(None) => break,
                 // While the overlay shows, keys answer it and reach nothing else.
                 Ok(Some(Frame::Input(bytes))) if c.overlay => self.overlay_input(&bytes),
