@@ -1386,7 +1386,15 @@ fn check_peer(stream: &UnixStream) -> std::result::Result<(), String> {
         ));
     }
     // Fail closed: a peer whose ancestry cannot be read (it connected and
-    // exited, handing the socket to another process) is refused.
+    // exited, handing the socket to another process) is refused. Our own
+    // descendants first, so a helper of ours named like a supervisor (an
+    // init forked without exec) still reads as this session.
+    if procfs::is_self_or_descendant(cred.pid, sys::getpid()) == Some(true) {
+        return Err(format!(
+            "pid {} runs inside this session; a session cannot control itself",
+            cred.pid
+        ));
+    }
     match procfs::origin(cred.pid) {
         Some(procfs::Origin::Outside) => Ok(()),
         Some(procfs::Origin::InSession(sup)) if sup == sys::getpid() => Err(format!(
