@@ -381,12 +381,15 @@ impl Supervisor {
             listener
                 .set_nonblocking(true)
                 .map_err(|e| fail(Error::io("socket", e)))?;
-            let (master, slave) =
+            let (mut master, slave) =
                 sys::open_pty(size).map_err(|e| fail(Error::io("cannot open a pty", e)))?;
             if spec.command.is_empty() {
                 return Err((2, "no command given".to_string()));
             }
-            let spawned = child::spawn(&spec, slave, notify)?;
+            let mut spawned = child::spawn(&spec, slave, notify)?;
+            if let Some(m) = spawned.master.take() {
+                master = m;
+            }
             tmpdir.clone_from(&spawned.tmpdir);
             if let Some(info) = &spawned.sandbox {
                 if info.enforced.iter().any(|e| e == "scope-abstract-unix") {
