@@ -864,7 +864,10 @@ fn zsh_completes_commands_flags_and_sessions_at_a_real_prompt() {
         ),
         ("nono completions fi", "nono completions fish "),
         ("nono run -d -n x slee", "nono run -d -n x sleep "),
-        ("nono run --profile claude-c", "nono run --profile claude-code "),
+        (
+            "nono run --profile claude-c",
+            "nono run --profile claude-code ",
+        ),
     ] {
         pty.send(format!("{typed}\t").as_bytes());
         // Ctrl-A, then 'echo :' before the line, and Enter.
