@@ -223,6 +223,7 @@ fn main() {
         ("attached throughput", bench_throughput),
         ("keystroke echo", bench_echo),
         ("detached start", bench_start),
+        ("detached start, namespaces", bench_start_namespaces),
         ("ps --all", bench_ps),
         ("idle supervisor RSS", bench_rss),
         ("model parse, ASCII-heavy", bench_parse_text),
@@ -788,6 +789,69 @@ fn bench_start(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
     ));
     Ok(vec![Row::new(
         "detached start, median",
+        ms(nm),
+        ms(bm),
+        nm.as_secs_f64(),
+        bm.as_secs_f64(),
+    )])
+}
+
+/// Median time for `nono run --detached -- sleep 1000` with namespace
+/// containment against the same start where user namespaces are refused
+/// (a seccomp filter on the launcher), so the session falls back to
+/// `descendants`; both run on a fresh pty, interleaved.
+fn bench_start_namespaces(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
+    let sb = Sandbox::new("start-ns", nono)?;
+    let mut with = Vec::with_capacity(s.starts);
+    let mut without = Vec::with_capacity(s.starts);
+    let result = (|| -> Res<()> {
+        for i in 0..2 * s.starts {
+            let confine = if i % 2 == 0 {
+                sys::Confinement::default()
+            } else {
+                sys::Confinement {
+                    seccomp: Some(nono::sandbox::seccomp::no_user_namespaces_filter()),
+                    ..sys::Confinement::default()
+                }
+            };
+            let t0 = Instant::now();
+            let mut p = OnPty::spawn_confined(
+                sb.nono(&["run", "--detached", "--", "sleep", "1000"]),
+                confine,
+            )?;
+            let st = p.wait(Duration::from_secs(30))?;
+            let took = t0.elapsed();
+            if !st.success() {
+                return Err(format!("nono run --detached exited with {st}"));
+            }
+            if i % 2 == 0 { &mut with } else { &mut without }.push(took);
+        }
+        Ok(())
+    })();
+    let records = sb.records();
+    sb.stop_all(notes)?;
+    result?;
+    let count = |c: &str| {
+        records
+            .iter()
+            .filter(|r| r.containment.as_deref() == Some(c))
+            .count()
+    };
+    if count("namespaces") != s.starts || count("descendants") != s.starts {
+        return Err(format!(
+            "expected {0} sessions with namespaces and {0} without; got {1} and {2}",
+            s.starts,
+            count("namespaces"),
+            count("descendants")
+        ));
+    }
+    let (nm, bm) = (percentile(&with, 50.0), percentile(&without, 50.0));
+    notes.push(format!(
+        "start, namespaces: median of {} starts each; \"bare\" = the same start with user namespaces refused (containment descendants)",
+        s.starts
+    ));
+    Ok(vec![Row::new(
+        "detached start, namespaces vs none",
         ms(nm),
         ms(bm),
         nm.as_secs_f64(),
@@ -1914,8 +1978,9 @@ impl Sandbox {
                 .and_then(|mut c| wait_timeout(&mut c, Duration::from_secs(10)));
             if !matches!(&stopped, Ok(st) if st.success()) {
                 notes.push(format!(
-                    "cleanup: `nono stop {} --force` failed: {stopped:?}",
-                    r.id
+                    "cleanup: `nono stop {} --force` ({}) failed: {stopped:?}",
+                    r.id,
+                    r.containment.as_deref().unwrap_or("?")
                 ));
             }
         }
@@ -1984,14 +2049,19 @@ struct OnPty {
 
 impl OnPty {
     /// Start `cmd` on a new `ROWS`x`COLS` pty.
-    fn spawn(mut cmd: Command) -> Res<OnPty> {
+    fn spawn(cmd: Command) -> Res<OnPty> {
+        OnPty::spawn_confined(cmd, sys::Confinement::default())
+    }
+
+    /// `spawn`, with `confine` applied before exec (to take kernel features away).
+    fn spawn_confined(mut cmd: Command, confine: sys::Confinement) -> Res<OnPty> {
         let (master, slave) =
             sys::open_pty(WinSize::cells(ROWS, COLS)).map_err(err("open a pty"))?;
         let dup = |f: &OwnedFd| f.try_clone().map_err(err("dup the pty"));
         cmd.stdin(Stdio::from(dup(&slave)?))
             .stdout(Stdio::from(dup(&slave)?))
             .stderr(Stdio::from(slave));
-        sys::make_session_leader_on_exec(&mut cmd, sys::getpid(), sys::Confinement::default());
+        sys::make_session_leader_on_exec(&mut cmd, sys::getpid(), confine);
         let child = cmd.spawn().map_err(err("spawn on the pty"))?;
         // Our copies of the slave go with `cmd`, so EIO on the master marks the end.
         drop(cmd);

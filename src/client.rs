@@ -241,9 +241,11 @@ pub fn run_attached(
     let mut detaching = false;
     // A signal that asked us to detach: our exit status becomes 128 + it.
     let mut by_signal: Option<i32> = None;
+    // Buffers live across iterations: a keystroke allocates nothing.
     let mut buf = vec![0u8; 64 * 1024];
     let mut out = Vec::new();
     let mut term_out = Vec::new();
+    let mut frames = Vec::new();
     // What reaches a terminal is filtered; a file or pipe gets it all.
     let mut filter = stdout_tty.then(|| OutputFilter::new(config.allow_clipboard, interactive));
     let mut filtered = Vec::new();
@@ -273,14 +275,14 @@ pub fn run_attached(
         if let Some(end) = last {
             break 'outer end;
         }
-        let mut fds = vec![
-            PollFd::new(stream.as_raw_fd(), POLLIN),
+        let mut fds = [
+            PollFd::new(stream_fd, POLLIN),
             PollFd::new(signals.fd(), POLLIN),
+            PollFd::new(0, POLLIN),
         ];
-        if stdin_open && !detaching {
-            fds.push(PollFd::new(0, POLLIN));
-        }
-        sys::poll(&mut fds, -1).map_err(|e| Error::io("poll", e))?;
+        let watched = if stdin_open && !detaching { 3 } else { 2 };
+        let fds = &mut fds[..watched];
+        sys::poll(fds, -1).map_err(|e| Error::io("poll", e))?;
         if fds[1].revents() != 0 {
             for sig in signals.take() {
                 if sig == libc::SIGWINCH {
@@ -311,7 +313,7 @@ pub fn run_attached(
                     let _ = send_all(&mut stream, &Frame::Eof.to_bytes());
                 }
                 Ok(n) => {
-                    let mut frames = Vec::new();
+                    frames.clear();
                     if interactive {
                         out.clear();
                         let hit = matcher.feed(&buf[..n], &mut out);
@@ -408,12 +410,15 @@ fn swallow_answers() {
 /// Write all bytes to a non-blocking socket, waiting for room as needed
 /// (bounded: a supervisor that takes nothing for 10 s is gone).
 fn send_all(stream: &mut UnixStream, mut bytes: &[u8]) -> io::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // Set on the first full socket only: a keystroke reads no clock.
+    let mut deadline = None;
     while !bytes.is_empty() {
         match stream.write(bytes) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => bytes = &bytes[n..],
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let deadline =
+                    *deadline.get_or_insert_with(|| Instant::now() + Duration::from_secs(10));
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Err(io::ErrorKind::TimedOut.into());

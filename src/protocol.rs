@@ -420,8 +420,11 @@ pub fn read_output(
 
 /// Append `bytes` to `out` as `Input` frames, chunked below the payload limit.
 pub fn push_input(out: &mut Vec<u8>, bytes: &[u8]) {
+    // Encoded in place (as `Frame::Input` would be), without a Vec per keystroke.
     for chunk in bytes.chunks(MAX_FRAME_PAYLOAD) {
-        Frame::Input(chunk.to_vec()).encode(out);
+        out.push(T_INPUT);
+        out.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
+        out.extend_from_slice(chunk);
     }
 }
 
@@ -500,7 +503,22 @@ impl FrameReader {
     /// (the attach client's hot path: no frame is built per payload), then
     /// return the next frame of another type like [`FrameReader::next_frame`].
     pub fn take_output(&mut self, out: &mut Vec<u8>) -> Result<Option<Frame>, DecodeError> {
-        while let Some((T_OUTPUT, payload)) = self.peek()? {
+        self.take_run(T_OUTPUT, out)
+    }
+
+    /// [`FrameReader::take_output`] for `Input` frames: the supervisor's
+    /// keystroke path, with no Vec per keystroke.
+    pub fn take_input(&mut self, out: &mut Vec<u8>) -> Result<Option<Frame>, DecodeError> {
+        self.take_run(T_INPUT, out)
+    }
+
+    /// Append the payloads of the frames of type `ty` at the front to
+    /// `out`, then return the next frame like [`FrameReader::next_frame`].
+    fn take_run(&mut self, ty: u8, out: &mut Vec<u8>) -> Result<Option<Frame>, DecodeError> {
+        while let Some((t, payload)) = self.peek()? {
+            if t != ty {
+                break;
+            }
             self.start = payload.end;
             out.extend_from_slice(&self.buf[payload]);
         }
@@ -573,6 +591,34 @@ mod tests {
         round_trip(Frame::Exited(ExitStatus::Signal(9)));
         round_trip(Frame::Detached("by request".into()));
         round_trip(Frame::Notice("cannot save the history".into()));
+    }
+
+    #[test]
+    fn keystrokes_encoded_in_place_are_the_input_frames_the_supervisor_decodes() {
+        let mut bytes = Vec::new();
+        push_input(&mut bytes, b"k");
+        let big = vec![b'x'; MAX_FRAME_PAYLOAD + 3];
+        push_input(&mut bytes, &big);
+        let mut want = Frame::Input(b"k".to_vec()).to_bytes();
+        Frame::Input(big[..MAX_FRAME_PAYLOAD].to_vec()).encode(&mut want);
+        Frame::Input(b"xxx".to_vec()).encode(&mut want);
+        assert_eq!(bytes, want);
+    }
+
+    #[test]
+    fn input_frames_are_taken_in_place_and_other_frames_stop_the_run() {
+        let mut bytes = Vec::new();
+        push_input(&mut bytes, b"ab");
+        push_input(&mut bytes, b"c");
+        Frame::DetachMe.encode(&mut bytes);
+        push_input(&mut bytes, b"d");
+        let mut r = FrameReader::new();
+        r.push(&bytes);
+        let mut keys = Vec::new();
+        assert_eq!(r.take_input(&mut keys), Ok(Some(Frame::DetachMe)));
+        assert_eq!(keys, b"abc");
+        assert_eq!(r.take_input(&mut keys), Ok(None));
+        assert_eq!(keys, b"abcd");
     }
 
     #[test]

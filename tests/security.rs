@@ -2084,6 +2084,10 @@ fn silent_connections_cannot_lock_out_a_real_client() {
     let env = Env::new();
     let id = env.start(&["--", "sh", "-c", "echo ready; exec sleep 300"]);
     let r = env.record(&id);
+    // The program may not have printed yet when the start returns.
+    wait_until("the program's output", WAIT, || {
+        env.run(&["logs", &id]).stdout.contains("ready")
+    });
     let sock = endpoint(&env, &r.id);
     let stop = Arc::new(AtomicBool::new(false));
     let flood = {
