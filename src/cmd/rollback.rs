@@ -899,11 +899,23 @@ fn prune(a: &Args) -> Result<i32> {
     let all = sessions()?;
     let ids: Vec<String> = all.iter().map(|(_, m)| m.id.clone()).collect();
     let shorts = registry::short_ids(&ids);
-    let mut ended: Vec<(u64, &PathBuf, &Meta, &String)> = all
+    type Ended<'a> = (
+        (u64, Option<std::time::SystemTime>),
+        &'a PathBuf,
+        &'a Meta,
+        &'a String,
+    );
+    let mut ended: Vec<Ended> = all
         .iter()
         .zip(&shorts)
         .filter(|((_, m), _)| !is_live(&m.id))
-        .map(|((d, m), s)| (ended_at(m), d, m, s))
+        .map(|((d, m), s)| {
+            // Ties within a second go by when the meta was last written.
+            let written = std::fs::metadata(d.join("meta.json"))
+                .and_then(|md| md.modified())
+                .ok();
+            ((ended_at(m), written), d, m, s)
+        })
         .collect();
     ended.sort_by_key(|e| std::cmp::Reverse(e.0));
     let now = registry::now();
@@ -912,7 +924,7 @@ fn prune(a: &Args) -> Result<i32> {
     let mut removed: BTreeSet<PathBuf> = BTreeSet::new();
     for (end, d, m, short) in ended.into_iter().skip(a.keep) {
         if let Some(days) = a.older_days {
-            if (now.saturating_sub(end) as f64) < days * 86_400.0 {
+            if (now.saturating_sub(end.0) as f64) < days * 86_400.0 {
                 continue;
             }
         }
