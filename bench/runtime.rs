@@ -1452,8 +1452,9 @@ fn bench_ask_echo(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
                 let fd = p.master.as_raw_fd();
                 let run = (|| {
                     if wait {
-                        // The marker and the overlay, in either order; then Esc.
-                        wait_for_text(fd, &[b"R", b"asks to read"], HANG)?;
+                        // The marker and the overlay (whose wording shortens to
+                        // fit the width; the path stays), in either order; then Esc.
+                        wait_for_text(fd, &[b"R", b"/outside"], HANG)?;
                         sys::write_all(fd, b"\x1b").map_err(err("write pty"))?;
                         drain_for(&p.master, Duration::from_millis(200))?;
                     } else {
@@ -1506,7 +1507,10 @@ fn wait_for_text(fd: i32, needles: &[&[u8]], timeout: Duration) -> Res<()> {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Err(format!("no {needles:?} within {timeout:?}"));
+                    return Err(format!(
+                        "no {needles:?} within {timeout:?}; got {:?}",
+                        String::from_utf8_lossy(&seen[seen.len().saturating_sub(400)..])
+                    ));
                 }
                 let mut fds = [PollFd::new(fd, POLLIN)];
                 sys::poll(&mut fds, left.as_millis() as i32 + 1).map_err(err("poll"))?;
