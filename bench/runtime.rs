@@ -219,10 +219,12 @@ fn main() {
     let mut rows = Vec::new();
     let mut notes = Notes::new();
     type Bench = fn(&Sizes, &Path, &mut Notes) -> Res<Vec<Row>>;
-    let benches: [(&str, Bench); 14] = [
+    // A slice, not an array: adding a benchmark touches one line.
+    let benches: &[(&str, Bench)] = &[
         ("attached throughput", bench_throughput),
         ("keystroke echo", bench_echo),
         ("detached start", bench_start),
+        ("detached start, namespaces", bench_start_namespaces),
         ("ps --all", bench_ps),
         ("idle supervisor RSS", bench_rss),
         ("model parse, ASCII-heavy", bench_parse_text),
@@ -234,6 +236,10 @@ fn main() {
         ("rollback sha256", rollback::bench_sha256),
         ("open inside the grant, --ask", bench_ask_open),
         ("keystroke echo while a request waits", bench_ask_echo),
+        (
+            "attached throughput while a request waits",
+            bench_ask_throughput,
+        ),
     ];
     let only = std::env::var("NONO_BENCH_ONLY").unwrap_or_default();
     let wanted = |name: &str| {
@@ -243,7 +249,7 @@ fn main() {
                 .map(str::trim)
                 .any(|w| !w.is_empty() && name.contains(w))
     };
-    for (name, f) in benches.into_iter().filter(|(name, _)| wanted(name)) {
+    for &(name, f) in benches.iter().filter(|(name, _)| wanted(name)) {
         eprintln!("runtime bench: {name}...");
         match f(&sizes, &nono, &mut notes) {
             Ok(r) => rows.extend(r),
@@ -784,6 +790,69 @@ fn bench_start(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
     ));
     Ok(vec![Row::new(
         "detached start, median",
+        ms(nm),
+        ms(bm),
+        nm.as_secs_f64(),
+        bm.as_secs_f64(),
+    )])
+}
+
+/// Median time for `nono run --detached -- sleep 1000` with namespace
+/// containment against the same start where user namespaces are refused
+/// (a seccomp filter on the launcher), so the session falls back to
+/// `descendants`; both run on a fresh pty, interleaved.
+fn bench_start_namespaces(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
+    let sb = Sandbox::new("start-ns", nono)?;
+    let mut with = Vec::with_capacity(s.starts);
+    let mut without = Vec::with_capacity(s.starts);
+    let result = (|| -> Res<()> {
+        for i in 0..2 * s.starts {
+            let confine = if i % 2 == 0 {
+                sys::Confinement::default()
+            } else {
+                sys::Confinement {
+                    seccomp: Some(nono::sandbox::seccomp::no_user_namespaces_filter()),
+                    ..sys::Confinement::default()
+                }
+            };
+            let t0 = Instant::now();
+            let mut p = OnPty::spawn_confined(
+                sb.nono(&["run", "--detached", "--", "sleep", "1000"]),
+                confine,
+            )?;
+            let st = p.wait(Duration::from_secs(30))?;
+            let took = t0.elapsed();
+            if !st.success() {
+                return Err(format!("nono run --detached exited with {st}"));
+            }
+            if i % 2 == 0 { &mut with } else { &mut without }.push(took);
+        }
+        Ok(())
+    })();
+    let records = sb.records();
+    sb.stop_all(notes)?;
+    result?;
+    let count = |c: &str| {
+        records
+            .iter()
+            .filter(|r| r.containment.as_deref() == Some(c))
+            .count()
+    };
+    if count("namespaces") != s.starts || count("descendants") != s.starts {
+        return Err(format!(
+            "expected {0} sessions with namespaces and {0} without; got {1} and {2}",
+            s.starts,
+            count("namespaces"),
+            count("descendants")
+        ));
+    }
+    let (nm, bm) = (percentile(&with, 50.0), percentile(&without, 50.0));
+    notes.push(format!(
+        "start, namespaces: median of {} starts each; \"bare\" = the same start with user namespaces refused (containment descendants)",
+        s.starts
+    ));
+    Ok(vec![Row::new(
+        "detached start, namespaces vs none",
         ms(nm),
         ms(bm),
         nm.as_secs_f64(),
@@ -1452,9 +1521,9 @@ fn bench_ask_echo(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
                 let fd = p.master.as_raw_fd();
                 let run = (|| {
                     if wait {
-                        // The marker and the overlay (whose wording shortens to
-                        // fit the width; the path stays), in either order; then Esc.
-                        wait_for_text(fd, &[b"R", b"/outside"], HANG)?;
+                        // The marker and the overlay (it ends with the file's
+                        // name whatever its width), in either order; then Esc.
+                        wait_for_text(fd, &[b"R", b"outside  y"], HANG)?;
                         sys::write_all(fd, b"\x1b").map_err(err("write pty"))?;
                         drain_for(&p.master, Duration::from_millis(200))?;
                     } else {
@@ -1486,6 +1555,50 @@ fn bench_ask_echo(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
         format!("{} none", us(i)),
         w.as_secs_f64(),
         i.as_secs_f64(),
+    )])
+}
+
+/// How fast a `--ask` session's program gets its output out while a
+/// request waits with the overlay shown (output then reaches the client as
+/// redraws from the model), against the same session with none waiting:
+/// the program's bytes over the time until the attached client is done.
+fn bench_ask_throughput(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
+    let sb = Sandbox::new("ask-throughput", nono)?;
+    let outside = sb.root.join("outside");
+    fs::write(&outside, "x").map_err(err("write the outside file"))?;
+    let line = "a".repeat(LINE_CHARS);
+    let bytes = s.throughput_bytes / 2;
+    let plain = format!("sleep 0.1; yes {line} | head -c {bytes}");
+    let asking = format!("cat {} & {plain}", outside.display());
+    let result = (|| -> Res<(Vec<f64>, Vec<f64>)> {
+        let (mut waiting, mut idle) = (Vec::new(), Vec::new());
+        for rep in 0..s.throughput_reps.max(2) {
+            for wait in [rep % 2 == 0, rep % 2 != 0] {
+                let script = if wait { &asking } else { &plain };
+                let (d, _) = drain_run(sb.nono(&["run", "--ask", "--", "sh", "-c", script]))?;
+                let rate = mib(bytes) / d.as_secs_f64();
+                if wait { &mut waiting } else { &mut idle }.push(rate);
+            }
+        }
+        Ok((waiting, idle))
+    })();
+    sb.stop_all(notes)?;
+    let (mut waiting, mut idle) = result?;
+    waiting.sort_by(f64::total_cmp);
+    idle.sort_by(f64::total_cmp);
+    let (w, i) = (waiting[waiting.len() / 2], idle[idle.len() / 2]);
+    notes.push(format!(
+        "ask throughput: {} MiB of 80-byte lines in `nono run --ask`, attached; waiting = a `cat` of a path \
+         outside the grant waits in the background with the overlay shown; rate = the program's bytes \
+         over the time until the client is done (median; includes the start and a 0.1 s sleep); goal: no slower",
+        bytes >> 20
+    ));
+    Ok(vec![Row::new(
+        "attached throughput, a request waiting",
+        format!("{w:.0} MiB/s"),
+        format!("{i:.0} MiB/s none"),
+        w,
+        i,
     )])
 }
 
@@ -1869,8 +1982,9 @@ impl Sandbox {
                 .and_then(|mut c| wait_timeout(&mut c, Duration::from_secs(10)));
             if !matches!(&stopped, Ok(st) if st.success()) {
                 notes.push(format!(
-                    "cleanup: `nono stop {} --force` failed: {stopped:?}",
-                    r.id
+                    "cleanup: `nono stop {} --force` ({}) failed: {stopped:?}",
+                    r.id,
+                    r.containment.as_deref().unwrap_or("?")
                 ));
             }
         }
@@ -1939,14 +2053,19 @@ struct OnPty {
 
 impl OnPty {
     /// Start `cmd` on a new `ROWS`x`COLS` pty.
-    fn spawn(mut cmd: Command) -> Res<OnPty> {
+    fn spawn(cmd: Command) -> Res<OnPty> {
+        OnPty::spawn_confined(cmd, sys::Confinement::default())
+    }
+
+    /// `spawn`, with `confine` applied before exec (to take kernel features away).
+    fn spawn_confined(mut cmd: Command, confine: sys::Confinement) -> Res<OnPty> {
         let (master, slave) =
             sys::open_pty(WinSize::cells(ROWS, COLS)).map_err(err("open a pty"))?;
         let dup = |f: &OwnedFd| f.try_clone().map_err(err("dup the pty"));
         cmd.stdin(Stdio::from(dup(&slave)?))
             .stdout(Stdio::from(dup(&slave)?))
             .stderr(Stdio::from(slave));
-        sys::make_session_leader_on_exec(&mut cmd, sys::getpid(), sys::Confinement::default());
+        sys::make_session_leader_on_exec(&mut cmd, sys::getpid(), confine);
         let child = cmd.spawn().map_err(err("spawn on the pty"))?;
         // Our copies of the slave go with `cmd`, so EIO on the master marks the end.
         drop(cmd);

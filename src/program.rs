@@ -30,7 +30,8 @@ pub fn find(name: &str, cwd: &Path, path_var: Option<&OsStr>) -> Result<PathBuf,
         return Err(refuse(127, "cannot run '': the command is empty".into()));
     }
     if name.contains('/') {
-        let p = cwd.join(name);
+        // Joined without its `./` parts, as the shell would show it.
+        let p: PathBuf = cwd.join(name).components().collect();
         return match std::fs::metadata(&p) {
             Ok(_) => Ok(p),
             Err(e) => Err(refuse(127, format!("cannot run '{name}': {e}"))),

@@ -315,25 +315,33 @@ pub fn check_private_dir(path: &Path) -> Result<()> {
     }
     let mode = md.mode() & 0o7777;
     if mode & 0o077 != 0 {
-        // Through an O_NOFOLLOW|O_DIRECTORY handle, so a swapped-in link is never chmod'ed.
+        // Through an O_NOFOLLOW|O_DIRECTORY handle, so a swapped-in link is
+        // never chmod'ed (O_PATH: a mode without read bits must not stop us;
+        // a narrower mode is the owner's choice and left alone).
         let fixed = OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_CLOEXEC)
             .open(path)
             .and_then(|d| {
                 let dmd = d.metadata()?;
                 if dmd.uid() != me || dmd.ino() != md.ino() {
                     return Err(std::io::ErrorKind::PermissionDenied.into());
                 }
-                d.set_permissions(fs::Permissions::from_mode(0o700))
+                // fchmod refuses O_PATH handles; chmod through /proc/self/fd does not follow links.
+                use std::os::fd::AsRawFd;
+                fs::set_permissions(
+                    format!("/proc/self/fd/{}", d.as_raw_fd()),
+                    fs::Permissions::from_mode(0o700),
+                )
             });
+        let what = format!("was open to group or others (mode {mode:04o})");
         match fixed {
             Ok(()) => crate::out::warn(&format!(
-                "{p} was open to group or others (mode {mode:04o}); put it back to 0700 (files in it not owned by you are ignored)"
+                "{p} {what}; put it back to 0700 (files in it not owned by you are ignored)"
             )),
-            Err(e) => crate::bail!(
-                "{p} is accessible to group or others (mode {mode:04o}) and could not be put back ({e}); run 'chmod 700 {p}'"
-            ),
+            Err(e) => {
+                crate::bail!("{p} {what} and could not be put back ({e}); run 'chmod 700 {p}'")
+            }
         }
     }
     Ok(())

@@ -687,7 +687,7 @@ struct FdCmsg([u8; 32]);
 
 /// Send `fd` over the Unix socket `sock` (SCM_RIGHTS, with one data byte).
 /// Async-signal-safe: it runs in the child before exec.
-fn send_fd(sock: RawFd, fd: RawFd) -> io::Result<()> {
+pub fn send_fd(sock: RawFd, fd: RawFd) -> io::Result<()> {
     let mut byte = [0u8; 1];
     let mut iov = libc::iovec {
         iov_base: byte.as_mut_ptr().cast(),

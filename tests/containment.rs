@@ -105,30 +105,11 @@ fn kill_9_of_the_supervisor_ends_every_process_the_session_started() {
     common::wait_until("every escapee to end", WAIT, || procs_with(&t).is_empty());
 }
 
-/// A seccomp filter under which this kernel seems to refuse user
-/// namespaces, as a container runtime's profile does: clone() with
-/// CLONE_NEWUSER and unshare() fail with EPERM, clone3() with ENOSYS (so
-/// libc falls back to clone(), where the flags can be seen).
+/// What makes this kernel seem to refuse user namespaces (a container's
+/// seccomp profile, say) for nono and everything it starts.
 fn no_user_namespaces() -> nono::sys::Confinement {
-    let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
-    let jeq = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
-    let jset = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
-    let ret = (libc::BPF_RET | libc::BPF_K) as u16;
-    let ins = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
-    let eperm = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
-    let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
     nono::sys::Confinement {
-        seccomp: Some(vec![
-            /* 0 */ ins(ld, 0, 0, 0), // syscall number
-            /* 1 */ ins(jeq, 6, 0, libc::SYS_clone3 as u32), // -> 8 ENOSYS
-            /* 2 */ ins(jeq, 4, 0, libc::SYS_unshare as u32), // -> 7 EPERM
-            /* 3 */ ins(jeq, 0, 2, libc::SYS_clone as u32), // not clone -> 6 allow
-            /* 4 */ ins(ld, 0, 0, 16), // flags (low word of args[0])
-            /* 5 */ ins(jset, 1, 0, libc::CLONE_NEWUSER as u32), // -> 7 EPERM
-            /* 6 */ ins(ret, 0, 0, libc::SECCOMP_RET_ALLOW),
-            /* 7 */ ins(ret, 0, 0, eperm),
-            /* 8 */ ins(ret, 0, 0, enosys),
-        ]),
+        seccomp: Some(nono::sandbox::seccomp::no_user_namespaces_filter()),
         ..Default::default()
     }
 }
@@ -140,28 +121,38 @@ fn run_without_namespaces(env: &Env, args: &[&str]) -> (i32, String) {
     (code, pty.text().replace("\r\n", "\n"))
 }
 
+/// Start `sh -c SCRIPT` detached where user namespaces are refused; its id.
+fn start_without_namespaces(env: &Env, script: &str) -> String {
+    let (code, text) = run_without_namespaces(env, &["run", "-d", "--", "sh", "-c", script]);
+    assert_eq!(code, 0, "{text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix("Started detached session "))
+        .and_then(|s| s.strip_suffix('.'))
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_string()
+}
+
 #[test]
 fn without_namespaces_nono_stop_still_ends_every_descendant() {
     let Some(u) = user() else { return };
     let env = Env::for_user(u);
-    let t = token();
-    let script = escapees(&t);
-    let (code, text) = run_without_namespaces(&env, &["run", "-d", "--", "sh", "-c", &script]);
-    assert_eq!(code, 0, "{text}");
-    let id = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Started detached session "))
-        .and_then(|s| s.strip_suffix('.'))
-        .unwrap_or_else(|| panic!("{text}"))
-        .to_string();
-    wait_escapees(&t);
-    let r = env.record(&id);
-    assert_eq!(r.containment.as_deref(), Some("descendants"), "{r:?}");
-    let events = env.run(&["inspect", "--events", &id]).stdout;
-    assert!(events.contains("no namespaces"), "{events}");
-    let o = env.run(&["stop", &id]);
-    assert_eq!(o.code, 0, "{o:?}");
-    common::wait_until("every escapee to end", WAIT, || procs_with(&t).is_empty());
+    for force in [false, true] {
+        let t = token();
+        let id = start_without_namespaces(&env, &escapees(&t));
+        wait_escapees(&t);
+        let r = env.record(&id);
+        assert_eq!(r.containment.as_deref(), Some("descendants"), "{r:?}");
+        let events = env.run(&["inspect", "--events", &id]).stdout;
+        assert!(events.contains("no namespaces"), "{events}");
+        let o = if force {
+            env.run(&["stop", "--force", &id])
+        } else {
+            env.run(&["stop", &id])
+        };
+        assert_eq!(o.code, 0, "{o:?}");
+        assert!(o.stdout.contains("Stopped session"), "{o:?}");
+        common::wait_until("every escapee to end", WAIT, || procs_with(&t).is_empty());
+    }
 }
 
 #[test]
@@ -255,7 +246,9 @@ fn the_operators_terminal_cannot_be_opened_but_new_terminals_work() {
     let attack = format!("printf 'PWNED' > {name} && echo OPENED; echo done");
     let (code, text) = inside(&env, &home, &[], &attack);
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("done") && !text.contains("OPENED"), "{text}");
+    assert!(text.contains("done"), "{text}");
+    // (The session's own terminal is /dev/pts/0 of its instance: that one opens.)
+    assert!(name.ends_with("/0") || !text.contains("OPENED"), "{text}");
     nono::sys::set_nonblocking(std::os::fd::AsRawFd::as_raw_fd(&master), true).unwrap();
     let mut buf = [0u8; 64];
     let got = nono::sys::read(std::os::fd::AsRawFd::as_raw_fd(&master), &mut buf);
@@ -263,6 +256,11 @@ fn the_operators_terminal_cannot_be_opened_but_new_terminals_work() {
         !matches!(got, Ok(n) if n > 0),
         "bytes reached the operator's terminal"
     );
+
+    // The session's own terminal has a name in its devpts instance.
+    let (code, text) = inside(&env, &home, &[], "tty");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("/dev/pts/"), "{text}");
 
     let Some(py) = common::python() else { return };
     let script = format!(

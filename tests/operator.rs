@@ -640,3 +640,33 @@ fn config_errors_quote_the_line_and_valid_toml_is_accepted() {
     pty.send(b"\x02d");
     assert_eq!(pty.wait(), 0, "{}", pty.text());
 }
+
+#[test]
+fn a_profile_that_extends_itself_is_told_so_plainly() {
+    let env = Env::new();
+    let dir = env.home.join("config/nono/profiles");
+    put(
+        &dir.join("mine.toml"),
+        "[meta]\nextends = \"mine\"\n",
+        0o600,
+    );
+    put(&dir.join("a.toml"), "[meta]\nextends = \"b\"\n", 0o600);
+    put(&dir.join("b.toml"), "[meta]\nextends = \"a\"\n", 0o600);
+    std::fs::set_permissions(
+        env.home.join("config/nono"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let o = env.run(&["profile", "show", "mine"]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(
+        o.stderr.contains("extends 'mine', its own name") && !o.stderr.contains("no profile named"),
+        "{o:?}"
+    );
+    let o = env.run(&["profile", "show", "a"]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(
+        o.stderr.contains("profile 'a' extends itself: a -> b -> a"),
+        "{o:?}"
+    );
+}

@@ -747,6 +747,14 @@ fn bash_completes_commands_every_flag_and_sessions() {
     assert_eq!(words, ["bash", "fish", "zsh"].map(String::from).into());
     assert!(bash_complete(&env, &path, "nono run -n x sle").contains("sleep"));
     assert!(bash_complete(&env, &path, "nono run --name ").is_empty());
+    let profiles = bash_complete(&env, &path, "nono run --profile ");
+    for p in ["default", "claude-code", "codex", "dev"] {
+        assert!(profiles.contains(p), "{p}: {profiles:?}");
+    }
+    assert_eq!(
+        bash_complete(&env, &path, "nono run --profile co"),
+        ["codex".to_string()].into()
+    );
 
     let (live, done) = two_sessions(&env);
     let attach = bash_complete(&env, &path, "nono attach ");
@@ -800,6 +808,10 @@ fn fish_completes_commands_every_flag_and_sessions() {
         ["comp-live", "comp-done"].map(String::from).into()
     );
     assert!(complete("nono run -d sle").contains("sleep"));
+    let profiles = complete("nono run --profile ");
+    for p in ["default", "claude-code", "codex", "dev"] {
+        assert!(profiles.contains(p), "{p}: {profiles:?}");
+    }
 }
 
 #[test]
@@ -852,6 +864,10 @@ fn zsh_completes_commands_flags_and_sessions_at_a_real_prompt() {
         ),
         ("nono completions fi", "nono completions fish "),
         ("nono run -d -n x slee", "nono run -d -n x sleep "),
+        (
+            "nono run --profile claude-c",
+            "nono run --profile claude-code ",
+        ),
     ] {
         pty.send(format!("{typed}\t").as_bytes());
         // Ctrl-A, then 'echo :' before the line, and Enter.

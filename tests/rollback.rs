@@ -585,3 +585,186 @@ fn a_profile_can_turn_rollback_on_and_exclude_paths() {
     // Excluded by the profile: the agent's change stays.
     assert_eq!(fs::read_to_string(dir.join("data/big")).unwrap(), "d1\n");
 }
+
+#[test]
+fn an_agent_cannot_hide_its_changes_or_aim_the_restore_outside_the_tree() {
+    let env = Env::new();
+    let dir = project(
+        &env,
+        &[
+            (".gitignore", "*.log\n"),
+            ("secret.txt", "s0\n"),
+            ("sub/f", "inside\n"),
+        ],
+    );
+    let outside = env.home.join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("f"), "outside\n").unwrap();
+    let outside_before = snapshot(&outside);
+    // The agent ignores the file it changes (rules are frozen at the start)
+    // and replaces a directory with a link to outside the tree.
+    let script = format!(
+        "echo secret.txt >> .gitignore; echo s1 > secret.txt; rm -r sub; ln -s {} sub",
+        outside.display()
+    );
+    let id = agent(&env, &dir, &script, &[]);
+    let show = rollback(&env, &dir, &["show", &id]);
+    assert!(show.stdout.contains("~ secret.txt"), "{show:?}");
+    let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(fs::read_to_string(dir.join("secret.txt")).unwrap(), "s0\n");
+    assert_eq!(
+        fs::read_to_string(dir.join(".gitignore")).unwrap(),
+        "*.log\n"
+    );
+    assert!(fs::symlink_metadata(dir.join("sub")).unwrap().is_dir());
+    assert_eq!(fs::read_to_string(dir.join("sub/f")).unwrap(), "inside\n");
+    assert_eq!(
+        snapshot(&outside),
+        outside_before,
+        "the restore wrote outside the tree"
+    );
+}
+
+#[test]
+fn rollback_prune_keeps_the_newest_and_frees_what_nothing_refers_to() {
+    let env = Env::new();
+    let dir = project(&env, &[("a", "a0\n")]);
+    let first = agent(&env, &dir, "echo first-only-content > a", &[]);
+    let second = agent(&env, &dir, "echo second > a", &[]);
+    let o = env.run(&["rollback", "prune", "--keep", "1", "--dry-run"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(
+        o.stdout.contains(&format!(
+            "Would remove the rollback captures of session {}",
+            &env.record(&first).id[..6]
+        )),
+        "{o:?}"
+    );
+    let o = env.run(&["rollback", "prune", "--keep", "1"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(o.stdout.contains("Freed"), "{o:?}");
+    let list = env.run(&["rollback", "list", "--json"]);
+    assert!(!list.stdout.contains(&env.record(&first).id), "{list:?}");
+    assert!(list.stdout.contains(&env.record(&second).id), "{list:?}");
+    // The kept session is whole.
+    assert_eq!(env.run(&["rollback", "verify", &second]).code, 0);
+    let objects = env.home.join("state/nono/rollback/objects");
+    let stored = |content: &[u8]| {
+        fs::read_dir(&objects)
+            .unwrap()
+            .flatten()
+            .filter(|d| d.path().is_dir())
+            .flat_map(|d| fs::read_dir(d.path()).into_iter().flatten().flatten())
+            .any(|f| fs::read(f.path()).is_ok_and(|c| c == content))
+    };
+    assert!(
+        !stored(b"a0\n"),
+        "an object only the pruned session used is still stored"
+    );
+    // The first session's final state is the second's baseline: kept.
+    assert!(stored(b"first-only-content\n"));
+}
+
+#[test]
+fn restore_on_a_terminal_shows_the_plan_and_asks_first() {
+    let env = Env::new();
+    let dir = project(&env, &[("a", "a0\n")]);
+    let id = agent(&env, &dir, "echo a1 > a", &[]);
+    let mut no = env.spawn_pty(&["rollback", "restore", &id], 24, 100);
+    no.expect("Apply 1 changes? [y/N]");
+    no.send(b"n\r");
+    assert_eq!(no.wait(), 1);
+    assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "a1\n");
+    let mut yes = env.spawn_pty(&["rollback", "restore", &id], 24, 100);
+    yes.expect("~ a");
+    yes.expect("Apply 1 changes? [y/N]");
+    yes.send(b"y\r");
+    assert_eq!(yes.wait(), 0);
+    assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "a0\n");
+}
+
+#[test]
+fn restore_of_some_paths_leaves_the_others_and_binary_files_are_named_not_diffed() {
+    let env = Env::new();
+    let dir = project(&env, &[("src/a", "a0\n"), ("b", "b0\n")]);
+    fs::write(dir.join("blob"), b"\x00\x01\x02").unwrap();
+    let id = agent(
+        &env,
+        &dir,
+        "echo a1 > src/a; echo b1 > b; printf '\\000\\003' > blob",
+        &[],
+    );
+    let show = rollback(&env, &dir, &["show", &id, "--diff"]);
+    assert!(
+        show.stdout
+            .contains("Binary files a/blob and b/blob differ"),
+        "{show:?}"
+    );
+    assert!(show.stdout.contains("-b0\n+b1\n"), "{show:?}");
+    let o = rollback(&env, &dir, &["restore", &id, "--yes", "src"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(fs::read_to_string(dir.join("src/a")).unwrap(), "a0\n");
+    assert_eq!(fs::read_to_string(dir.join("b")).unwrap(), "b1\n");
+    let outside = rollback(&env, &dir, &["restore", &id, "--yes", "/etc"]);
+    assert_eq!(outside.code, 2, "{outside:?}");
+    assert!(
+        outside
+            .stderr
+            .contains("not under the session's captured directories"),
+        "{outside:?}"
+    );
+}
+
+#[test]
+fn an_unprivileged_user_restores_read_only_directories_and_modes() {
+    let Some(u) = common::test_user() else {
+        eprintln!("skipped: no unprivileged test user (needs root to create it)");
+        return;
+    };
+    let env = Env::for_user(u);
+    let dir = env.home.join("proj");
+    // Made by the user: a read-only directory holding a file.
+    let o = Out::from(
+        env.sh(
+            "mkdir -p proj/ro && echo f0 > proj/ro/f && echo x > proj/x && chmod 555 proj/ro",
+            &[],
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    let before = snapshot(&dir);
+    let id = agent(
+        &env,
+        &dir,
+        "chmod 755 ro; rm ro/f; echo new > ro/g; chmod 500 ro; chmod 600 x",
+        &[],
+    );
+    let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(snapshot(&dir), before);
+    let o = rollback(&env, &dir, &["restore", &id, "--undo", "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(!dir.join("ro/f").exists());
+}
+
+#[test]
+fn rollback_prune_removes_a_capture_interrupted_before_it_finished() {
+    let env = Env::new();
+    // What a launcher killed mid-baseline leaves: a session directory
+    // without its meta, and a temporary file in the store.
+    let base = env.home.join("state/nono/rollback");
+    let orphan = base.join("sessions/00112233aabbccdd");
+    fs::create_dir_all(&orphan).unwrap();
+    fs::write(orphan.join("baseline.0"), "nono-rollback-index 1\n").unwrap();
+    fs::create_dir_all(base.join("objects")).unwrap();
+    fs::write(base.join("objects/tmp.0123456789abcdef"), "partial").unwrap();
+    let list = env.run(&["rollback", "list"]);
+    assert!(list.stdout.starts_with("No rollback sessions"), "{list:?}");
+    let o = env.run(&["rollback", "prune"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(o.stdout.contains("Removed an unfinished capture"), "{o:?}");
+    assert!(!orphan.exists());
+    assert!(!base.join("objects/tmp.0123456789abcdef").exists());
+}

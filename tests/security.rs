@@ -2084,6 +2084,10 @@ fn silent_connections_cannot_lock_out_a_real_client() {
     let env = Env::new();
     let id = env.start(&["--", "sh", "-c", "echo ready; exec sleep 300"]);
     let r = env.record(&id);
+    // The program may not have printed yet when the start returns.
+    wait_until("the program's output", WAIT, || {
+        env.run(&["logs", &id]).stdout.contains("ready")
+    });
     let sock = endpoint(&env, &r.id);
     let stop = Arc::new(AtomicBool::new(false));
     let flood = {
@@ -2191,4 +2195,70 @@ fn on_a_full_disk_stop_and_logs_say_what_happened() {
         "{o:?}"
     );
     fs::remove_file(mnt.join("filler")).unwrap();
+}
+
+/// Attach on `s`, wait for the ok, ask to be detached and wait for it.
+fn attach_then_detach(s: &mut UnixStream) {
+    s.write_all(&hello(Request::Attach(WinSize::cells(2, 2))))
+        .unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut r = FrameReader::new();
+    let mut b = [0u8; 4096];
+    let mut sent = false;
+    loop {
+        match r.next_frame() {
+            Ok(Some(Frame::Detached(_))) => return,
+            Ok(Some(Frame::Reply(ReplyStatus::Ok, _))) if !sent => {
+                s.write_all(&Frame::DetachMe.to_bytes()).unwrap();
+                sent = true;
+            }
+            Ok(Some(_)) => {}
+            _ => {
+                let n = s.read(&mut b).unwrap();
+                assert!(n > 0, "closed before the detach");
+                r.push(&b[..n]);
+            }
+        }
+    }
+}
+
+// About 8,500 attach/detach cycles (two fsynced record writes each): two
+// minutes on a loaded 2-core VM, so it runs on request:
+// `cargo test --test security -- --ignored`.
+#[test]
+#[ignore]
+fn an_attach_detach_loop_cannot_grow_the_event_log_past_its_bound() {
+    let env = Env::new();
+    let id = env.start(&["--", "sleep", "300"]);
+    let r = env.record(&id);
+    let sock = endpoint(&env, &r.id);
+    let path = env.sessions_dir().join(format!("{}.events", r.id));
+    let bound = 1024 * 1024;
+    let mut cycles = 0;
+    // Each cycle logs an attach and a detach (~130 bytes): run past the bound.
+    while fs::metadata(&path).unwrap().len() < bound - 4096 || cycles % 100 != 0 {
+        let mut s = UnixStream::connect_addr(&sock).unwrap();
+        attach_then_detach(&mut s);
+        cycles += 1;
+    }
+    for _ in 0..200 {
+        let mut s = UnixStream::connect_addr(&sock).unwrap();
+        attach_then_detach(&mut s);
+    }
+    assert_eq!(env.run(&["stop", &id]).code, 0);
+    // The bound, plus the line that says so and the session's end.
+    let len = fs::metadata(&path).unwrap().len();
+    assert!(len <= bound + 512, "{len} bytes after {cycles} cycles");
+    let ev = events(&env, &id);
+    assert!(
+        ev.contains("the event log reached its bound"),
+        "{}",
+        &ev[ev.len() - 500..]
+    );
+    // The end is still recorded.
+    assert!(
+        ev.trim_end().lines().last().unwrap().contains("exited"),
+        "{}",
+        &ev[ev.len() - 500..]
+    );
 }

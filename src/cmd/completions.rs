@@ -72,6 +72,11 @@ pub struct Flag {
 }
 
 impl Flag {
+    /// Whether its value is a sandbox profile (completed with their names).
+    fn takes_profile(&self) -> bool {
+        self.value.as_deref() == Some("PROFILE")
+    }
+
     /// Whether its value is a file name (completed as one).
     fn takes_path(&self) -> bool {
         self.value
@@ -243,6 +248,7 @@ fn bash(specs: &[Spec], global: &[Flag]) -> String {
     let mut opts = format!("        '') echo '{}' ;;\n", spellings(global));
     let mut valued = String::new();
     let mut paths = String::new();
+    let mut profiles = String::new();
     let mut operands = String::new();
     for s in specs {
         let n = &s.name;
@@ -254,6 +260,10 @@ fn bash(specs: &[Spec], global: &[Flag]) -> String {
         let v = spellings(s.flags.iter().filter(|f| f.takes_path()));
         if !v.is_empty() {
             paths += &format!("        {n}) echo '{v}' ;;\n");
+        }
+        let v = spellings(s.flags.iter().filter(|f| f.takes_profile()));
+        if !v.is_empty() {
+            profiles += &format!("        {n}) echo '{v}' ;;\n");
         }
         let words = match &s.operand {
             Operand::Session { all: false } => "$(command nono ps --quiet 2>/dev/null)".into(),
@@ -275,6 +285,7 @@ fn bash(specs: &[Spec], global: &[Flag]) -> String {
         .replace("@OPTS@", &opts)
         .replace("@VALUED@", &valued)
         .replace("@PATHS@", &paths)
+        .replace("@PROFILES@", &profiles)
         .replace("@OPERANDS@", &operands)
 }
 
@@ -305,6 +316,20 @@ _nono_valued() {
 _nono_paths() {
     case $1 in
 @PATHS@    esac
+}
+
+# _nono_profile_opts CMD: the options of CMD whose value is a profile.
+_nono_profile_opts() {
+    case $1 in
+@PROFILES@    esac
+}
+
+# _nono_profiles: the names 'nono profile list' shows.
+_nono_profiles() {
+    local n _
+    command nono profile list 2>/dev/null | while read -r n _; do
+        [[ $n != NAME ]] && echo "$n"
+    done
 }
 
 # _nono_operand CMD N: candidates for operand N (from 0) of CMD.
@@ -350,6 +375,8 @@ _nono() {
         if [[ " $(_nono_paths "$cmd") " == *" $value "* ]]; then
             compopt -o filenames 2>/dev/null
             COMPREPLY=($(compgen -f -- "$cur"))
+        elif [[ " $(_nono_profile_opts "$cmd") " == *" $value "* ]]; then
+            COMPREPLY=($(compgen -W "$(_nono_profiles)" -- "$cur"))
         fi
         return
     fi
@@ -396,7 +423,13 @@ fn zsh_flags(flags: &[Flag]) -> String {
                 None => out += &format!("    '{name}[{help}]' \\\n"),
                 Some(v) => {
                     let how = if name.starts_with("--") { "=" } else { "+" };
-                    let action = if f.takes_path() { "_files" } else { " " };
+                    let action = if f.takes_path() {
+                        "_files"
+                    } else if f.takes_profile() {
+                        "_nono_profiles"
+                    } else {
+                        " "
+                    };
                     out += &format!("    '{name}{how}[{help}]:{}:{action}' \\\n", zsh_quote(v));
                 }
             }
@@ -452,6 +485,12 @@ _nono_sessions() {
   _describe -t sessions session entries
 }
 
+# Profile names, as 'nono profile list' shows them.
+_nono_profiles() {
+  local -a lines=(${(f)"$(_call_program profiles command nono profile list 2>/dev/null)"})
+  compadd -- ${${lines[2,-1]}%% *}
+}
+
 _nono_commands() {
   local -a commands=(
 @COMMANDS@  )
@@ -498,6 +537,8 @@ fn fish(specs: &[Spec], global: &[Flag]) -> String {
             }
             if f.takes_path() {
                 line += " -r -F";
+            } else if f.takes_profile() {
+                line += " -xa '(__nono_profiles)'";
             } else if f.value.is_some() {
                 line += " -x";
             }
@@ -627,6 +668,11 @@ function __nono_sessions
         set -l f (string split \t -- $line)
         printf '%s\t%s\n' $f[1] $f[2] $f[2] $f[1]
     end
+end
+
+# Profile names, as 'nono profile list' shows them.
+function __nono_profiles
+    command nono profile list 2>/dev/null | tail -n +2 | string replace -r ' .*' ''
 end
 
 complete -c nono -f

@@ -5,7 +5,7 @@ use crate::client;
 use crate::error::{Error, Result};
 use crate::out::print_bytes;
 use crate::protocol::{Frame, Request};
-use crate::registry::{self, Registry};
+use crate::registry::{self, Registry, Session};
 use crate::sys;
 
 /// `nono logs --help`.
@@ -44,33 +44,17 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     let reg = Registry::open()?;
     let (s, short) = super::find(&reg, &query)?;
     if !s.state.is_live() {
-        let path = reg.log_path(&s.record.id);
-        let text = registry::read_small_file_limited(&path, crate::defaults::MAX_LOG_BYTES)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => Error::Msg(format!(
-                    "session {short} has {} and left no saved history ({})",
-                    super::attach::ended_phrase(&s),
-                    missing_history_cause(&reg, &s.record.id)
-                )),
-                _ => Error::io(format!("cannot read {}", path.display()), e),
-            })?;
-        let all: Vec<&str> = text.lines().collect();
-        let skip = if lines == 0 {
-            0
-        } else {
-            all.len().saturating_sub(lines as usize)
-        };
-        let mut text = all[skip..].join("\n");
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        let mut out = Vec::with_capacity(text.len());
-        crate::escape::lines_into(text.as_bytes(), &mut out);
-        print_bytes(&out)?;
-        return Ok(0);
+        return print_saved(&reg, &s, &short, lines);
     }
     let (mut stream, mut reader) =
-        client::request(&reg, &s, &short, Request::Logs { follow, lines })?;
+        match client::request(&reg, &s, &short, Request::Logs { follow, lines }) {
+            Ok(c) => c,
+            // Ending as we asked: what it saved at exit is the answer.
+            Err(e) => match ended_meanwhile(&reg, &s) {
+                Some(ended) => return print_saved(&reg, &ended, &short, lines),
+                None => return Err(e),
+            },
+        };
     if !follow {
         // A snapshot comes at once; a supervisor that stops mid-way is named.
         let limit = std::time::Duration::from_millis(crate::defaults::REPLY_TIMEOUT_MS);
@@ -92,6 +76,53 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                 )))
             }
         }
+    }
+}
+
+/// Print the history an ended session's supervisor saved at exit.
+fn print_saved(reg: &Registry, s: &Session, short: &str, lines: u32) -> Result<i32> {
+    let path = reg.log_path(&s.record.id);
+    let text =
+        registry::read_small_file_limited(&path, crate::defaults::MAX_LOG_BYTES).map_err(|e| {
+            match e.kind() {
+                std::io::ErrorKind::NotFound => Error::Msg(format!(
+                    "session {short} has {} and left no saved history ({})",
+                    super::attach::ended_phrase(s),
+                    missing_history_cause(reg, &s.record.id)
+                )),
+                _ => Error::io(format!("cannot read {}", path.display()), e),
+            }
+        })?;
+    let all: Vec<&str> = text.lines().collect();
+    let skip = if lines == 0 {
+        0
+    } else {
+        all.len().saturating_sub(lines as usize)
+    };
+    let mut text = all[skip..].join("\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    let mut out = Vec::with_capacity(text.len());
+    crate::escape::lines_into(text.as_bytes(), &mut out);
+    print_bytes(&out)?;
+    Ok(0)
+}
+
+/// The session's record once its supervisor has finished, if it finishes
+/// within the reply timeout (it saves the history before it exits).
+fn ended_meanwhile(reg: &Registry, s: &Session) -> Option<Session> {
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_millis(crate::defaults::REPLY_TIMEOUT_MS);
+    loop {
+        let now = reg.resolve(&s.record.id).ok()?;
+        if !now.state.is_live() {
+            return Some(now);
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
 

@@ -899,11 +899,23 @@ fn prune(a: &Args) -> Result<i32> {
     let all = sessions()?;
     let ids: Vec<String> = all.iter().map(|(_, m)| m.id.clone()).collect();
     let shorts = registry::short_ids(&ids);
-    let mut ended: Vec<(u64, &PathBuf, &Meta, &String)> = all
+    type Ended<'a> = (
+        (u64, Option<std::time::SystemTime>),
+        &'a PathBuf,
+        &'a Meta,
+        &'a String,
+    );
+    let mut ended: Vec<Ended> = all
         .iter()
         .zip(&shorts)
         .filter(|((_, m), _)| !is_live(&m.id))
-        .map(|((d, m), s)| (ended_at(m), d, m, s))
+        .map(|((d, m), s)| {
+            // Ties within a second go by when the meta was last written.
+            let written = std::fs::metadata(d.join("meta.json"))
+                .and_then(|md| md.modified())
+                .ok();
+            ((ended_at(m), written), d, m, s)
+        })
         .collect();
     ended.sort_by_key(|e| std::cmp::Reverse(e.0));
     let now = registry::now();
@@ -912,7 +924,7 @@ fn prune(a: &Args) -> Result<i32> {
     let mut removed: BTreeSet<PathBuf> = BTreeSet::new();
     for (end, d, m, short) in ended.into_iter().skip(a.keep) {
         if let Some(days) = a.older_days {
-            if (now.saturating_sub(end) as f64) < days * 86_400.0 {
+            if (now.saturating_sub(end.0) as f64) < days * 86_400.0 {
                 continue;
             }
         }
@@ -928,6 +940,11 @@ fn prune(a: &Args) -> Result<i32> {
             "{verb} the rollback captures of session {short} ({}).\n",
             m.name
         ));
+    }
+    // Leftovers of captures that were interrupted (the launcher killed
+    // mid-baseline): no meta, and no capture runs while we hold the lock.
+    if !a.dry {
+        remove_leftovers(&mut out)?;
     }
     // Objects no remaining session refers to.
     let mut keep = BTreeSet::new();
@@ -955,6 +972,35 @@ fn prune(a: &Args) -> Result<i32> {
     ));
     print(&out)?;
     Ok(0)
+}
+
+/// Remove session directories without a meta (a baseline interrupted
+/// before it finished) and temporary files left in the store. Only called
+/// with the store lock held exclusively.
+fn remove_leftovers(out: &mut String) -> Result<()> {
+    let base = rb::base_dir()?;
+    if let Ok(entries) = std::fs::read_dir(base.join("sessions")) {
+        for e in entries.flatten() {
+            let p = e.path();
+            let is_dir = std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir());
+            if is_dir && std::fs::symlink_metadata(p.join("meta.json")).is_err() {
+                std::fs::remove_dir_all(&p)
+                    .map_err(|err| Error::io(format!("cannot remove {}", p.display()), err))?;
+                out.push_str(&format!(
+                    "Removed an unfinished capture ({}).\n",
+                    p.display()
+                ));
+            }
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(base.join("objects")) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with("tmp.") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Rollback data on disk, for `nono prune`'s note: (sessions, bytes).

@@ -16,10 +16,11 @@ pub const USAGE: &str = "\
 Usage: nono stop SESSION [--timeout SECS] [--force]
 
 End a session: its supervisor sends SIGTERM and SIGCONT (so a paused
-program can act on it) to the program's process group, waits up to the
-timeout, then sends SIGKILL. It then records how the program ended,
-removes the socket and exits. This command returns once the record says
-exited, and reports how.
+program can act on it) to the program's process group, or, to a program
+that ignores SIGTERM (an interactive shell), SIGHUP as a terminal hang-up
+would; waits up to the timeout, then kills every process of the session.
+It then records how the program ended, removes the socket and exits. This
+command returns once the record says exited, and reports how.
 
 Options:
   -t, --timeout SECS   seconds between SIGTERM and SIGKILL (default 10)

@@ -146,7 +146,7 @@ pub fn apply(
 ) -> Result<Vec<(Vec<u8>, String)>> {
     let root_fd = capture::open_root(root)?;
     let mut failed: Vec<(Vec<u8>, String)> = Vec::new();
-    let mut copies = CopyStats::default();
+    let copies = std::cell::RefCell::new(CopyStats::default());
     // Modes are given exactly: no umask in between (we are single-threaded).
     let old_umask = sys::umask(0);
     // Removals deepest first: what is in the way of the target, or what
@@ -177,7 +177,7 @@ pub fn apply(
             to,
             is_dir(&s.now),
             store,
-            &mut copies,
+            &copies,
         );
         match res {
             Ok(()) => journal.note("done", root_idx, &s.path),
@@ -185,6 +185,33 @@ pub fn apply(
                 journal.note("fail", root_idx, &s.path);
                 failed.push((s.path.clone(), e));
             }
+        }
+    }
+    // Directories whose mode withholds our own access get it last, deepest first.
+    for s in steps.iter().rev() {
+        let Some(
+            to @ Entry {
+                kind: Kind::Dir, ..
+            },
+        ) = &s.to
+        else {
+            continue;
+        };
+        if to.mode & 0o700 == 0o700 || failed.iter().any(|(p, _)| *p == s.path) {
+            continue;
+        }
+        let res = parent(root_fd.as_raw_fd(), &s.path).and_then(|(pfd, name)| {
+            let fd = sys::openat(
+                Some(pfd.as_raw_fd()),
+                &name,
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                0,
+            )
+            .map_err(|e| e.to_string())?;
+            sys::fchmod(fd.as_raw_fd(), to.mode).map_err(|e| e.to_string())
+        });
+        if let Err(e) = res {
+            failed.push((s.path.clone(), e));
         }
     }
     sys::umask(old_umask);
@@ -219,7 +246,9 @@ fn remove(root: std::os::fd::RawFd, rel: &[u8], dir: bool) -> std::result::Resul
     if really_dir != dir {
         return Err("its type changed while restoring".into());
     }
-    match sys::unlinkat(pfd.as_raw_fd(), &name, really_dir) {
+    match writable(pfd.as_raw_fd(), || {
+        sys::unlinkat(pfd.as_raw_fd(), &name, really_dir)
+    }) {
         Ok(()) => Ok(()),
         Err(e)
             if e.raw_os_error() == Some(libc::ENOTEMPTY)
@@ -234,6 +263,26 @@ fn remove(root: std::os::fd::RawFd, rel: &[u8], dir: bool) -> std::result::Resul
     }
 }
 
+/// Run `op` on directory `dir`; if it is refused because the directory
+/// withholds write access from its owner (us), grant it for the call and
+/// put the mode back (the directory's own step, if any, sets it later).
+fn writable<T>(dir: std::os::fd::RawFd, op: impl Fn() -> std::io::Result<T>) -> std::io::Result<T> {
+    match op() {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let st = sys::fstat(dir)?;
+            let mode = st.mode & 0o7777;
+            if mode & 0o300 == 0o300 {
+                return Err(e);
+            }
+            sys::fchmod(dir, mode | 0o700)?;
+            let res = op();
+            sys::fchmod(dir, mode)?;
+            res
+        }
+        other => other,
+    }
+}
+
 /// Make `rel` what `to` says.
 fn write(
     root: std::os::fd::RawFd,
@@ -241,13 +290,16 @@ fn write(
     to: &Entry,
     now_dir: bool,
     store: &Store,
-    copies: &mut CopyStats,
+    copies: &std::cell::RefCell<CopyStats>,
 ) -> std::result::Result<(), String> {
     let (pfd, name) = parent(root, rel)?;
     let d = pfd.as_raw_fd();
     match &to.kind {
         Kind::Dir => {
-            match sys::mkdirat(d, &name, to.mode) {
+            // Writable by us until its children are in place; `finish_dir`
+            // gives a read-only directory its mode last.
+            let mode = to.mode | 0o700;
+            match sys::mkdirat(d, &name, mode) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e.to_string()),
@@ -260,26 +312,27 @@ fn write(
                 0,
             )
             .map_err(|e| format!("cannot open it: {e}"))?;
-            sys::fchmod(fd.as_raw_fd(), to.mode).map_err(|e| e.to_string())
+            sys::fchmod(fd.as_raw_fd(), mode).map_err(|e| e.to_string())
         }
         Kind::File { hash, size } => {
             let tmp = temp_name();
-            let fd = sys::openat(
-                Some(d),
-                &tmp,
-                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
-                to.mode,
-            )
-            .map_err(|e| format!("cannot create a file next to it: {e}"))?;
-            let file = File::from(fd);
-            let res = store
-                .copy_out(hash, *size, &file, copies)
-                .map_err(|e| e.to_string())
-                .and_then(|_| sys::renameat(d, &tmp, d, &name).map_err(|e| e.to_string()));
-            if res.is_err() {
-                let _ = sys::unlinkat(d, &tmp, false);
-            }
-            res
+            writable(d, || {
+                let fd = sys::openat(
+                    Some(d),
+                    &tmp,
+                    libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+                    to.mode,
+                )?;
+                let file = File::from(fd);
+                let res = store
+                    .copy_out(hash, *size, &file, &mut copies.borrow_mut())
+                    .and_then(|_| sys::renameat(d, &tmp, d, &name));
+                if res.is_err() {
+                    let _ = sys::unlinkat(d, &tmp, false);
+                }
+                res
+            })
+            .map_err(|e| e.to_string())
         }
         Kind::Link(target) => {
             let tmp = temp_name();

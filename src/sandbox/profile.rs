@@ -247,6 +247,13 @@ fn find(spec: &str, below: Option<&Profile>) -> Result<Profile> {
             return parse(spec, "built-in", text);
         }
         let built_in: Vec<&str> = BUILT_INS.iter().map(|(n, _)| *n).collect();
+        if let Some(b) = below.filter(|_| own_name) {
+            return Err(Error::Msg(format!(
+                "profile '{spec}' ({}) extends '{spec}', its own name: a profile may extend the built-in of its name ({}), never itself; name another profile in [meta] extends",
+                b.origin,
+                built_in.join(", ")
+            )));
+        }
         let mut yours = user_names().join(", ");
         if yours.is_empty() {
             yours = "none".into();
@@ -309,9 +316,12 @@ pub fn load_chain(spec: &str) -> Result<Vec<Profile>> {
             .iter()
             .any(|p| p.name == next.name && p.origin == next.origin)
         {
+            let path: Vec<&str> = chain.iter().map(|p| p.name.as_str()).collect();
             return Err(Error::Msg(format!(
-                "profile '{}' extends itself through '{parent}'",
-                chain[0].name
+                "profile '{}' extends itself: {} -> {}; remove one of these extends",
+                chain[0].name,
+                path.join(" -> "),
+                next.name
             )));
         }
         chain.push(next);

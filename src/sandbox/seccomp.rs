@@ -87,6 +87,28 @@ pub fn network_filter() -> Vec<sock_filter> {
     ]
 }
 
+/// A filter under which this kernel seems to refuse user namespaces, as a
+/// container runtime's seccomp profile does: clone() with CLONE_NEWUSER
+/// and unshare() fail with EPERM, clone3() with ENOSYS (so libc falls back
+/// to clone(), whose flags a filter can see). Tests and benchmarks put it
+/// on a launcher to take the fallback path on a kernel that has them.
+pub fn no_user_namespaces_filter() -> Vec<sock_filter> {
+    const JSET_K: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
+    let eperm = errno(libc::EPERM);
+    let enosys = errno(libc::ENOSYS);
+    vec![
+        /* 0 */ op(LD_W_ABS, OFF_NR), // A = syscall number
+        /* 1 */ jump(JEQ_K, libc::SYS_clone3 as u32, 6, 0), // -> 8 ENOSYS
+        /* 2 */ jump(JEQ_K, libc::SYS_unshare as u32, 4, 0), // -> 7 EPERM
+        /* 3 */ jump(JEQ_K, libc::SYS_clone as u32, 0, 2), // not clone -> 6 allow
+        /* 4 */ op(LD_W_ABS, OFF_ARG0_LOW), // A = clone flags
+        /* 5 */ jump(JSET_K, libc::CLONE_NEWUSER as u32, 1, 0), // -> 7 EPERM
+        /* 6 */ op(RET_K, ALLOW),
+        /* 7 */ op(RET_K, eperm),
+        /* 8 */ op(RET_K, enosys),
+    ]
+}
+
 /// No filter exists for other architectures; the caller refuses to start.
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub fn network_filter() -> Vec<sock_filter> {

@@ -862,7 +862,7 @@ impl Supervisor {
         } else if c.overlay {
             c.overlay = false;
             if !c.needs_redraw {
-                c.out.push_output(&term.render());
+                c.out.push_output(&term.render_screen());
             }
         } else {
             return;
@@ -891,7 +891,7 @@ impl Supervisor {
             c.needs_redraw = true;
             return;
         }
-        c.out.push_output(&term.render());
+        c.out.push_output(&term.render_screen());
         c.out.push_output(&overlay_bytes(a, term));
     }
 
@@ -963,6 +963,21 @@ mod tests {
             asked_at: 0,
         });
         a
+    }
+
+    #[test]
+    fn repaints_under_the_overlay_carry_the_screen_not_the_history() {
+        let mut term = Terminal::new(5, 20, 100);
+        for i in 0..50 {
+            term.feed(format!("line {i}\r\n").as_bytes());
+        }
+        let full = String::from_utf8(term.render()).unwrap();
+        let screen = String::from_utf8(term.render_screen()).unwrap();
+        assert!(full.contains("line 3\r\n"));
+        assert!(!screen.contains("line 3\r\n") && screen.contains("line 49"));
+        let mut client = Terminal::new(5, 20, 100);
+        client.feed(&term.render_screen());
+        assert_eq!(client.screen_text(), term.screen_text());
     }
 
     #[test]

@@ -62,6 +62,10 @@ pub struct Spawned {
     pub tmpdir: Option<String>,
     /// Every granted path with its access, as applied (for approvals).
     pub grants: Vec<(PathBuf, u8)>,
+    /// The master of the program's terminal when the init made it in the
+    /// session's own devpts instance (so it has a name there); it replaces
+    /// the supervisor's.
+    pub master: Option<OwnedFd>,
 }
 
 /// The applied policy's grants, for approvals.
@@ -96,6 +100,7 @@ pub fn spawn(
         };
         let program = spawn_direct(spec, slave, confine, None, None)?;
         return Ok(Spawned {
+            master: None,
             grants: Vec::new(),
             program,
             init: None,
@@ -143,6 +148,7 @@ pub fn spawn(
         });
     match started {
         Ok((program, info)) => Ok(Spawned {
+            master: None,
             grants,
             program,
             init: None,
@@ -322,6 +328,22 @@ fn spawn_in_namespaces(
             "the session's init ended during setup".into(),
         ));
     }
+    // The program's terminal, made by the init in the session's devpts.
+    let mut fds = [PollFd::new(reports.as_raw_fd(), POLLIN)];
+    let timeout = crate::defaults::NAMESPACE_SETUP_TIMEOUT_MS as i32;
+    let master = match sys::poll(&mut fds, timeout) {
+        Ok(1) => sys::recv_fd(reports.as_raw_fd()),
+        _ => Err(io::ErrorKind::TimedOut.into()),
+    };
+    let master = match master {
+        Ok(m) => m,
+        Err(e) => {
+            return failed(NsFailure::Start(
+                1,
+                format!("the session's init did not hand over the terminal: {e}"),
+            ))
+        }
+    };
     let _ = reports.set_read_timeout(None);
     let _ = reports.set_nonblocking(true);
     Ok(Spawned {
@@ -333,6 +355,7 @@ fn spawn_in_namespaces(
         sandbox: Some(sandbox::info(&applied, abi, Some(tmpdir))),
         tmpdir: host_tmpdir,
         grants: grants_of(&applied),
+        master: Some(master),
     })
 }
 
@@ -406,7 +429,19 @@ fn init_main(report: UnixStream, slave: &OwnedFd, plan: &InitPlan) -> ! {
             }
         }
     }
-    let mut cmd = match command(plan.spec, slave, Some(plan.tmpdir), Some(plan.applied)) {
+    // The session's terminal, from its own devpts instance, the size of the
+    // supervisor's: the program finds its name there (tty, GPG_TTY).
+    let size = sys::get_winsize(slave.as_raw_fd()).unwrap_or(sys::WinSize::cells(24, 80));
+    let (master, own_slave) = match sys::open_pty(size) {
+        Ok(pair) => pair,
+        Err(e) => {
+            say(&format!(
+                "unavailable cannot open a terminal in the session's devpts: {e}"
+            ));
+            sys::exit_now(1);
+        }
+    };
+    let mut cmd = match command(plan.spec, &own_slave, Some(plan.tmpdir), Some(plan.applied)) {
         Ok(c) => c,
         Err(e) => {
             say(&format!("err 1 cannot set up the pty: {e}"));
@@ -423,13 +458,15 @@ fn init_main(report: UnixStream, slave: &OwnedFd, plan: &InitPlan) -> ! {
         }
     };
     drop(cmd);
+    drop(own_slave);
     say("ready");
     // Not reaped until the supervisor has found the program's pid (an
     // unreaped program that already exited is still listed, as a zombie).
     let mut go = [0u8; 1];
-    if !matches!(sys::read(fd, &mut go), Ok(1)) {
+    if !matches!(sys::read(fd, &mut go), Ok(1)) || sys::send_fd(fd, master.as_raw_fd()).is_err() {
         sys::exit_now(1);
     }
+    drop(master);
     loop {
         let Ok(sig) = sys::wait_signal(&all) else {
             continue;
@@ -502,9 +539,9 @@ pub fn kill_descendants() -> usize {
         for pid in &found {
             let _ = sys::kill(*pid, libc::SIGKILL);
         }
+        // Not reaped here: the program's status is the caller's to collect
+        // (the scan skips zombies).
         total += found.len();
-        // Reap what we can so the next scan does not count zombies.
-        while let Ok(Some(_)) = sys::wait_nohang(-1) {}
     }
     total
 }

@@ -381,12 +381,15 @@ impl Supervisor {
             listener
                 .set_nonblocking(true)
                 .map_err(|e| fail(Error::io("socket", e)))?;
-            let (master, slave) =
+            let (mut master, slave) =
                 sys::open_pty(size).map_err(|e| fail(Error::io("cannot open a pty", e)))?;
             if spec.command.is_empty() {
                 return Err((2, "no command given".to_string()));
             }
-            let spawned = child::spawn(&spec, slave, notify)?;
+            let mut spawned = child::spawn(&spec, slave, notify)?;
+            if let Some(m) = spawned.master.take() {
+                master = m;
+            }
             tmpdir.clone_from(&spawned.tmpdir);
             if let Some(info) = &spawned.sandbox {
                 if info.enforced.iter().any(|e| e == "scope-abstract-unix") {
@@ -1386,7 +1389,15 @@ fn check_peer(stream: &UnixStream) -> std::result::Result<(), String> {
         ));
     }
     // Fail closed: a peer whose ancestry cannot be read (it connected and
-    // exited, handing the socket to another process) is refused.
+    // exited, handing the socket to another process) is refused. Our own
+    // descendants first, so a helper of ours named like a supervisor (an
+    // init forked without exec) still reads as this session.
+    if procfs::is_self_or_descendant(cred.pid, sys::getpid()) == Some(true) {
+        return Err(format!(
+            "pid {} runs inside this session; a session cannot control itself",
+            cred.pid
+        ));
+    }
     match procfs::origin(cred.pid) {
         Some(procfs::Origin::Outside) => Ok(()),
         Some(procfs::Origin::InSession(sup)) if sup == sys::getpid() => Err(format!(

@@ -115,15 +115,29 @@ impl Terminal {
     /// cursors, cursor position (pending wrap included), shape and
     /// visibility, pen, character sets, title and every input mode.
     pub fn render(&self) -> Vec<u8> {
+        self.render_from(true)
+    }
+
+    /// [`render`](Self::render) without the scrollback: the screen as it
+    /// is now, for repainting a client that already has the history (the
+    /// approval overlay's redraws).
+    pub fn render_screen(&self) -> Vec<u8> {
+        self.render_from(false)
+    }
+
+    /// The redraw, with or without the scrollback first.
+    fn render_from(&self, history: bool) -> Vec<u8> {
         let e = &self.emu;
         let mut o = Out {
             s: String::with_capacity(e.rows * e.cols * 2),
             pen: Pen::default(),
         };
         o.s.push_str(PRELUDE);
-        for line in e.history.iter() {
-            o.history_line(line, e.cols);
-            o.s.push_str("\r\n");
+        if history {
+            for line in e.history.iter() {
+                o.history_line(line, e.cols);
+                o.s.push_str("\r\n");
+            }
         }
         for (i, row) in e.main.rows.iter().enumerate() {
             if i > 0 {
