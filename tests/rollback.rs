@@ -748,3 +748,23 @@ fn an_unprivileged_user_restores_read_only_directories_and_modes() {
     assert_eq!(o.code, 0, "{o:?}");
     assert!(!dir.join("ro/f").exists());
 }
+
+#[test]
+fn rollback_prune_removes_a_capture_interrupted_before_it_finished() {
+    let env = Env::new();
+    // What a launcher killed mid-baseline leaves: a session directory
+    // without its meta, and a temporary file in the store.
+    let base = env.home.join("state/nono/rollback");
+    let orphan = base.join("sessions/00112233aabbccdd");
+    fs::create_dir_all(&orphan).unwrap();
+    fs::write(orphan.join("baseline.0"), "nono-rollback-index 1\n").unwrap();
+    fs::create_dir_all(base.join("objects")).unwrap();
+    fs::write(base.join("objects/tmp.0123456789abcdef"), "partial").unwrap();
+    let list = env.run(&["rollback", "list"]);
+    assert!(list.stdout.starts_with("No rollback sessions"), "{list:?}");
+    let o = env.run(&["rollback", "prune"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(o.stdout.contains("Removed an unfinished capture"), "{o:?}");
+    assert!(!orphan.exists());
+    assert!(!base.join("objects/tmp.0123456789abcdef").exists());
+}

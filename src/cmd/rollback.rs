@@ -941,6 +941,11 @@ fn prune(a: &Args) -> Result<i32> {
             m.name
         ));
     }
+    // Leftovers of captures that were interrupted (the launcher killed
+    // mid-baseline): no meta, and no capture runs while we hold the lock.
+    if !a.dry {
+        remove_leftovers(&mut out)?;
+    }
     // Objects no remaining session refers to.
     let mut keep = BTreeSet::new();
     for (d, m) in all.iter().filter(|(d, _)| !removed.contains(d)) {
@@ -967,6 +972,35 @@ fn prune(a: &Args) -> Result<i32> {
     ));
     print(&out)?;
     Ok(0)
+}
+
+/// Remove session directories without a meta (a baseline interrupted
+/// before it finished) and temporary files left in the store. Only called
+/// with the store lock held exclusively.
+fn remove_leftovers(out: &mut String) -> Result<()> {
+    let base = rb::base_dir()?;
+    if let Ok(entries) = std::fs::read_dir(base.join("sessions")) {
+        for e in entries.flatten() {
+            let p = e.path();
+            let is_dir = std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir());
+            if is_dir && std::fs::symlink_metadata(p.join("meta.json")).is_err() {
+                std::fs::remove_dir_all(&p)
+                    .map_err(|err| Error::io(format!("cannot remove {}", p.display()), err))?;
+                out.push_str(&format!(
+                    "Removed an unfinished capture ({}).\n",
+                    p.display()
+                ));
+            }
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(base.join("objects")) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with("tmp.") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Rollback data on disk, for `nono prune`'s note: (sessions, bytes).

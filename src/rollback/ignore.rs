@@ -136,6 +136,9 @@ impl Rules {
         {
             return true;
         }
+        if self.sets.is_empty() && self.exclude_file.is_empty() {
+            return false;
+        }
         let mut full = self.prefix.clone();
         full.extend_from_slice(path);
         // The deepest .gitignore with a matching line decides.

@@ -137,25 +137,28 @@ const INDEX_HEADER: &str = "nono-rollback-index 1";
 
 /// An index as text: one line per path, sorted.
 pub fn index_to_text(index: &Index) -> String {
-    let mut out = String::with_capacity(index.len() * 120);
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(index.len() * 140);
     out.push_str(INDEX_HEADER);
     out.push('\n');
     for (path, e) in index {
         let p = escape(path);
         let s = &e.stat;
-        let line = match &e.kind {
-            Kind::File { hash, size } => format!(
-                "F {:o} {size} {hash} {} {} {} {} {p}\n",
+        // Writing to a String cannot fail.
+        let _ = match &e.kind {
+            Kind::File { hash, size } => writeln!(
+                out,
+                "F {:o} {size} {hash} {} {} {} {} {p}",
                 e.mode, s.dev, s.ino, s.mtime, s.ctime
             ),
-            Kind::Big(size) => format!(
-                "B {:o} {size} {} {} {} {} {p}\n",
+            Kind::Big(size) => writeln!(
+                out,
+                "B {:o} {size} {} {} {} {} {p}",
                 e.mode, s.dev, s.ino, s.mtime, s.ctime
             ),
-            Kind::Link(t) => format!("L {} {p}\n", escape(t)),
-            Kind::Dir => format!("D {:o} {p}\n", e.mode),
+            Kind::Link(t) => writeln!(out, "L {} {p}", escape(t)),
+            Kind::Dir => writeln!(out, "D {:o} {p}", e.mode),
         };
-        out.push_str(&line);
     }
     out
 }
@@ -169,7 +172,17 @@ pub fn index_from_text(text: &str) -> std::result::Result<Index, String> {
     let mut index = Index::new();
     for (n, line) in lines.enumerate() {
         let bad = || format!("line {}: malformed", n + 2);
-        let f: Vec<&str> = line.split(' ').collect();
+        // At most 9 fields; no allocation per line.
+        let mut fields = [""; 10];
+        let mut count = 0;
+        for part in line.split(' ') {
+            if count == fields.len() {
+                return Err(bad());
+            }
+            fields[count] = part;
+            count += 1;
+        }
+        let f = &fields[..count];
         let num = |s: &str| s.parse::<u64>().map_err(|_| bad());
         let inum = |s: &str| s.parse::<i64>().map_err(|_| bad());
         let mode = |s: &str| u32::from_str_radix(s, 8).map_err(|_| bad());
@@ -182,7 +195,7 @@ pub fn index_from_text(text: &str) -> std::result::Result<Index, String> {
                 size: 0,
             })
         };
-        let (path, entry) = match f.as_slice() {
+        let (path, entry) = match f {
             ["F", m, size, hash, rest @ ..] if rest.len() == 5 => {
                 let valid = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
                 if !valid {
