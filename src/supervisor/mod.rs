@@ -1315,6 +1315,8 @@ impl Supervisor {
             self.end_errors.push(msg);
         }
         self.record.status = "exited".into();
+        // Requests end with the program.
+        self.record.waiting = 0;
         self.record.ended_at = Some(registry::now());
         self.record.attached = false;
         match st {
