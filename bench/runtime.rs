@@ -1620,7 +1620,10 @@ fn wait_for_text(fd: i32, needles: &[&[u8]], timeout: Duration) -> Res<()> {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Err(format!("no {needles:?} within {timeout:?}"));
+                    return Err(format!(
+                        "no {needles:?} within {timeout:?}; got {:?}",
+                        String::from_utf8_lossy(&seen[seen.len().saturating_sub(400)..])
+                    ));
                 }
                 let mut fds = [PollFd::new(fd, POLLIN)];
                 sys::poll(&mut fds, left.as_millis() as i32 + 1).map_err(err("poll"))?;
