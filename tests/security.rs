@@ -765,21 +765,44 @@ fn malformed_frames_floods_and_stalls_do_not_hurt_the_session_or_its_client() {
     let fd_base = fds(sup).len();
     let rss_base = rss_kib(sup);
 
-    // A stalled half-frame: three bytes of a header, then silence.
-    let t0 = Instant::now();
-    let mut stalled = UnixStream::connect_addr(&sock).unwrap();
-    stalled.write_all(&[1, 0, 0]).unwrap();
-    let staller = std::thread::spawn(move || read_to_close(&mut stalled, Duration::from_secs(15)));
-    // Others are served meanwhile.
-    let ps = env.run(&["ps"]);
-    assert!(ps.code == 0 && ps.stdout.contains(&id), "{ps:?}");
-    let logs = env.run(&["logs", &id]);
-    assert!(logs.code == 0 && logs.stdout.contains("pre-4"), "{logs:?}");
-    assert!(
-        !staller.is_finished() && t0.elapsed() < Duration::from_millis(1900),
-        "ps and logs were not served while a connection stalled ({:?})",
-        t0.elapsed()
-    );
+    // A stalled half-frame: three bytes of a header, then silence; the
+    // thread says when the supervisor closed it.
+    let stall = || {
+        let t0 = Instant::now();
+        let mut stalled = UnixStream::connect_addr(&sock).unwrap();
+        stalled.write_all(&[1, 0, 0]).unwrap();
+        let staller = std::thread::spawn(move || {
+            let (got, closed, _) = read_to_close(&mut stalled, Duration::from_secs(15));
+            (got, closed, Instant::now())
+        });
+        (t0, staller)
+    };
+    // Others are served meanwhile: ps and logs finish well before the
+    // stalled connection's 2 s are up. A run where the loaded machine took
+    // longer than that for them proves nothing either way, so it is retried;
+    // a supervisor that waits on the stalled peer never passes.
+    let mut tries = Vec::new();
+    let (t0, staller) = loop {
+        let (t0, staller) = stall();
+        let ps = env.run(&["ps"]);
+        assert!(ps.code == 0 && ps.stdout.contains(&id), "{ps:?}");
+        let logs = env.run(&["logs", &id]);
+        assert!(logs.code == 0 && logs.stdout.contains("pre-4"), "{logs:?}");
+        let took = t0.elapsed();
+        if took < Duration::from_millis(1900) {
+            assert!(
+                !staller.is_finished(),
+                "the stalled connection closed early"
+            );
+            break (t0, staller);
+        }
+        tries.push(took);
+        assert!(
+            tries.len() < 5,
+            "ps and logs were not served while a connection stalled ({tries:?})"
+        );
+        let _ = staller.join();
+    };
 
     let expect_refused = |bytes: &[u8], what: &str| {
         let mut s = UnixStream::connect_addr(&sock).unwrap();
@@ -863,8 +886,8 @@ fn malformed_frames_floods_and_stalls_do_not_hurt_the_session_or_its_client() {
     for _ in 0..1000 {
         drop(UnixStream::connect_addr(&sock).unwrap());
     }
-    let (_, closed, took) = staller.join().unwrap();
-    let stall_took = t0.elapsed().max(took);
+    let (_, closed, closed_at) = staller.join().unwrap();
+    let stall_took = closed_at - t0;
     assert!(closed, "the stalled connection was never closed");
     assert!(
         stall_took >= Duration::from_millis(1800) && stall_took < Duration::from_secs(8),

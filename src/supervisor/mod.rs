@@ -1383,6 +1383,14 @@ fn clamp_size(size: WinSize) -> WinSize {
 fn check_peer(stream: &UnixStream) -> std::result::Result<(), String> {
     let cred = sys::peer_cred(stream.as_raw_fd())
         .map_err(|e| format!("cannot read peer credentials: {e}"))?;
+    // Taken now, checked after the walk below: SO_PEERCRED's pid may be
+    // reused once the peer is gone, and only a pidfd tells which it names.
+    let pidfd = sys::peer_pidfd(stream.as_raw_fd()).map_err(|e| {
+        format!(
+            "pid {} exited before its origin could be checked ({e})",
+            cred.pid
+        )
+    })?;
     let me = sys::geteuid();
     if cred.uid != me {
         return Err(format!(
@@ -1400,7 +1408,12 @@ fn check_peer(stream: &UnixStream) -> std::result::Result<(), String> {
             cred.pid
         ));
     }
-    match procfs::origin(cred.pid) {
+    let origin = procfs::origin(cred.pid);
+    // The verdict is about the peer only if the pid still names it now.
+    let reused = pidfd
+        .as_ref()
+        .is_some_and(|p| procfs::pidfd_pid(p.as_raw_fd()) != Some(cred.pid));
+    match origin.filter(|_| !reused) {
         Some(procfs::Origin::Outside) => Ok(()),
         Some(procfs::Origin::InSession(sup)) if sup == sys::getpid() => Err(format!(
             "pid {} runs inside this session; a session cannot control itself",
