@@ -150,6 +150,12 @@ pub const ROLLBACK_MAX_FILES: u64 = 200_000;
 /// 500 MB benchmark tree, still seconds to copy on an SSD.
 pub const ROLLBACK_MAX_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 
+/// Extra time `nono stop` gives the supervisor of a rollback session to
+/// capture the final state before it counts as hung: a changed file of the
+/// 500 MB benchmark tree is re-read in well under this on a loaded disk,
+/// while a truly hung supervisor is still killed within about a minute.
+pub const ROLLBACK_FINAL_GRACE_SECS: u64 = 60;
+
 /// A capture that runs longer than this prints progress on stderr (the
 /// issue's "about a second").
 pub const ROLLBACK_PROGRESS_AFTER_MS: u64 = 1_000;

@@ -793,3 +793,20 @@ fn every_writable_directory_is_captured_and_restored_on_its_own() {
     assert_eq!(fs::read_to_string(other.join("o")).unwrap(), "o0\n");
     assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "a1\n");
 }
+
+#[test]
+fn paths_in_gits_global_excludes_file_are_left_alone() {
+    let env = Env::new();
+    fs::create_dir_all(env.home.join("config/git")).unwrap();
+    fs::write(env.home.join("config/git/ignore"), "*.swp\n").unwrap();
+    let dir = project(&env, &[("a", "a0\n")]);
+    let id = agent(&env, &dir, "echo a1 > a; echo swap > .a.swp", &[]);
+    let show = rollback(&env, &dir, &["show", &id]);
+    assert!(
+        !show.stdout.lines().skip(1).any(|l| l.contains(".a.swp")),
+        "{show:?}"
+    );
+    assert_eq!(rollback(&env, &dir, &["restore", &id, "--yes"]).code, 0);
+    assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "a0\n");
+    assert_eq!(fs::read_to_string(dir.join(".a.swp")).unwrap(), "swap\n");
+}

@@ -478,6 +478,22 @@ fn outer_ignores(root: &Path, root_idx: usize) -> (String, Vec<IgnoreFile>) {
             });
         }
     }
+    // git's default core.excludesFile, below .git/info/exclude.
+    let global = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|c| c.join("git"));
+    if let Some(fd) = global.and_then(|g| open_dir(None, g.as_os_str()).ok()) {
+        if let Some(lines) = read_small_at(fd.as_raw_fd(), "ignore") {
+            files.push(IgnoreFile {
+                root: root_idx,
+                base: String::new(),
+                exclude_file: true,
+                lines,
+            });
+        }
+    }
     if !prefix.is_empty() {
         let mut dir = top.clone();
         let mut base = String::new();
