@@ -295,14 +295,14 @@ fn write(
             // Writable by us until its children are in place; `finish_dir`
             // gives a read-only directory its mode last.
             let mode = to.mode | 0o700;
-            match sys::mkdirat(d, &name, mode) {
+            match sys::mkdirat(d, name, mode) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e.to_string()),
             }
             let fd = sys::openat(
                 Some(d),
-                &name,
+                name,
                 libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
                 0,
             )
@@ -321,7 +321,7 @@ fn write(
                 let file = File::from(fd);
                 let res = store
                     .copy_out(hash, *size, &file, &mut copies.borrow_mut())
-                    .and_then(|_| sys::renameat(d, &tmp, d, &name));
+                    .and_then(|_| sys::renameat(d, &tmp, d, name));
                 if res.is_err() {
                     let _ = sys::unlinkat(d, &tmp, false);
                 }
@@ -332,7 +332,7 @@ fn write(
         Kind::Link(target) => {
             let tmp = temp_name();
             sys::symlinkat(OsStr::from_bytes(target), d, &tmp).map_err(|e| e.to_string())?;
-            sys::renameat(d, &tmp, d, &name).map_err(|e| {
+            sys::renameat(d, &tmp, d, name).map_err(|e| {
                 let _ = sys::unlinkat(d, &tmp, false);
                 e.to_string()
             })
