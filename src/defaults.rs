@@ -192,6 +192,12 @@ pub const APPROVAL_SAVE_MS: u64 = 200;
 /// program cannot grow the event log by more than ~100 KiB a minute.
 pub const APPROVAL_EVENTS_PER_MINUTE: u32 = 600;
 
+/// Connections a request makes at most when the supervisor drops them
+/// unread (it makes room that way under a connect flood): a real client
+/// loses that race rarely, twice in a row almost never; a dead supervisor
+/// refuses the connect instead, so this never delays a real failure.
+pub const REQUEST_ATTEMPTS: usize = 3;
+
 /// How long a command waits for a supervisor to answer its hello before
 /// saying it is frozen: a live supervisor answers in well under a
 /// millisecond; 5 s leaves room for a loaded machine and swapping.

@@ -982,6 +982,13 @@ impl Supervisor {
             }
             // Silent connections cannot lock anyone out: the one closest to
             // its deadline makes room for the newcomer.
+            // Those that hung up or whose hello came meanwhile go first: a
+            // real client's hello still unread is never what gets evicted.
+            if self.pending.len() >= MAX_PENDING_CONNECTIONS {
+                for i in (0..self.pending.len()).rev() {
+                    self.pending_activity(i);
+                }
+            }
             if self.pending.len() >= MAX_PENDING_CONNECTIONS {
                 if let Some(oldest) =
                     (0..self.pending.len()).min_by_key(|&i| self.pending[i].deadline)
