@@ -4,7 +4,7 @@
 //! stop) share its connect/hello/reply steps.
 
 use crate::config::{Config, DetachMatcher};
-use crate::defaults::{CLIENT_READ_BYTES, REPLY_TIMEOUT_MS};
+use crate::defaults::{CLIENT_READ_BYTES, REPLY_TIMEOUT_MS, REQUEST_ATTEMPTS};
 use crate::error::{Error, Result};
 use crate::procfs;
 use crate::protocol::{self, ExitStatus, Frame, FrameReader, Hello, ReplyStatus, Request};
@@ -142,6 +142,29 @@ pub fn request(
     short: &str,
     req: Request,
 ) -> Result<(UnixStream, FrameReader)> {
+    // A supervisor that makes room under a connect flood drops the oldest
+    // connection whose hello it has not read; ours never reached it, so
+    // asking again is safe.
+    for _ in 1..REQUEST_ATTEMPTS {
+        if let Some(done) = request_once(reg, s, short, req)? {
+            return Ok(done);
+        }
+    }
+    request_once(reg, s, short, req)?.ok_or_else(|| {
+        Error::Msg(format!(
+            "session {short} closed the connection (its supervisor is exiting)"
+        ))
+    })
+}
+
+/// One connect, hello and reply; None when the supervisor closed the
+/// connection without a word (our hello unread).
+fn request_once(
+    reg: &Registry,
+    s: &Session,
+    short: &str,
+    req: Request,
+) -> Result<Option<(UnixStream, FrameReader)>> {
     let mut stream = connect(reg, s, short)?;
     let limit = Duration::from_millis(REPLY_TIMEOUT_MS);
     // Backstops for a supervisor that stops mid-reply.
@@ -158,10 +181,18 @@ pub fn request(
         )));
     }
     let mut reader = FrameReader::new();
+    let mut buf = [0u8; 4096];
+    match stream.read(&mut buf) {
+        Ok(0) => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(None),
+        Ok(n) => reader.push(&buf[..n]),
+        // Anything else, expect_ok's read meets again and names.
+        Err(_) => {}
+    }
     expect_ok(&mut stream, &mut reader, short)?;
     let _ = stream.set_write_timeout(None);
     let _ = stream.set_read_timeout(None);
-    Ok((stream, reader))
+    Ok(Some((stream, reader)))
 }
 
 /// The line a client prints when the session's program ends while it is

@@ -150,6 +150,12 @@ pub const ROLLBACK_MAX_FILES: u64 = 200_000;
 /// 500 MB benchmark tree, still seconds to copy on an SSD.
 pub const ROLLBACK_MAX_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 
+/// Extra time `nono stop` gives the supervisor of a rollback session to
+/// capture the final state before it counts as hung: a changed file of the
+/// 500 MB benchmark tree is re-read in well under this on a loaded disk,
+/// while a truly hung supervisor is still killed within about a minute.
+pub const ROLLBACK_FINAL_GRACE_SECS: u64 = 60;
+
 /// A capture that runs longer than this prints progress on stderr (the
 /// issue's "about a second").
 pub const ROLLBACK_PROGRESS_AFTER_MS: u64 = 1_000;
@@ -185,6 +191,12 @@ pub const APPROVAL_SAVE_MS: u64 = 200;
 /// and the count logged later. A person decides far fewer; a flooding
 /// program cannot grow the event log by more than ~100 KiB a minute.
 pub const APPROVAL_EVENTS_PER_MINUTE: u32 = 600;
+
+/// Connections a request makes at most when the supervisor drops them
+/// unread (it makes room that way under a connect flood): a real client
+/// loses that race rarely, twice in a row almost never; a dead supervisor
+/// refuses the connect instead, so this never delays a real failure.
+pub const REQUEST_ATTEMPTS: usize = 3;
 
 /// How long a command waits for a supervisor to answer its hello before
 /// saying it is frozen: a live supervisor answers in well under a

@@ -51,6 +51,20 @@ pub fn is_same_process(pid: i32, start_time: u64) -> bool {
     stat(pid).is_some_and(|s| s.start_time == start_time && !matches!(s.state, 'Z' | 'X'))
 }
 
+/// The pid the process behind `pidfd` has now (the `Pid:` line of its
+/// fdinfo), or None once it has been reaped (the kernel shows -1) or the
+/// line cannot be read.
+pub fn pidfd_pid(pidfd: i32) -> Option<i32> {
+    let info = fs::read_to_string(format!("/proc/self/fdinfo/{pidfd}")).ok()?;
+    let pid: i32 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pid:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    (pid > 0).then_some(pid)
+}
+
 /// The name every supervisor gives itself (`PR_SET_NAME`), so any process
 /// can be told to run inside some session by walking its parents.
 pub const SUPERVISOR_COMM: &str = "nono-supervisor";
@@ -186,6 +200,18 @@ pub fn umask(pid: i32) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_peer_pidfd_names_the_connecting_process() {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&a);
+        // Kernels before 6.5 have no SO_PEERPIDFD; the supervisor then
+        // relies on the start-time checks alone.
+        if let Some(pidfd) = crate::sys::peer_pidfd(fd).unwrap() {
+            let pidfd = std::os::fd::AsRawFd::as_raw_fd(&pidfd);
+            assert_eq!(pidfd_pid(pidfd), Some(std::process::id() as i32));
+        }
+    }
 
     #[test]
     fn a_name_with_parens_and_spaces_does_not_confuse_the_parser() {

@@ -478,6 +478,34 @@ pub fn peer_cred(fd: RawFd) -> io::Result<PeerCred> {
     })
 }
 
+/// `SO_PEERPIDFD` (Linux 6.5+; the asm-generic value x86_64 and arm64
+/// use), which the libc crate does not export.
+const SO_PEERPIDFD: libc::c_int = 77;
+
+/// A pidfd for the process that connected a Unix socket: unlike the pid in
+/// SO_PEERCRED it cannot come to name another process. None on a kernel
+/// without SO_PEERPIDFD.
+pub fn peer_pidfd(fd: RawFd) -> io::Result<Option<OwnedFd>> {
+    let mut pidfd: libc::c_int = -1;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `pidfd`, which is that size.
+    let r = cvt(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            SO_PEERPIDFD,
+            (&mut pidfd as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    });
+    match r {
+        Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => Ok(None),
+        Err(e) => Err(e),
+        // SAFETY: on success the kernel installed a new fd that nothing else owns.
+        Ok(_) => Ok(Some(unsafe { OwnedFd::from_raw_fd(pidfd) })),
+    }
+}
+
 /// Name this process (`PR_SET_NAME`, shown as `comm` in `/proc`); at most
 /// 15 bytes are kept.
 pub fn set_process_name(name: &str) -> io::Result<()> {

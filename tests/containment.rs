@@ -351,7 +351,7 @@ fn listen_as(u: User, path: &Path) -> std::process::Child {
 }
 
 #[test]
-fn sockets_in_the_state_and_config_directories_are_out_of_reach() {
+fn sockets_in_the_state_config_and_runtime_directories_are_out_of_reach() {
     let Some(u) = user() else { return };
     let Some(py) = common::python() else { return };
     let env = Env::for_user(u);
@@ -364,6 +364,16 @@ fn sockets_in_the_state_and_config_directories_are_out_of_reach() {
         std::os::unix::fs::chown(&d, Some(u.uid), Some(u.gid)).unwrap();
         fs::set_permissions(&d, fs::Permissions::from_mode(0o700)).unwrap();
         let s = d.join("probe.sock");
+        listeners.push(listen_as(u, &s));
+        socks.push(s);
+    }
+    // The user's runtime directory, where agents, buses and displays listen
+    // (made here when the machine has none for this user; removed after).
+    let run = PathBuf::from(format!("/run/user/{}", u.uid));
+    let made_run = !run.exists() && Path::new("/run/user").is_dir() && fs::create_dir(&run).is_ok();
+    if run.is_dir() {
+        std::os::unix::fs::chown(&run, Some(u.uid), Some(u.gid)).unwrap();
+        let s = run.join(format!("nono-probe-{}.sock", token()));
         listeners.push(listen_as(u, &s));
         socks.push(s);
     }
@@ -382,6 +392,11 @@ fn sockets_in_the_state_and_config_directories_are_out_of_reach() {
     for mut l in listeners {
         let _ = l.kill();
         let _ = l.wait();
+    }
+    if made_run {
+        let _ = fs::remove_dir_all(&run);
+    } else if let Some(s) = socks.iter().find(|s| s.starts_with(&run)) {
+        let _ = fs::remove_file(s);
     }
 }
 
@@ -534,4 +549,31 @@ fn inspect_and_ps_json_show_the_containment() {
     assert!(json.contains("\"containment\":\"namespaces\""), "{json}");
     let id = env.start(&["--no-sandbox", "--", "sleep", "60"]);
     assert_eq!(env.record(&id).containment.as_deref(), Some("descendants"));
+}
+
+#[test]
+fn without_namespaces_only_the_sessions_own_terminal_is_granted() {
+    let Some(u) = user() else { return };
+    let env = Env::for_user(u);
+    let (master, slave) = nono::sys::open_pty(nono::sys::WinSize::cells(24, 80)).unwrap();
+    std::os::unix::fs::fchown(&slave, Some(u.uid), Some(u.gid)).unwrap();
+    let fd = |f: &std::os::fd::OwnedFd| std::os::fd::AsRawFd::as_raw_fd(f);
+    let name = fs::read_link(format!("/proc/self/fd/{}", fd(&slave))).unwrap();
+    let name = name.to_str().unwrap();
+    let script = format!(
+        "printf PWNED > {name} && echo OPENED; printf OWN > \"$(tty)\" && echo OWN-OK; echo done"
+    );
+    let (code, text) = run_without_namespaces(&env, &["run", "--", "sh", "-c", &script]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("done") && text.contains("OWN-OK"), "{text}");
+    assert!(!text.contains("OPENED"), "{text}");
+    nono::sys::set_nonblocking(fd(&master), true).unwrap();
+    let mut buf = [0u8; 64];
+    let got = nono::sys::read(fd(&master), &mut buf);
+    assert!(
+        !matches!(got, Ok(n) if n > 0),
+        "bytes reached the operator's terminal"
+    );
+    let shown = env.run(&["profile", "show", "default"]).stdout;
+    assert!(shown.contains("script, tmux, pty.spawn fail"), "{shown}");
 }

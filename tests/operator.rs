@@ -670,3 +670,27 @@ fn a_profile_that_extends_itself_is_told_so_plainly() {
         "{o:?}"
     );
 }
+
+#[test]
+fn sessions_started_inside_a_session_are_manageable_from_it() {
+    // What 'make test' inside 'make run' does: nono with its own state
+    // directory, from a sandboxed session's shell.
+    let env = Env::new();
+    let bin = common::bin().canonicalize().unwrap();
+    let b = bin.to_str().unwrap();
+    let script = format!(
+        "export HOME=$TMPDIR XDG_STATE_HOME=$TMPDIR/s XDG_CONFIG_HOME=$TMPDIR/c
+         {b} run -d -n inner -- sh -c 'echo inner-ready; exec sleep 60' >/dev/null || exit 9
+         for i in $(seq 200); do {b} logs inner | grep -q inner-ready && break; sleep 0.05; done
+         {b} logs inner; {b} stop inner"
+    );
+    let (code, text) = attached_in(
+        &env,
+        &env.home,
+        &std::env::var("PATH").unwrap(),
+        &["run", "-r", b, "--", "sh", "-c", &script],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("inner-ready"), "{text}");
+    assert!(text.contains("Stopped session"), "{text}");
+}

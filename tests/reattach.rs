@@ -146,7 +146,10 @@ fn output_while_detached_is_shown_on_attach_and_in_logs() {
         "-c",
         "i=1; while [ $i -le 60 ]; do echo \"out $i\"; i=$((i+1)); done; exec cat",
     ]);
-    // Nobody was attached: the model kept it all.
+    // Nobody was attached: the model kept it all (once the program wrote it).
+    common::wait_until("the program's last line", WAIT, || {
+        env.run(&["logs", &id, "--lines", "1"]).stdout == "out 60\n"
+    });
     let logs = env.run(&["logs", &id]);
     assert_eq!(logs.code, 0, "{logs:?}");
     let expected: Vec<String> = (1..=60).map(|i| format!("out {i}")).collect();

@@ -768,3 +768,45 @@ fn rollback_prune_removes_a_capture_interrupted_before_it_finished() {
     assert!(!orphan.exists());
     assert!(!base.join("objects/tmp.0123456789abcdef").exists());
 }
+
+#[test]
+fn every_writable_directory_is_captured_and_restored_on_its_own() {
+    let env = Env::new();
+    let dir = project(&env, &[("a", "a0\n")]);
+    let other = env.home.join("other");
+    fs::create_dir(&other).unwrap();
+    fs::write(other.join("o"), "o0\n").unwrap();
+    let o = other.display().to_string();
+    let id = agent(
+        &env,
+        &dir,
+        &format!("echo a1 > a; echo o1 > {o}/o"),
+        &["-a", &o],
+    );
+    let list = env.run(&["rollback", "list", "--json"]);
+    assert!(list.stdout.contains(&format!("\"{o}\"")), "{list:?}");
+    let show = rollback(&env, &dir, &["show", &id]);
+    assert!(show.stdout.contains(&format!("{o}:\n  ~ o")), "{show:?}");
+    // Only the other directory: the project keeps the agent's change.
+    let r = rollback(&env, &dir, &["restore", &id, "--yes", &o]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(fs::read_to_string(other.join("o")).unwrap(), "o0\n");
+    assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "a1\n");
+}
+
+#[test]
+fn paths_in_gits_global_excludes_file_are_left_alone() {
+    let env = Env::new();
+    fs::create_dir_all(env.home.join("config/git")).unwrap();
+    fs::write(env.home.join("config/git/ignore"), "*.swp\n").unwrap();
+    let dir = project(&env, &[("a", "a0\n")]);
+    let id = agent(&env, &dir, "echo a1 > a; echo swap > .a.swp", &[]);
+    let show = rollback(&env, &dir, &["show", &id]);
+    assert!(
+        !show.stdout.lines().skip(1).any(|l| l.contains(".a.swp")),
+        "{show:?}"
+    );
+    assert_eq!(rollback(&env, &dir, &["restore", &id, "--yes"]).code, 0);
+    assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "a0\n");
+    assert_eq!(fs::read_to_string(dir.join(".a.swp")).unwrap(), "swap\n");
+}

@@ -765,21 +765,44 @@ fn malformed_frames_floods_and_stalls_do_not_hurt_the_session_or_its_client() {
     let fd_base = fds(sup).len();
     let rss_base = rss_kib(sup);
 
-    // A stalled half-frame: three bytes of a header, then silence.
-    let t0 = Instant::now();
-    let mut stalled = UnixStream::connect_addr(&sock).unwrap();
-    stalled.write_all(&[1, 0, 0]).unwrap();
-    let staller = std::thread::spawn(move || read_to_close(&mut stalled, Duration::from_secs(15)));
-    // Others are served meanwhile.
-    let ps = env.run(&["ps"]);
-    assert!(ps.code == 0 && ps.stdout.contains(&id), "{ps:?}");
-    let logs = env.run(&["logs", &id]);
-    assert!(logs.code == 0 && logs.stdout.contains("pre-4"), "{logs:?}");
-    assert!(
-        !staller.is_finished() && t0.elapsed() < Duration::from_millis(1900),
-        "ps and logs were not served while a connection stalled ({:?})",
-        t0.elapsed()
-    );
+    // A stalled half-frame: three bytes of a header, then silence; the
+    // thread says when the supervisor closed it.
+    let stall = || {
+        let t0 = Instant::now();
+        let mut stalled = UnixStream::connect_addr(&sock).unwrap();
+        stalled.write_all(&[1, 0, 0]).unwrap();
+        let staller = std::thread::spawn(move || {
+            let (got, closed, _) = read_to_close(&mut stalled, Duration::from_secs(15));
+            (got, closed, Instant::now())
+        });
+        (t0, staller)
+    };
+    // Others are served meanwhile: ps and logs finish well before the
+    // stalled connection's 2 s are up. A run where the loaded machine took
+    // longer than that for them proves nothing either way, so it is retried;
+    // a supervisor that waits on the stalled peer never passes.
+    let mut tries = Vec::new();
+    let (t0, staller) = loop {
+        let (t0, staller) = stall();
+        let ps = env.run(&["ps"]);
+        assert!(ps.code == 0 && ps.stdout.contains(&id), "{ps:?}");
+        let logs = env.run(&["logs", &id]);
+        assert!(logs.code == 0 && logs.stdout.contains("pre-4"), "{logs:?}");
+        let took = t0.elapsed();
+        if took < Duration::from_millis(1900) {
+            assert!(
+                !staller.is_finished(),
+                "the stalled connection closed early"
+            );
+            break (t0, staller);
+        }
+        tries.push(took);
+        assert!(
+            tries.len() < 5,
+            "ps and logs were not served while a connection stalled ({tries:?})"
+        );
+        let _ = staller.join();
+    };
 
     let expect_refused = |bytes: &[u8], what: &str| {
         let mut s = UnixStream::connect_addr(&sock).unwrap();
@@ -863,8 +886,8 @@ fn malformed_frames_floods_and_stalls_do_not_hurt_the_session_or_its_client() {
     for _ in 0..1000 {
         drop(UnixStream::connect_addr(&sock).unwrap());
     }
-    let (_, closed, took) = staller.join().unwrap();
-    let stall_took = t0.elapsed().max(took);
+    let (_, closed, closed_at) = staller.join().unwrap();
+    let stall_took = closed_at - t0;
     assert!(closed, "the stalled connection was never closed");
     assert!(
         stall_took >= Duration::from_millis(1800) && stall_took < Duration::from_secs(8),
@@ -2090,10 +2113,12 @@ fn silent_connections_cannot_lock_out_a_real_client() {
     });
     let sock = endpoint(&env, &r.id);
     let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let flood = {
-        let (sock, stop) = (sock.clone(), stop.clone());
+        let (sock, stop, rounds) = (sock.clone(), stop.clone(), rounds.clone());
         std::thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
+                rounds.fetch_add(1, Ordering::SeqCst);
                 // 40 silent connections, renewed every 1.9 s.
                 let held: Vec<UnixStream> = (0..40)
                     .filter_map(|_| UnixStream::connect_addr(&sock).ok())
@@ -2106,18 +2131,21 @@ fn silent_connections_cannot_lock_out_a_real_client() {
             }
         })
     };
-    let mut failed = Vec::new();
-    for _ in 0..10 {
+    // At least ten requests, and across two renewals of the flood: a real
+    // client that connects while the silent ones are replaced must get in too.
+    let (mut runs, mut failed) = (0, Vec::new());
+    while runs < 10 || rounds.load(Ordering::SeqCst) < 3 {
         let o = env.run(&["logs", &id]);
         if o.code != 0 || !o.stdout.contains("ready") {
             failed.push(o);
         }
+        runs += 1;
     }
     stop.store(true, Ordering::SeqCst);
     flood.join().unwrap();
     assert!(
         failed.is_empty(),
-        "{} of 10 failed: {failed:?}",
+        "{} of {runs} failed: {failed:?}",
         failed.len()
     );
 }

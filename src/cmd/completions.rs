@@ -12,7 +12,8 @@ pub const USAGE: &str = "\
 Usage: nono completions bash|zsh|fish
 
 Print a completion script for the shell: it completes commands, options,
-and the ids and names of sessions (listed with 'nono ps --quiet').
+the ids and names of sessions (listed with 'nono ps --quiet') and the
+names of profiles (after --profile).
 'make install' installs all three. To load one by hand:
 
   bash   source <(nono completions bash)

@@ -506,7 +506,7 @@ fn show(dir: &Path, meta: &Meta, paths: &[String], with_diff: bool) -> Result<i3
         let f = match f {
             Some(f) => f,
             None => {
-                now = capture::current(meta, i, Some(b))?.0;
+                now = capture::current(meta, i, Some(b.clone()))?.0;
                 &now
             }
         };
@@ -630,7 +630,7 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
             ),
         };
         let prev = f.as_ref().unwrap_or(&b);
-        let (mut c, _) = capture::current(meta, i, Some(prev))?;
+        let (mut c, _) = capture::current(meta, i, Some(prev.clone()))?;
         let target = match &mode {
             Mode::To(t) => *t,
             Mode::Undo(..) => Target::Baseline,

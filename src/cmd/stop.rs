@@ -3,7 +3,7 @@
 
 use super::parse_session_command;
 use crate::client;
-use crate::defaults::{STOP_SUPERVISOR_GRACE_SECS, STOP_TIMEOUT_SECS};
+use crate::defaults::{ROLLBACK_FINAL_GRACE_SECS, STOP_SUPERVISOR_GRACE_SECS, STOP_TIMEOUT_SECS};
 use crate::error::{Error, Result};
 use crate::out::{print, warn};
 use crate::protocol::{ExitStatus, Frame, FrameReader, Request};
@@ -59,7 +59,13 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     }
     let mut stream = client::connect(&reg, &s, &short)?;
     // Everything below is bounded: a supervisor that hangs is killed, not waited on.
-    let deadline = Instant::now() + timeout + Duration::from_secs(STOP_SUPERVISOR_GRACE_SECS);
+    // A rollback session captures its final state before it reports the end.
+    let grace = STOP_SUPERVISOR_GRACE_SECS
+        + s.record
+            .rollback_session
+            .as_ref()
+            .map_or(0, |_| ROLLBACK_FINAL_GRACE_SECS);
+    let deadline = Instant::now() + timeout + Duration::from_secs(grace);
     let left = || {
         deadline
             .saturating_duration_since(Instant::now())
@@ -110,8 +116,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             std::thread::sleep(Duration::from_millis(20));
         }
         warn(&format!(
-            "the supervisor of session {short} (pid {sup}) did not finish within {:.0}s of the timeout; killed it (the program dies with it)",
-            STOP_SUPERVISOR_GRACE_SECS
+            "the supervisor of session {short} (pid {sup}) did not finish within {grace}s of the timeout; killed it (the program dies with it)"
         ));
     }
     for n in &notices {

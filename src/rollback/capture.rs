@@ -222,8 +222,8 @@ fn key(st: &Stat) -> StatKey {
 /// does not vouch for; with a store, new contents are stored.
 pub fn build(
     root: &Path,
-    walk: &Walk,
-    prev: Option<&Index>,
+    walk: &mut Walk,
+    mut prev: Option<&mut Index>,
     store: Option<&Store>,
     max_file: u64,
     progress: &mut Progress,
@@ -235,7 +235,7 @@ pub fn build(
     };
     let mut index = Index::new();
     let mut todo: Vec<usize> = Vec::new();
-    for (i, w) in walk.entries.iter().enumerate() {
+    for (i, w) in walk.entries.iter_mut().enumerate() {
         let mode = w.st.mode & 0o7777;
         let entry = match (w.st.kind(), &w.link) {
             (libc::S_IFDIR, _) => {
@@ -264,18 +264,23 @@ pub fn build(
             }
             _ => {
                 let k = key(&w.st);
-                let reuse = prev.and_then(|p| p.get(&w.path)).filter(|e| {
+                let matches = prev.as_ref().and_then(|p| p.get(&w.path)).is_some_and(|e| {
                     e.stat == k
                         && e.mode == mode
                         // The previous index's session still exists (it was read), so
                         // prune kept its objects: no need to check the store per file.
                         && matches!(e.kind, Kind::File { .. })
                 });
+                // Moved out of the previous index: no copy per file.
+                let reuse = prev
+                    .as_mut()
+                    .filter(|_| matches)
+                    .and_then(|p| p.remove(&w.path));
                 match reuse {
                     Some(e) => {
                         info.files += 1;
                         info.bytes += w.st.size;
-                        e.clone()
+                        e
                     }
                     None => {
                         todo.push(i);
@@ -284,7 +289,7 @@ pub fn build(
                 }
             }
         };
-        index.insert(w.path.clone(), entry);
+        index.insert(std::mem::take(&mut w.path), entry);
     }
     // Read what changed, one directory at a time.
     let parent = |p: &[u8]| {
@@ -465,6 +470,22 @@ fn outer_ignores(root: &Path, root_idx: usize) -> (String, Vec<IgnoreFile>) {
     let mut files = Vec::new();
     if let Ok(fd) = open_dir(None, top.join(".git/info").as_os_str()) {
         if let Some(lines) = read_small_at(fd.as_raw_fd(), "exclude") {
+            files.push(IgnoreFile {
+                root: root_idx,
+                base: String::new(),
+                exclude_file: true,
+                lines,
+            });
+        }
+    }
+    // git's default core.excludesFile, below .git/info/exclude.
+    let global = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|c| c.join("git"));
+    if let Some(fd) = global.and_then(|g| open_dir(None, g.as_os_str()).ok()) {
+        if let Some(lines) = read_small_at(fd.as_raw_fd(), "ignore") {
             files.push(IgnoreFile {
                 root: root_idx,
                 base: String::new(),
@@ -680,12 +701,12 @@ pub fn baseline(s: &NewSession, progress: &mut Progress) -> Result<Meta> {
     super::ensure_dir(&dir)?;
     let res = (|| {
         let mut total = CaptureInfo::default();
-        for (i, (root, w)) in s.roots.iter().zip(&walks).enumerate() {
-            let prev = previous_capture(&base, &meta.roots[i]);
+        for (i, (root, w)) in s.roots.iter().zip(walks.iter_mut()).enumerate() {
+            let mut prev = previous_capture(&base, &meta.roots[i]);
             let (index, info) = build(
                 root,
                 w,
-                prev.as_ref(),
+                prev.as_mut(),
                 Some(&store),
                 s.limits.max_file,
                 progress,
@@ -721,13 +742,13 @@ pub fn final_capture(id: &str) -> Result<CaptureInfo> {
     for (i, root) in meta.roots.iter().enumerate() {
         let mut rules = rules_for(&meta, i);
         let root_path = PathBuf::from(root);
-        let w = walk(&root_path, &mut rules, None)?;
-        let prev = previous_capture(&base, root)
+        let mut w = walk(&root_path, &mut rules, None)?;
+        let mut prev = previous_capture(&base, root)
             .or_else(|| super::read_index(&dir.join(index_name("baseline", i))).ok());
         let (index, info) = build(
             &root_path,
-            &w,
-            prev.as_ref(),
+            &mut w,
+            prev.as_mut(),
             Some(&store),
             meta.max_file_bytes,
             &mut progress,
@@ -746,12 +767,21 @@ pub fn final_capture(id: &str) -> Result<CaptureInfo> {
 
 /// The tree of root `i` now, hashed but not stored; files the `prev`
 /// index vouches for are not read.
-pub fn current(meta: &Meta, i: usize, prev: Option<&Index>) -> Result<(Index, CaptureInfo)> {
+pub fn current(meta: &Meta, i: usize, prev: Option<Index>) -> Result<(Index, CaptureInfo)> {
     let mut rules = rules_for(meta, i);
     let root = PathBuf::from(&meta.roots[i]);
     let w = walk(&root, &mut rules, None)?;
     let mut progress = Progress::new(false, "");
-    build(&root, &w, prev, None, meta.max_file_bytes, &mut progress)
+    let mut w = w;
+    let mut prev = prev;
+    build(
+        &root,
+        &mut w,
+        prev.as_mut(),
+        None,
+        meta.max_file_bytes,
+        &mut progress,
+    )
 }
 
 /// Store the content of the current file at `rel` under `root` (for the

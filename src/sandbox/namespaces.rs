@@ -205,3 +205,54 @@ fn same_file(path: &Path, fd: &OwnedFd) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::profile::Workdir;
+
+    fn policy(paths: &[&str]) -> Policy {
+        let mut p = Policy {
+            profile: "t".into(),
+            chain: Vec::new(),
+            description: String::new(),
+            rules: Vec::new(),
+            skipped: Vec::new(),
+            workdir: Workdir::None,
+            network_blocked: false,
+            ask: false,
+            rollback: false,
+            rollback_exclude: Vec::new(),
+            tmpdir: None,
+            env_pass: Vec::new(),
+            require_namespaces: false,
+        };
+        for path in paths {
+            p.grant(PathBuf::from(path), READ, "test");
+        }
+        p
+    }
+
+    #[test]
+    fn tmp_is_private_unless_something_needed_lies_beneath() {
+        let v = plan(&policy(&["/usr"]), Path::new("/"));
+        assert!(v.private_tmp(), "{v:?}");
+        assert_eq!(v.private.len(), PRIVATE_DIRS.len());
+        let v = plan(&policy(&["/usr", "/tmp/project"]), Path::new("/"));
+        assert!(!v.private_tmp(), "{v:?}");
+        assert!(v.private.iter().any(|d| d == Path::new("/dev/shm")));
+        // A grant of /tmp itself means the private one.
+        let v = plan(&policy(&["/tmp"]), Path::new("/"));
+        assert!(v.private_tmp(), "{v:?}");
+    }
+
+    #[test]
+    fn private_grants_cover_terminals_and_only_private_dirs() {
+        let mut p = policy(&["/tmp/project"]);
+        let v = plan(&p, Path::new("/"));
+        private_grants(&mut p, &v);
+        assert!(p.allows(Path::new("/dev/pts/3"), READ | WRITE));
+        assert!(p.allows(Path::new("/dev/shm/x"), READ | WRITE));
+        assert!(!p.allows(Path::new("/tmp/other"), READ));
+    }
+}

@@ -572,3 +572,32 @@ pub fn kill_all(init: Option<libc::pid_t>, program: libc::pid_t) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_reports_decode_and_junk_is_ignored() {
+        assert_eq!(parse_report("stopped 19"), Some(Report::Stopped(19)));
+        assert_eq!(parse_report("continued"), Some(Report::Continued));
+        assert_eq!(
+            parse_report("exit 3"),
+            Some(Report::Ended(ExitStatus::Code(3)))
+        );
+        assert_eq!(
+            parse_report("signal 9"),
+            Some(Report::Ended(ExitStatus::Signal(9)))
+        );
+        for junk in ["", "exit", "exit x", "stopped", "ready", "signal 9 9"] {
+            assert_eq!(parse_report(junk), None, "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn our_own_sigterm_disposition_is_read_from_proc() {
+        // The test process does not ignore SIGTERM; pid 0 does not exist.
+        assert!(!ignores_sigterm(sys::getpid()));
+        assert!(!ignores_sigterm(0));
+    }
+}

@@ -982,6 +982,13 @@ impl Supervisor {
             }
             // Silent connections cannot lock anyone out: the one closest to
             // its deadline makes room for the newcomer.
+            // Those that hung up or whose hello came meanwhile go first: a
+            // real client's hello still unread is never what gets evicted.
+            if self.pending.len() >= MAX_PENDING_CONNECTIONS {
+                for i in (0..self.pending.len()).rev() {
+                    self.pending_activity(i);
+                }
+            }
             if self.pending.len() >= MAX_PENDING_CONNECTIONS {
                 if let Some(oldest) =
                     (0..self.pending.len()).min_by_key(|&i| self.pending[i].deadline)
@@ -1383,6 +1390,14 @@ fn clamp_size(size: WinSize) -> WinSize {
 fn check_peer(stream: &UnixStream) -> std::result::Result<(), String> {
     let cred = sys::peer_cred(stream.as_raw_fd())
         .map_err(|e| format!("cannot read peer credentials: {e}"))?;
+    // Taken now, checked after the walk below: SO_PEERCRED's pid may be
+    // reused once the peer is gone, and only a pidfd tells which it names.
+    let pidfd = sys::peer_pidfd(stream.as_raw_fd()).map_err(|e| {
+        format!(
+            "pid {} exited before its origin could be checked ({e})",
+            cred.pid
+        )
+    })?;
     let me = sys::geteuid();
     if cred.uid != me {
         return Err(format!(
@@ -1400,12 +1415,21 @@ fn check_peer(stream: &UnixStream) -> std::result::Result<(), String> {
             cred.pid
         ));
     }
-    match procfs::origin(cred.pid) {
+    let origin = procfs::origin(cred.pid);
+    // The verdict is about the peer only if the pid still names it now.
+    let reused = pidfd
+        .as_ref()
+        .is_some_and(|p| procfs::pidfd_pid(p.as_raw_fd()) != Some(cred.pid));
+    match origin.filter(|_| !reused) {
         Some(procfs::Origin::Outside) => Ok(()),
         Some(procfs::Origin::InSession(sup)) if sup == sys::getpid() => Err(format!(
             "pid {} runs inside this session; a session cannot control itself",
             cred.pid
         )),
+        // This supervisor itself runs inside that session (nono used from
+        // a session's shell, as 'make test' in 'make run'): the peer can
+        // reach no more through us than it already can.
+        Some(procfs::Origin::InSession(sup)) if enclosing_session() == Some(sup) => Ok(()),
         Some(procfs::Origin::InSession(sup)) => Err(format!(
             "pid {} runs inside another session (supervisor pid {sup}); no session may reach another",
             cred.pid
@@ -1414,6 +1438,16 @@ fn check_peer(stream: &UnixStream) -> std::result::Result<(), String> {
             "pid {} exited before its origin could be checked",
             cred.pid
         )),
+    }
+}
+
+/// The supervisor of the session this supervisor was started inside, if
+/// any (walked from our parent: we are a supervisor ourselves).
+fn enclosing_session() -> Option<i32> {
+    let parent = procfs::stat(sys::getpid())?.ppid;
+    match procfs::origin(parent)? {
+        procfs::Origin::InSession(sup) => Some(sup),
+        procfs::Origin::Outside => None,
     }
 }
 
