@@ -124,17 +124,6 @@ fn temp_name() -> OsString {
     OsString::from(format!(".nono-restore.{}", crate::registry::hex(&rnd)))
 }
 
-/// Whether an entry is a directory.
-fn is_dir(e: &Option<Entry>) -> bool {
-    matches!(
-        e,
-        Some(Entry {
-            kind: Kind::Dir,
-            ..
-        })
-    )
-}
-
 /// Apply `steps` (in path order) under `root`. Returns the paths that
 /// could not be done, with why; the rest are journaled as done.
 pub fn apply(
@@ -165,20 +154,30 @@ pub fn apply(
             }
         }
     }
-    // Creations parents first.
+    // Creations parents first. Consecutive paths in one directory share its
+    // fd: a step that replaces the directory itself sorts before them.
+    let mut cache: Option<(Vec<u8>, OwnedFd)> = None;
     for s in steps.iter() {
         if failed.iter().any(|(p, _)| *p == s.path) {
             continue;
         }
         let Some(to) = &s.to else { continue };
-        let res = write(
-            root_fd.as_raw_fd(),
-            &s.path,
-            to,
-            is_dir(&s.now),
-            store,
-            &copies,
-        );
+        let (par, name) = split(&s.path);
+        if cache.as_ref().is_none_or(|(p, _)| p.as_slice() != par) {
+            cache = None;
+            match parent(root_fd.as_raw_fd(), &s.path) {
+                Ok((fd, _)) => cache = Some((par.to_vec(), fd)),
+                Err(e) => {
+                    journal.note("fail", root_idx, &s.path);
+                    failed.push((s.path.clone(), e));
+                    continue;
+                }
+            }
+        }
+        let Some((_, pfd)) = cache.as_ref() else {
+            continue;
+        };
+        let res = write(pfd.as_raw_fd(), name, to, store, &copies);
         match res {
             Ok(()) => journal.note("done", root_idx, &s.path),
             Err(e) => {
@@ -283,31 +282,27 @@ fn writable<T>(dir: std::os::fd::RawFd, op: impl Fn() -> std::io::Result<T>) -> 
     }
 }
 
-/// Make `rel` what `to` says.
+/// Make `name` in directory `d` what `to` says.
 fn write(
-    root: std::os::fd::RawFd,
-    rel: &[u8],
+    d: std::os::fd::RawFd,
+    name: &OsStr,
     to: &Entry,
-    now_dir: bool,
     store: &Store,
     copies: &std::cell::RefCell<CopyStats>,
 ) -> std::result::Result<(), String> {
-    let (pfd, name) = parent(root, rel)?;
-    let d = pfd.as_raw_fd();
     match &to.kind {
         Kind::Dir => {
             // Writable by us until its children are in place; `finish_dir`
             // gives a read-only directory its mode last.
             let mode = to.mode | 0o700;
-            match sys::mkdirat(d, &name, mode) {
+            match sys::mkdirat(d, name, mode) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e.to_string()),
             }
-            let _ = now_dir;
             let fd = sys::openat(
                 Some(d),
-                &name,
+                name,
                 libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
                 0,
             )
@@ -326,7 +321,7 @@ fn write(
                 let file = File::from(fd);
                 let res = store
                     .copy_out(hash, *size, &file, &mut copies.borrow_mut())
-                    .and_then(|_| sys::renameat(d, &tmp, d, &name));
+                    .and_then(|_| sys::renameat(d, &tmp, d, name));
                 if res.is_err() {
                     let _ = sys::unlinkat(d, &tmp, false);
                 }
@@ -337,7 +332,7 @@ fn write(
         Kind::Link(target) => {
             let tmp = temp_name();
             sys::symlinkat(OsStr::from_bytes(target), d, &tmp).map_err(|e| e.to_string())?;
-            sys::renameat(d, &tmp, d, &name).map_err(|e| {
+            sys::renameat(d, &tmp, d, name).map_err(|e| {
                 let _ = sys::unlinkat(d, &tmp, false);
                 e.to_string()
             })
