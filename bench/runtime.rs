@@ -8,7 +8,7 @@
 //! 2. Keystroke echo round trip: one byte written to the pty master, timed
 //!    until it comes back; the echo is done by `cat` under `stty raw -echo`
 //!    on every side, so the only difference is the relay: nono's, each
-//!    installed peer's, or none (bare). Interleaved rounds, fresh starts.
+//!    installed peer's, or none (bare): fresh starts, keystrokes interleaved.
 //! 3. Detached start: `nono run --detached -- sleep 1000` until it returns,
 //!    against opening a pty and spawning `sleep 1000` on it (fork+exec).
 //! 4. `nono ps --all` over synthetic exited records, against `cat` of the
@@ -530,15 +530,43 @@ fn bench_echo(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
     let sides = sides();
     let mut samples: Vec<Res<Vec<Duration>>> = sides.iter().map(|_| Ok(Vec::new())).collect();
     for round in 0..ECHO_ROUNDS {
-        for k in 0..sides.len() {
-            let i = (k + round) % sides.len();
-            if samples[i].is_err() {
-                continue;
+        // Every side still working starts afresh, all at once.
+        let mut runs = Vec::new();
+        for (i, &side) in sides.iter().enumerate() {
+            if samples[i].is_ok() {
+                match start_echo(&sb, side) {
+                    Ok(p) => runs.push((i, p)),
+                    Err(e) => samples[i] = Err(format!("round {}: {e}", round + 1)),
+                }
             }
-            match echo_side(&sb, sides[i], s.keystrokes, notes) {
-                Ok(t) => samples[i].iter_mut().for_each(|v| v.extend_from_slice(&t)),
-                Err(e) => samples[i] = Err(format!("round {}: {e}", round + 1)),
+        }
+        let mut ready = Vec::new();
+        for (i, p) in runs {
+            match wait_for_ready(p.master.as_raw_fd(), HANG) {
+                Ok(pid) => ready.push((i, p, pid)),
+                Err(e) => {
+                    samples[i] = Err(format!("round {}: ready marker: {e}", round + 1));
+                    end_echo(&sb, sides[i], p, None, notes)?;
+                }
             }
+        }
+        // One keystroke per side in turn, the order rotated each time, so
+        // load that comes and goes hits every side alike.
+        for k in 0..ECHO_WARMUP + s.keystrokes {
+            for j in 0..ready.len() {
+                let (i, p, _) = &ready[(j + k) % ready.len()];
+                if samples[*i].is_err() {
+                    continue;
+                }
+                match echo_once(p.master.as_raw_fd(), k) {
+                    Ok(t) if k >= ECHO_WARMUP => samples[*i].iter_mut().for_each(|v| v.push(t)),
+                    Ok(_) => {}
+                    Err(e) => samples[*i] = Err(format!("round {}: {e}", round + 1)),
+                }
+            }
+        }
+        for (i, p, pid) in ready {
+            end_echo(&sb, sides[i], p, Some(pid), notes)?;
         }
     }
     sb.stop_peers();
@@ -581,7 +609,8 @@ fn bench_echo(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
         .collect();
     notes.push(format!(
         "echo: {ECHO_ROUNDS} rounds of {} keystrokes per side after {ECHO_WARMUP} warm-up, every side \
-         started afresh each round in a rotated order, samples pooled; echoed by `cat` under `stty raw \
+         started afresh each round and the keystrokes interleaved (one per side in turn, the order \
+         rotated each time), samples pooled; echoed by `cat` under `stty raw \
          -echo`; peers in new attached sessions (screen without its startup message, tmux without \
          its status line, dtach -E -z -r none); ratios are nono ÷ the other side, > 1 means nono is slower",
         s.keystrokes
@@ -598,20 +627,26 @@ fn bench_echo(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
     Ok(rows)
 }
 
-/// Start the echoing program on one side on a fresh pty and time `n` echoes.
-fn echo_side(sb: &Sandbox, side: Side, n: usize, notes: &mut Notes) -> Res<Vec<Duration>> {
+/// Start the echoing program on one side on a fresh pty.
+fn start_echo(sb: &Sandbox, side: Side) -> Res<OnPty> {
     let program = ["sh", "-c", ECHO_SCRIPT];
     let cmd = match side {
         Side::Nono => sb.nono(&["run", "--", "sh", "-c", ECHO_SCRIPT]),
         Side::Peer(peer) => sb.peer(peer, &program)?,
         Side::Bare => sb.bare("sh", &program[1..]),
     };
-    // Dropping `p` kills the client (and, bare, `cat` itself).
-    let mut p = OnPty::spawn(cmd)?;
-    let fd = p.master.as_raw_fd();
-    let run = wait_for_ready(fd, HANG)
-        .map_err(|e| format!("ready marker: {e}"))
-        .and_then(|pid| echo_round_trips(fd, n).map(|t| (pid, t)));
+    OnPty::spawn(cmd)
+}
+
+/// End one side's echoing program (`pid`, from its ready marker) and its
+/// session; dropping `p` kills the client (and, bare, `cat` itself).
+fn end_echo(
+    sb: &Sandbox,
+    side: Side,
+    mut p: OnPty,
+    pid: Option<i32>,
+    notes: &mut Notes,
+) -> Res<()> {
     match side {
         Side::Nono => {
             // Ending the session ends the client with it (status 128+9).
@@ -625,8 +660,8 @@ fn echo_side(sb: &Sandbox, side: Side, n: usize, notes: &mut Notes) -> Res<Vec<D
         }
         Side::Peer(peer) => {
             // The program's end ends the peer's session, its server and client.
-            if let Ok((pid, _)) = &run {
-                let _ = sys::kill(*pid, libc::SIGKILL);
+            if let Some(pid) = pid {
+                let _ = sys::kill(pid, libc::SIGKILL);
                 if drain(&p.master).is_err() || p.wait(Duration::from_secs(10)).is_err() {
                     notes.push(format!(
                         "echo: the {} client did not exit after its program was killed",
@@ -637,7 +672,7 @@ fn echo_side(sb: &Sandbox, side: Side, n: usize, notes: &mut Notes) -> Res<Vec<D
         }
         Side::Bare => {}
     }
-    run.map(|(_, t)| t)
+    Ok(())
 }
 
 /// Read the (non-blocking) master until the echo program's ready marker
@@ -690,17 +725,22 @@ fn find_ready_marker(bytes: &[u8]) -> Option<i32> {
 fn echo_round_trips(fd: i32, n: usize) -> Res<Vec<Duration>> {
     let mut times = Vec::with_capacity(n);
     for i in 0..ECHO_WARMUP + n {
-        // Letters only: no control character the client or pty would act on.
-        let key = b'a' + (i % 26) as u8;
-        let t0 = Instant::now();
-        sys::write_all(fd, &[key]).map_err(err("write pty"))?;
-        wait_for_byte(fd, key, Duration::from_secs(5))
-            .map_err(|e| format!("keystroke {i}: {e}"))?;
+        let t = echo_once(fd, i)?;
         if i >= ECHO_WARMUP {
-            times.push(t0.elapsed());
+            times.push(t);
         }
     }
     Ok(times)
+}
+
+/// Time keystroke number `i`: one byte written, until it comes back.
+fn echo_once(fd: i32, i: usize) -> Res<Duration> {
+    // Letters only: no control character the client or pty would act on.
+    let key = b'a' + (i % 26) as u8;
+    let t0 = Instant::now();
+    sys::write_all(fd, &[key]).map_err(err("write pty"))?;
+    wait_for_byte(fd, key, Duration::from_secs(5)).map_err(|e| format!("keystroke {i}: {e}"))?;
+    Ok(t0.elapsed())
 }
 
 /// Read the (non-blocking) master until `want` arrives; other bytes are skipped.
