@@ -37,8 +37,13 @@ build:
 
 # An attached session of your shell in the current directory, with the dev
 # profile (toolchains and git config readable, no credentials); detach with Ctrl-] d.
+# A git worktree keeps its repository outside the directory: grant it too,
+# so git works in the shell (in a plain clone it is ./.git, already granted).
+GIT_COMMON_DIR = $(shell git rev-parse --path-format=absolute --git-common-dir 2>/dev/null)
+
 run: build
-	$(TARGET_DIR)/release/nono run --profile dev -- "$${SHELL:-/bin/sh}"
+	@echo "nono: $${SHELL:-/bin/sh} with the dev profile; its rc files are not granted (they often hold tokens). Detach: Ctrl-] d"
+	$(TARGET_DIR)/release/nono run --profile dev $(if $(GIT_COMMON_DIR),-a $(GIT_COMMON_DIR)) -- "$${SHELL:-/bin/sh}"
 
 test:
 	$(CARGO) test

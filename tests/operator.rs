@@ -168,12 +168,18 @@ fn the_dev_profile_runs_home_toolchains_and_git_config_but_never_credentials() {
 fn make_run_uses_the_dev_profile() {
     let makefile =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Makefile")).unwrap();
-    let run = makefile
+    let recipe: Vec<&str> = makefile
         .lines()
         .skip_while(|l| !l.starts_with("run:"))
-        .nth(1)
-        .unwrap();
-    assert!(run.contains("nono run --profile dev --"), "{run}");
+        .skip(1)
+        .take_while(|l| l.starts_with('\t'))
+        .collect();
+    // The dev profile, plus a worktree's repository so git works there.
+    assert!(
+        recipe.iter().any(|l| l
+            .contains("nono run --profile dev $(if $(GIT_COMMON_DIR),-a $(GIT_COMMON_DIR)) --")),
+        "{recipe:?}"
+    );
 }
 
 #[test]
