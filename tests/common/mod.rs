@@ -266,10 +266,28 @@ impl Drop for Env {
                 if r.status != "exited" {
                     wait_until("the supervisor to die", WAIT, || !alive(r.supervisor_pid));
                     nono::sandbox::remove_tmpdir(t);
+                    // That removes only our own; the test user's is left to us.
+                    if let Some(u) = self.user {
+                        remove_users_tmpdir(Path::new(t), u);
+                    }
                 }
             }
         }
         let _ = fs::remove_dir_all(&self.home);
+    }
+}
+
+/// Remove a session's TMPDIR that `user` owns, as nono would: only a
+/// `nono-*` directory (not a symlink) directly in the temp dir.
+fn remove_users_tmpdir(t: &Path, user: User) {
+    use std::os::unix::fs::MetadataExt;
+    let named = t
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("nono-"));
+    let in_tmp = t.parent() == Some(std::env::temp_dir().as_path());
+    let theirs = fs::symlink_metadata(t).is_ok_and(|m| m.is_dir() && m.uid() == user.uid);
+    if named && in_tmp && theirs {
+        let _ = fs::remove_dir_all(t);
     }
 }
 
