@@ -1113,6 +1113,52 @@ pub fn landlock_add_path_rule(ruleset: &OwnedFd, parent: &OwnedFd, access: u64) 
     }
 }
 
+/// Open `path` as if `root` were `/` (openat2 with RESOLVE_IN_ROOT, Linux
+/// 5.6): `..` and absolute symlinks stay beneath it, magic links are never
+/// followed, and with `follow` false no symlink at all is. Approvals use it
+/// with `/proc/<pid>/root` to open what the program's own view names.
+pub fn open_in_root(
+    root: RawFd,
+    path: &std::path::Path,
+    flags: i32,
+    mode: u32,
+    follow: bool,
+) -> io::Result<OwnedFd> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let creates = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
+    let mut resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    if !follow {
+        resolve |= libc::RESOLVE_NO_SYMLINKS;
+    }
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u32 as u64,
+        mode: if creates { mode as u64 } else { 0 },
+        resolve,
+    };
+    // SAFETY: `c` is NUL-terminated and `how` a valid open_how of the size
+    // we pass, both alive for the call; the kernel only reads them.
+    let fd = retry(|| {
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root,
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r as RawFd)
+        }
+    })?;
+    // SAFETY: openat2 returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Open `path` for use as a Landlock rule anchor: O_PATH (no read or
 /// write access is taken, no device is opened), following symlinks,
 /// close-on-exec. (std's OpenOptions is not used: with musl it loses O_PATH

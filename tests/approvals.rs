@@ -713,3 +713,181 @@ fn an_unprivileged_user_s_request_is_answered_with_that_user_s_file() {
     assert_eq!((m.uid(), m.mode() & 0o777), (u.uid, 0o600));
     env.run(&["stop", &id]);
 }
+
+// ---- With namespaces: paths mean what they mean in the session's view ----
+
+static SCRATCH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A directory owned by `u` (removed when dropped) under `base`, a name no
+/// other test uses.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(base: &str, u: common::User) -> Scratch {
+        let n = SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = PathBuf::from(format!("{base}/nono-view-{}-{n}", std::process::id()));
+        fs::create_dir_all(&p).unwrap();
+        std::os::unix::fs::chown(&p, Some(u.uid), Some(u.gid)).unwrap();
+        Scratch(p)
+    }
+
+    /// Write `name` with `text`, owned by `u`.
+    fn file(&self, name: &str, text: &str, u: common::User) -> PathBuf {
+        let f = self.0.join(name);
+        fs::write(&f, text).unwrap();
+        std::os::unix::fs::chown(&f, Some(u.uid), Some(u.gid)).unwrap();
+        f
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// As the unprivileged user, from `/` (nothing granted under /tmp, so the
+/// session gets a private /tmp): its env, or None (printed) when it cannot.
+fn private_view_user() -> Option<(Env, common::User)> {
+    if !supported() {
+        return None;
+    }
+    let Some(u) = common::test_user() else {
+        eprintln!("skipped: no unprivileged test user (needs root to create it)");
+        return None;
+    };
+    Some((Env::for_user(u), u))
+}
+
+/// Start a detached `--ask` session from `/`; its short id.
+fn start_in_private_view(env: &Env, script: &str) -> String {
+    let id = start_asking_from(env, Path::new("/"), script);
+    let o = env.run(&["inspect", &id]);
+    assert!(o.stdout.contains("namespaces"), "no private view: {o:?}");
+    id
+}
+
+/// `start_asking` without `--allow-cwd`.
+fn start_asking_from(env: &Env, dir: &Path, script: &str) -> String {
+    let o = env
+        .cmd(&["run", "-d", "--ask", "--", "sh", "-c", script])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "start failed: {o:?}");
+    text.lines()
+        .next()
+        .and_then(|l| l.strip_prefix("Started detached session "))
+        .and_then(|l| l.strip_suffix('.'))
+        .unwrap_or_else(|| panic!("unexpected start output: {text}"))
+        .to_string()
+}
+
+#[test]
+fn a_tmp_path_means_the_session_s_private_file_not_the_host_s() {
+    let Some((env, u)) = private_view_user() else {
+        return;
+    };
+    let out = Scratch::new("/var/tmp", u);
+    let mine = out.file("mine", "MINE\n", u);
+    let decoy = out.file("decoy", "HOST\n", u);
+    // The same /tmp path on the host leads to the decoy...
+    let host_tmp = Scratch::new("/tmp", u);
+    let link = host_tmp.0.join("f");
+    std::os::unix::fs::symlink(&decoy, &link).unwrap();
+    // ...and in the session's private /tmp to the program's own file.
+    let script = format!(
+        "mkdir -p {d} && ln -s {mine} {link} && echo WRITTEN >> {link}; echo exit=$?; sleep 60",
+        d = host_tmp.0.display(),
+        mine = mine.display(),
+        link = link.display()
+    );
+    let id = start_in_private_view(&env, &script);
+    let reqs = wait_pending(&env, &id, 1);
+    assert_eq!(
+        (reqs[0].path.as_str(), reqs[0].access.as_str()),
+        (mine.to_str().unwrap(), "write"),
+        "the operator must be shown the file the program would get"
+    );
+    assert_eq!(env.run(&["approve", &id]).code, 0);
+    let logs = wait_logs(&env, &id, "exit=");
+    assert!(logs.contains("exit=0"), "{logs}");
+    assert_eq!(fs::read_to_string(&mine).unwrap(), "MINE\nWRITTEN\n");
+    assert_eq!(fs::read_to_string(&decoy).unwrap(), "HOST\n");
+    assert_eq!(fs::read_link(&link).unwrap(), decoy);
+    env.run(&["stop", &id]);
+}
+
+#[test]
+fn a_relative_path_after_cd_into_the_private_tmp_resolves_in_the_session_s_view() {
+    let Some((env, u)) = private_view_user() else {
+        return;
+    };
+    let out = Scratch::new("/var/tmp", u);
+    let secret = out.file("secret", "THE-SECRET\n", u);
+    // A directory only the session's /tmp has.
+    let n = SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let inside = format!("/tmp/nono-view-cwd-{}-{n}/a", std::process::id());
+    assert!(!Path::new(&inside).exists());
+    let rel = format!("../../..{}", secret.display());
+    let script = format!("mkdir -p {inside} && cd {inside} && cat {rel}; echo exit=$?; sleep 60");
+    let id = start_in_private_view(&env, &script);
+    let reqs = wait_pending(&env, &id, 1);
+    assert_eq!(reqs[0].path, secret.to_str().unwrap());
+    assert_eq!(env.run(&["approve", &id]).code, 0);
+    let logs = wait_logs(&env, &id, "exit=");
+    assert!(logs.contains("THE-SECRET\nexit=0"), "{logs}");
+    env.run(&["stop", &id]);
+}
+
+#[test]
+fn the_runtime_and_state_directories_are_refused_by_their_path_in_the_session() {
+    let Some((env, u)) = private_view_user() else {
+        return;
+    };
+    // The user's runtime directory, made as a login would if it is missing
+    // (left in place: other sessions of this user may be masking it now).
+    let run = PathBuf::from(format!("/run/user/{}", u.uid));
+    if !run.exists() {
+        fs::create_dir_all("/run/user").unwrap();
+        let _ = fs::create_dir(&run);
+        std::os::unix::fs::chown(&run, Some(u.uid), Some(u.gid)).unwrap();
+        fs::set_permissions(&run, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let n = SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let host = run.join(format!("nono-view-{}-{n}", std::process::id()));
+    fs::write(&host, "HOST-RUNTIME\n").unwrap();
+    let made = run.join(format!("nono-view-new-{}-{n}", std::process::id()));
+    let state = env.home.join("state/nono");
+    let script = format!(
+        "cat {h}; echo cat=$?; echo x > {m}; echo run=$?; echo y > {s}/new; echo state=$?; sleep 60",
+        h = host.display(),
+        m = made.display(),
+        s = state.display()
+    );
+    let id = start_in_private_view(&env, &script);
+    let logs = wait_logs(&env, &id, "state=");
+    let _ = fs::remove_file(&host);
+    assert!(
+        !logs.contains("HOST-RUNTIME") && !logs.contains("cat=0"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("run=0") && !logs.contains("state=0"),
+        "{logs}"
+    );
+    assert!(!made.exists() && !state.join("new").exists());
+    let ev = events(&env, &id);
+    assert!(!ev.contains("asked"), "{ev}");
+    // The state directory lies under the host's /tmp here, so the session
+    // has no such path at all (ENOENT); the runtime file is refused.
+    assert!(
+        ev.contains(&format!(
+            "create {}: nono's own directories are never granted",
+            made.display()
+        )),
+        "{ev}"
+    );
+    env.run(&["stop", &id]);
+}

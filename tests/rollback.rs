@@ -443,6 +443,15 @@ fn a_detached_session_stopped_with_nono_stop_is_captured_and_restorable() {
         ps.stdout.contains("rollback"),
         "ps marks rollback sessions: {ps:?}"
     );
+    // Prune never takes the captures of a live session.
+    let pruned = env.run(&["rollback", "prune"]);
+    assert_eq!(pruned.code, 0, "{pruned:?}");
+    assert!(
+        !pruned.stdout.contains("Removed the rollback"),
+        "{pruned:?}"
+    );
+    let list = env.run(&["rollback", "list"]);
+    assert!(list.stdout.contains("running"), "{list:?}");
     let live = rollback(&env, &dir, &["restore", &id, "--yes"]);
     assert_eq!(live.code, 1, "a live session is not restored: {live:?}");
     assert!(live.stderr.contains("still running"), "{live:?}");
@@ -809,4 +818,35 @@ fn paths_in_gits_global_excludes_file_are_left_alone() {
     assert_eq!(rollback(&env, &dir, &["restore", &id, "--yes"]).code, 0);
     assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "a0\n");
     assert_eq!(fs::read_to_string(dir.join(".a.swp")).unwrap(), "swap\n");
+}
+
+#[test]
+fn a_file_over_the_size_limit_is_recorded_but_never_touched() {
+    let env = Env::new();
+    let dir = project(&env, &[("small", "s0\n"), ("big", "0123456789abcdef\n")]);
+    fs::create_dir_all(env.home.join("config/nono")).unwrap();
+    fs::write(
+        env.home.join("config/nono/config.toml"),
+        "[rollback]\nmax_file_bytes = 10\n",
+    )
+    .unwrap();
+    let id = agent(
+        &env,
+        &dir,
+        "echo s1 > small; echo agent-wrote-this-big > big",
+        &[],
+    );
+    let list = env.run(&["rollback", "list", "--json"]);
+    assert_eq!(json_number(&list.stdout, "baseline", "big"), 1, "{list:?}");
+    let o = rollback(&env, &dir, &["restore", &id, "--yes", "--force"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(
+        o.stdout.contains("= big  (left alone: over the size limit"),
+        "{o:?}"
+    );
+    assert_eq!(fs::read_to_string(dir.join("small")).unwrap(), "s0\n");
+    assert_eq!(
+        fs::read_to_string(dir.join("big")).unwrap(),
+        "agent-wrote-this-big\n"
+    );
 }

@@ -8,6 +8,8 @@
 //! A grant opens the resolved path here (following no symlink) and injects
 //! that fd as the call's result, so the program gets the inode the operator
 //! saw, whatever it does to its memory or its symlinks meanwhile.
+//! With namespaces, paths are resolved and opened in the program's own
+//! view (beneath `/proc/<tid>/root`), never the supervisor's.
 
 use super::Supervisor;
 use crate::defaults::{
@@ -24,7 +26,7 @@ use std::ffi::OsStr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// `nono run --ask` as the supervisor receives it.
@@ -40,8 +42,11 @@ pub struct Approvals {
     listener: Option<OwnedFd>,
     /// What Landlock grants: canonical path and READ/WRITE.
     grants: Vec<(PathBuf, u8)>,
-    /// nono's state and configuration directories: refused without asking.
+    /// nono's state and configuration directories (with namespaces also
+    /// `/run/user/<uid>`): refused without asking.
     never: Vec<PathBuf>,
+    /// Set when the program has its own mount namespace.
+    view: Option<InView>,
     /// Waiting requests, oldest first (the overlay shows the first).
     asks: Vec<Ask>,
     /// Id of the next request.
@@ -136,6 +141,97 @@ struct Target {
     create: bool,
 }
 
+/// What resolving in the program's private view needs.
+struct InView {
+    /// Device and inode of each `never` directory as the supervisor sees
+    /// it: refused by identity too, wherever the view puts it.
+    never_ids: Vec<(u64, u64)>,
+}
+
+/// The program's root: `/proc/<tid>/root` is a magic link into its mount
+/// namespace, so paths resolved beneath it are the ones the program sees.
+fn program_root(tid: i32) -> Option<OwnedFd> {
+    sys::open_path(Path::new(&format!("/proc/{tid}/root"))).ok()
+}
+
+/// The path of an fd we hold, as its own mount namespace names it (the
+/// kernel stops at that namespace's root).
+fn fd_path(fd: &OwnedFd) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .ok()
+        .filter(|p| p.is_absolute())
+}
+
+/// `notify::resolve` in the program's view: symlinks are followed beneath
+/// `root` (the program's `/`), never out of it, magic links not at all.
+fn resolve_in_view(root: RawFd, full: &Path, nofollow: bool) -> Option<(PathBuf, bool)> {
+    if !nofollow {
+        if let Ok(fd) = sys::open_in_root(root, full, libc::O_PATH, 0, true) {
+            return Some((fd_path(&fd)?, true));
+        }
+    }
+    let name = match full.components().next_back()? {
+        Component::Normal(n) => n.to_os_string(),
+        _ => return None,
+    };
+    let dir = libc::O_PATH | libc::O_DIRECTORY;
+    let parent = sys::open_in_root(root, full.parent()?, dir, 0, true).ok()?;
+    let exists = sys::lstatat(parent.as_raw_fd(), &name).is_ok();
+    Some((fd_path(&parent)?.join(name), exists))
+}
+
+/// Whether the resolved `path` beneath `root`, or a directory above it, is
+/// one of `ids` (walked up by `..` to the program's root; anything that
+/// cannot be walked counts as one).
+fn under_never(root: RawFd, path: &Path, ids: &[(u64, u64)]) -> bool {
+    let id = |s: sys::Stat| (s.dev, s.ino);
+    let Ok(top) = sys::fstat(root).map(id) else {
+        return true;
+    };
+    let dir = libc::O_PATH | libc::O_DIRECTORY;
+    let Some(parent) = path.parent() else {
+        return ids.contains(&top);
+    };
+    let Ok(mut cur) = sys::open_in_root(root, parent, dir, 0, false) else {
+        return true;
+    };
+    if let Some(name) = path.file_name() {
+        if sys::lstatat(cur.as_raw_fd(), name).is_ok_and(|s| ids.contains(&id(s))) {
+            return true;
+        }
+    }
+    for _ in 0..libc::PATH_MAX {
+        let Ok(here) = sys::fstat(cur.as_raw_fd()).map(id) else {
+            return true;
+        };
+        if ids.contains(&here) {
+            return true;
+        }
+        if here == top {
+            return false;
+        }
+        match sys::openat(Some(cur.as_raw_fd()), OsStr::new(".."), dir, 0) {
+            Ok(up) if sys::fstat(up.as_raw_fd()).map(id).ok() != Some(here) => cur = up,
+            // The namespace's own top, above the program's root: not ours.
+            Ok(_) => return false,
+            Err(_) => return true,
+        }
+    }
+    true
+}
+
+/// A thread's process and thread ids in its own (innermost) PID namespace.
+fn inner_ids(tid: i32) -> Option<(i32, i32)> {
+    let last = |f: &str| -> Option<i32> {
+        procfs::status_field(tid, f)?
+            .split_whitespace()
+            .last()?
+            .parse()
+            .ok()
+    };
+    Some((last("NStgid")?, last("NSpid")?))
+}
+
 /// Whether `--ask` can work here; the reason when not.
 pub fn check_support() -> std::result::Result<(), String> {
     let hint = "; nothing was started (start it without --ask)";
@@ -157,22 +253,45 @@ pub fn check_support() -> std::result::Result<(), String> {
 
 impl Approvals {
     /// Approvals for a program whose Landlock grants are `grants`, over
-    /// the seccomp `listener` it sent us.
-    pub fn new(listener: OwnedFd, grants: Vec<(PathBuf, u8)>, spec: AskSpec) -> Approvals {
+    /// the seccomp `listener` it sent us. `masks`: the directories the
+    /// program's private view hides (None: it shares ours).
+    pub fn new(
+        listener: OwnedFd,
+        grants: Vec<(PathBuf, u8)>,
+        spec: AskSpec,
+        masks: Option<Vec<PathBuf>>,
+    ) -> Approvals {
         // Wake us on the asking thread's CPU (Linux 6.6): a round trip per
         // open is the whole cost of --ask; older kernels just lack the hint.
         let _ = sys::notif_sync_wakeup(listener.as_raw_fd());
         let canon = |p: PathBuf| p.canonicalize().unwrap_or(p);
-        let never = registry::state_dir()
+        let mut never: Vec<PathBuf> = registry::state_dir()
             .ok()
             .into_iter()
             .chain(crate::config::config_dir())
             .map(canon)
             .collect();
+        let view = masks.map(|masks| {
+            never.extend(masks);
+            never.sort();
+            never.dedup();
+            let never_ids = never
+                .iter()
+                .filter_map(|d| std::fs::metadata(d).ok())
+                .map(|m| {
+                    (
+                        std::os::unix::fs::MetadataExt::dev(&m),
+                        std::os::unix::fs::MetadataExt::ino(&m),
+                    )
+                })
+                .collect();
+            InView { never_ids }
+        });
         Approvals {
             listener: Some(listener),
             grants,
             never,
+            view,
             asks: Vec::new(),
             next_id: 1,
             standing: Vec::new(),
@@ -272,13 +391,29 @@ impl Approvals {
             Some(Err(())) => return Verdict::Gone,
             None => None,
         };
-        let full = match pid {
-            Some(pid) => notify::program_view(&full, pid, n.tid),
-            None => full,
+        // With namespaces the program's /proc numbers its own PID namespace.
+        let full = match (pid, &self.view) {
+            (Some(_), Some(_)) => match inner_ids(n.tid) {
+                Some((p, t)) => notify::program_view(&full, p, t),
+                None => return Verdict::Gone,
+            },
+            (Some(pid), None) => notify::program_view(&full, pid, n.tid),
+            (None, _) => full,
         };
         let excl = libc::O_CREAT | libc::O_EXCL;
         let nofollow = call.flags & libc::O_NOFOLLOW != 0 || call.flags & excl == excl;
-        let Some((path, exists)) = notify::resolve(&full, nofollow) else {
+        let root = match self.view {
+            Some(_) => match program_root(n.tid) {
+                Some(r) => Some(r),
+                None => return Verdict::Continue,
+            },
+            None => None,
+        };
+        let resolved = match &root {
+            Some(r) => resolve_in_view(r.as_raw_fd(), &full, nofollow),
+            None => notify::resolve(&full, nofollow),
+        };
+        let Some((path, exists)) = resolved else {
             return Verdict::Continue;
         };
         // A missing file the call will not create: the kernel says ENOENT
@@ -309,7 +444,11 @@ impl Approvals {
             access,
             create: !exists && call.flags & libc::O_CREAT != 0,
         };
-        if self.never.iter().any(|d| target.path.starts_with(d)) {
+        let by_identity = match (&root, &self.view) {
+            (Some(r), Some(v)) => under_never(r.as_raw_fd(), &target.path, &v.never_ids),
+            _ => false,
+        };
+        if by_identity || self.never.iter().any(|d| target.path.starts_with(d)) {
             return Verdict::Refuse(target, "nono's own directories are never granted");
         }
         let standing = self.standing.iter().find(|s| {
@@ -361,16 +500,42 @@ fn what(access: u8, create: bool, path: &Path) -> String {
 /// Open the approved `path` as the waiting thread asked (its flags, its
 /// mode under its umask), following no symlink, and make that fd the
 /// result of its call. Err: the errno its call returns instead.
-fn grant_waiter(listener: RawFd, w: &Waiter, path: &Path) -> std::result::Result<(), i32> {
+fn grant_waiter(
+    listener: RawFd,
+    w: &Waiter,
+    path: &Path,
+    view: Option<&InView>,
+) -> std::result::Result<(), i32> {
+    // The path is the program's: open it beneath its root, checked to be
+    // the waiting thread's (a dead thread's id could be reused).
+    let root = match view {
+        Some(_) => {
+            let r = program_root(w.tid).ok_or(libc::ENOENT)?;
+            if !sys::notif_id_valid(listener, w.notif) {
+                return Err(libc::ENOENT);
+            }
+            Some(r)
+        }
+        None => None,
+    };
     let umask = procfs::umask(w.tid).unwrap_or(0o022);
     // Never a controlling terminal for us; never block the loop (a FIFO
     // with no writer): non-blocking for the open, put back after.
     let flags = (w.flags & !libc::O_CLOEXEC) | libc::O_NOCTTY | libc::O_NONBLOCK;
     // The umask is per process and we are single-threaded.
     let old = sys::umask(umask);
-    let opened = sys::open_no_symlinks(path, flags, w.mode);
+    let opened = match &root {
+        Some(r) => sys::open_in_root(r.as_raw_fd(), path, flags, w.mode, false),
+        None => sys::open_no_symlinks(path, flags, w.mode),
+    };
     sys::umask(old);
     let fd = opened.map_err(|e| e.raw_os_error().unwrap_or(libc::EACCES))?;
+    if let Some(v) = view {
+        let st = sys::fstat(fd.as_raw_fd()).map_err(|_| libc::EACCES)?;
+        if v.never_ids.contains(&(st.dev, st.ino)) {
+            return Err(libc::EACCES);
+        }
+    }
     if w.flags & libc::O_NONBLOCK == 0 {
         let _ = sys::set_nonblocking(fd.as_raw_fd(), false);
     }
@@ -381,11 +546,17 @@ fn grant_waiter(listener: RawFd, w: &Waiter, path: &Path) -> std::result::Result
 }
 
 /// Answer every waiter of a request; how many were answered.
-fn answer_all(listener: RawFd, waiters: &[Waiter], path: &Path, allow: bool) -> usize {
+fn answer_all(
+    listener: RawFd,
+    waiters: &[Waiter],
+    path: &Path,
+    allow: bool,
+    view: Option<&InView>,
+) -> usize {
     let mut answered = 0;
     for w in waiters {
         let ok = if allow {
-            match grant_waiter(listener, w, path) {
+            match grant_waiter(listener, w, path, view) {
                 Ok(()) => true,
                 Err(libc::ENOENT) if !sys::notif_id_valid(listener, w.notif) => false,
                 Err(e) => sys::notif_answer(listener, w.notif, Err(e)).is_ok(),
@@ -551,7 +722,7 @@ impl Supervisor {
                 self.approval_event("refused", &detail);
             }
             Verdict::Standing(t, allow) => {
-                answer_all(listener, &[t.waiter], &t.path, allow);
+                answer_all(listener, &[t.waiter], &t.path, allow, a.view.as_ref());
                 let detail = format!(
                     "pid {}: {} by a standing answer",
                     t.pid,
@@ -650,7 +821,7 @@ impl Supervisor {
                 .ok_or_else(|| format!("no request {id} is waiting (see 'nono pending')"))?,
         };
         let ask = a.asks.remove(i);
-        answer_all(listener, &ask.waiters, &ask.path, allow);
+        answer_all(listener, &ask.waiters, &ask.path, allow, a.view.as_ref());
         let mut also = Vec::new();
         let mut rule = "once";
         if always {
@@ -667,7 +838,7 @@ impl Supervisor {
                     let o = &a.asks[k];
                     if o.path == ask.path && (!allow || ask.access & o.access == o.access) {
                         let o = a.asks.remove(k);
-                        answer_all(listener, &o.waiters, &o.path, allow);
+                        answer_all(listener, &o.waiters, &o.path, allow, a.view.as_ref());
                         also.push(o.id);
                     } else {
                         k += 1;
@@ -950,7 +1121,7 @@ mod tests {
     /// pipe: nothing here talks to the kernel).
     fn with_request(path: &str) -> Approvals {
         let (r, _w) = sys::pipe().unwrap();
-        let mut a = Approvals::new(r, Vec::new(), AskSpec::default());
+        let mut a = Approvals::new(r, Vec::new(), AskSpec::default(), None);
         a.asks.push(Ask {
             id: 1,
             pid: 4242,

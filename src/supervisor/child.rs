@@ -66,6 +66,8 @@ pub struct Spawned {
     /// session's own devpts instance (so it has a name there); it replaces
     /// the supervisor's.
     pub master: Option<OwnedFd>,
+    /// The directories the program's private view masks (None: no view).
+    pub masks: Option<Vec<PathBuf>>,
 }
 
 /// The applied policy's grants, for approvals.
@@ -101,6 +103,7 @@ pub fn spawn(
         let program = spawn_direct(spec, slave, confine, None, None)?;
         return Ok(Spawned {
             master: None,
+            masks: None,
             grants: Vec::new(),
             program,
             init: None,
@@ -149,6 +152,7 @@ pub fn spawn(
     match started {
         Ok((program, info)) => Ok(Spawned {
             master: None,
+            masks: None,
             grants,
             program,
             init: None,
@@ -356,6 +360,7 @@ fn spawn_in_namespaces(
         tmpdir: host_tmpdir,
         grants: grants_of(&applied),
         master: Some(master),
+        masks: Some(view.masks.clone()),
     })
 }
 

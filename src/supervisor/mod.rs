@@ -403,6 +403,7 @@ impl Supervisor {
                         fd,
                         spawned.grants.clone(),
                         spec.ask.unwrap_or_default(),
+                        spawned.masks.clone(),
                     )),
                     Err(e) => {
                         child::kill_all(spawned.init, spawned.program);
