@@ -99,7 +99,9 @@ impl Journal {
 
     /// Append a line: `plan ROOT PATH`, `done ROOT PATH`, `fail ROOT PATH`, `complete`.
     pub fn note(&mut self, what: &str, root: usize, path: &[u8]) {
-        let _ = writeln!(self.file, "{what} {root} {}", escape(path));
+        // One write per line (a formatted write would issue one per piece).
+        let line = format!("{what} {root} {}\n", escape(path));
+        let _ = self.file.write_all(line.as_bytes());
     }
 
     /// Append `complete` and make the journal durable.
