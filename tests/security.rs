@@ -1897,6 +1897,11 @@ fn stop_never_kills_a_pid_a_record_merely_names() {
     assert!(got.is_empty(), "sent {got:?}");
     // Not served at all: nothing to verify, nothing killed.
     drop(squat);
+    // A parallel test's fork holds a copy of the listener until it execs.
+    let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    wait_until("the squatter's socket to close", WAIT, || {
+        UnixStream::connect_addr(&addr).is_err()
+    });
     let o = env.run(&["stop", "--force", id]);
     assert_eq!(o.code, 1, "{o:?}");
     assert!(o.stderr.contains("not accepting connections"), "{o:?}");
