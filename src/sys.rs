@@ -984,6 +984,19 @@ struct OpenHow {
 /// included (openat2 with RESOLVE_NO_SYMLINKS, Linux 5.6): what is opened
 /// is exactly the path as written. `mode` applies with O_CREAT/O_TMPFILE.
 pub fn open_no_symlinks(path: &std::path::Path, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    let resolve = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    openat2(libc::AT_FDCWD, path, flags, mode, resolve)
+}
+
+/// openat2 relative to `dirfd` with `resolve` flags, close-on-exec;
+/// `mode` is passed only when the open can create a file.
+fn openat2(
+    dirfd: RawFd,
+    path: &std::path::Path,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
@@ -991,7 +1004,7 @@ pub fn open_no_symlinks(path: &std::path::Path, flags: i32, mode: u32) -> io::Re
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u32 as u64,
         mode: if creates { mode as u64 } else { 0 },
-        resolve: libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+        resolve,
     };
     // SAFETY: `c` is NUL-terminated and `how` a valid open_how of the size
     // we pass, both alive for the call; the kernel only reads them.
@@ -999,7 +1012,7 @@ pub fn open_no_symlinks(path: &std::path::Path, flags: i32, mode: u32) -> io::Re
         let r = unsafe {
             libc::syscall(
                 libc::SYS_openat2,
-                libc::AT_FDCWD,
+                dirfd,
                 c.as_ptr(),
                 &how as *const OpenHow,
                 std::mem::size_of::<OpenHow>(),
@@ -1124,39 +1137,11 @@ pub fn open_in_root(
     mode: u32,
     follow: bool,
 ) -> io::Result<OwnedFd> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let creates = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
     let mut resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
     if !follow {
         resolve |= libc::RESOLVE_NO_SYMLINKS;
     }
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u32 as u64,
-        mode: if creates { mode as u64 } else { 0 },
-        resolve,
-    };
-    // SAFETY: `c` is NUL-terminated and `how` a valid open_how of the size
-    // we pass, both alive for the call; the kernel only reads them.
-    let fd = retry(|| {
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                root,
-                c.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(r as RawFd)
-        }
-    })?;
-    // SAFETY: openat2 returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    openat2(root, path, flags, mode, resolve)
 }
 
 /// Open `path` for use as a Landlock rule anchor: O_PATH (no read or
