@@ -86,18 +86,7 @@ fn answer(p: &mut lexopt::Parser, allow: bool) -> Result<i32> {
     let query =
         session.ok_or_else(|| Error::Usage("missing SESSION (an id prefix or a name)".into()))?;
     let reg = Registry::open()?;
-    let (s, short) = super::find(&reg, &query)?;
-    if !s.state.is_live() {
-        return Err(Error::Msg(format!(
-            "session {short} has {}",
-            super::attach::ended_phrase(&s)
-        )));
-    }
-    if !s.record.ask {
-        return Err(Error::Msg(format!(
-            "session {short} was not started with --ask, so nothing in it waits for approval"
-        )));
-    }
+    let (s, short) = super::find_asking(&reg, &query)?;
     let mut stream = client::connect(&reg, &s, &short)?;
     let _ = stream.set_read_timeout(Some(Duration::from_millis(REPLY_TIMEOUT_MS)));
     client::send_hello(

@@ -2,7 +2,7 @@
 
 use super::parse_session_command;
 use crate::client;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::out::print;
 use crate::protocol::Request;
 use crate::registry::Registry;
@@ -28,13 +28,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         return Ok(0);
     };
     let reg = Registry::open()?;
-    let (s, short) = super::find(&reg, &query)?;
-    if !s.state.is_live() {
-        return Err(Error::Msg(format!(
-            "session {short} has {}",
-            super::attach::ended_phrase(&s)
-        )));
-    }
+    let (s, short) = super::find_live(&reg, &query)?;
     client::request(&reg, &s, &short, Request::Detach)?;
     print(&format!("Detached session {short}.\n"))?;
     Ok(0)

@@ -27,6 +27,31 @@ pub fn find(reg: &Registry, query: &str) -> Result<(Session, String)> {
     Ok((s, short))
 }
 
+/// Resolve a session that is still running; an ended one is an error
+/// that says how it ended.
+pub fn find_live(reg: &Registry, query: &str) -> Result<(Session, String)> {
+    let (s, short) = find(reg, query)?;
+    if !s.state.is_live() {
+        return Err(Error::Msg(format!(
+            "session {short} has {}",
+            attach::ended_phrase(&s)
+        )));
+    }
+    Ok((s, short))
+}
+
+/// Resolve a running session started with `--ask` (for `pending`,
+/// `approve` and `deny`).
+pub fn find_asking(reg: &Registry, query: &str) -> Result<(Session, String)> {
+    let (s, short) = find_live(reg, query)?;
+    if !s.record.ask {
+        return Err(Error::Msg(format!(
+            "session {short} was not started with --ask, so nothing in it waits for approval"
+        )));
+    }
+    Ok((s, short))
+}
+
 /// Every readable session with its short id (same order); each unreadable
 /// record gets one warning naming its file.
 pub fn listing(reg: &Registry) -> Result<(Vec<Session>, Vec<String>)> {

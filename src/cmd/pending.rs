@@ -83,21 +83,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
     }
     let reg = Registry::open()?;
     let targets: Vec<(Session, String)> = match &query {
-        Some(q) => {
-            let (s, short) = super::find(&reg, q)?;
-            if !s.state.is_live() {
-                return Err(Error::Msg(format!(
-                    "session {short} has {}",
-                    super::attach::ended_phrase(&s)
-                )));
-            }
-            if !s.record.ask {
-                return Err(Error::Msg(format!(
-                    "session {short} was not started with --ask, so nothing in it waits for approval"
-                )));
-            }
-            vec![(s, short)]
-        }
+        Some(q) => vec![super::find_asking(&reg, q)?],
         None => {
             let (sessions, shorts) = super::listing(&reg)?;
             sessions
