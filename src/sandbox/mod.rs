@@ -77,8 +77,9 @@ pub struct Request {
     pub ask: Option<bool>,
 }
 
-/// A fully resolved sandbox policy.
-#[derive(Clone, Debug)]
+/// A fully resolved sandbox policy (the default grants nothing and turns
+/// nothing on; profiles add to it).
+#[derive(Clone, Debug, Default)]
 pub struct Policy {
     /// The profile as named (`default`, `claude-code`, a path).
     pub profile: String,
@@ -259,16 +260,7 @@ pub fn resolve(req: &Request, cwd: Option<&Path>) -> Result<Policy> {
             .map(|p| (p.name.clone(), p.origin.clone()))
             .collect(),
         description: chain[0].description.clone(),
-        rules: Vec::new(),
-        skipped: Vec::new(),
-        workdir: Workdir::None,
-        network_blocked: false,
-        ask: false,
-        rollback: false,
-        rollback_exclude: Vec::new(),
-        tmpdir: None,
-        env_pass: Vec::new(),
-        require_namespaces: false,
+        ..Policy::default()
     };
     // The profile that extends nothing first; each one below may add paths
     // and override the working directory and network settings.

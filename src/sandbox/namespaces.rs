@@ -209,23 +209,11 @@ fn same_file(path: &Path, fd: &OwnedFd) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::profile::Workdir;
 
     fn policy(paths: &[&str]) -> Policy {
         let mut p = Policy {
             profile: "t".into(),
-            chain: Vec::new(),
-            description: String::new(),
-            rules: Vec::new(),
-            skipped: Vec::new(),
-            workdir: Workdir::None,
-            network_blocked: false,
-            ask: false,
-            rollback: false,
-            rollback_exclude: Vec::new(),
-            tmpdir: None,
-            env_pass: Vec::new(),
-            require_namespaces: false,
+            ..Policy::default()
         };
         for path in paths {
             p.grant(PathBuf::from(path), READ, "test");

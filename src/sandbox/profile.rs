@@ -24,9 +24,10 @@ filesystem.write, workdir.access, network.mode, approvals.ask, environment.pass,
 containment.namespaces, rollback.enabled, rollback.exclude";
 
 /// What the working directory is granted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Workdir {
     /// Not granted.
+    #[default]
     None,
     /// Read (and execute).
     Read,
