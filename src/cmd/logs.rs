@@ -94,15 +94,7 @@ fn print_saved(reg: &Registry, s: &Session, short: &str, lines: u32) -> Result<i
             }
         })?;
     let all: Vec<&str> = text.lines().collect();
-    let skip = if lines == 0 {
-        0
-    } else {
-        all.len().saturating_sub(lines as usize)
-    };
-    let mut text = all[skip..].join("\n");
-    if !text.is_empty() {
-        text.push('\n');
-    }
+    let text = crate::supervisor::log_tail(&all, lines);
     let mut out = Vec::with_capacity(text.len());
     crate::escape::lines_into(text.as_bytes(), &mut out);
     print_bytes(&out)?;

@@ -56,6 +56,21 @@ fn line_text(t: &Terminal, abs: u64) -> Option<String> {
     t.history_line(usize::try_from(abs - first).ok()?)
 }
 
+/// The last `n` lines (0: all), newline-terminated unless empty: what `nono logs`
+/// prints without `--follow`, from a live session or its saved history.
+pub fn tail<S: std::borrow::Borrow<str>>(all: &[S], n: u32) -> String {
+    let skip = if n == 0 {
+        0
+    } else {
+        all.len().saturating_sub(n as usize)
+    };
+    let mut text = all[skip..].join("\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text
+}
+
 impl Follower {
     /// Answer a logs request: the last `lines` lines (0: all) of history
     /// and screen, then (with `follow`) new lines as they complete.
@@ -70,17 +85,7 @@ impl Follower {
         f.out
             .push(&Frame::Reply(protocol::ReplyStatus::Ok, "logs".into()));
         if !follow {
-            let all = t.text_lines();
-            let skip = if lines == 0 {
-                0
-            } else {
-                all.len().saturating_sub(lines as usize)
-            };
-            let mut text = all[skip..].join("\n");
-            if !text.is_empty() {
-                text.push('\n');
-            }
-            f.send(text.as_bytes());
+            f.send(tail(&t.text_lines(), lines).as_bytes());
             return f;
         }
         let base = screen_base(t);

@@ -7,6 +7,7 @@
 mod approvals;
 pub mod child;
 mod follow;
+pub use follow::tail as log_tail;
 mod queue;
 
 pub use approvals::AskSpec;
