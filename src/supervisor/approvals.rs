@@ -1136,6 +1136,62 @@ mod tests {
         a
     }
 
+    /// A fresh directory to act as a program's root.
+    fn scratch_root(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("nono-view-unit-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("a/nono")).unwrap();
+        std::fs::write(d.join("a/f"), "x").unwrap();
+        d
+    }
+
+    #[test]
+    fn symlinks_resolve_beneath_the_program_s_root_never_out_of_it() {
+        let d = scratch_root("resolve");
+        std::os::unix::fs::symlink("/a/f", d.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../../a/f", d.join("a/up")).unwrap();
+        let root = sys::open_path(&d).unwrap();
+        let r = root.as_raw_fd();
+        let f = d.join("a/f").canonicalize().unwrap();
+        assert_eq!(
+            resolve_in_view(r, Path::new("/abs"), false),
+            Some((f.clone(), true))
+        );
+        assert_eq!(
+            resolve_in_view(r, Path::new("/a/up"), false),
+            Some((f, true))
+        );
+        // Not followed: the link itself; missing: through its parent.
+        let link = d.canonicalize().unwrap().join("abs");
+        assert_eq!(
+            resolve_in_view(r, Path::new("/abs"), true),
+            Some((link, true))
+        );
+        let new = d.canonicalize().unwrap().join("a/new");
+        assert_eq!(
+            resolve_in_view(r, Path::new("/a/new"), false),
+            Some((new, false))
+        );
+        assert_eq!(resolve_in_view(r, Path::new("/nope/x"), false), None);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn nono_s_directories_are_recognised_by_identity_wherever_they_appear() {
+        let d = scratch_root("never");
+        let root = sys::open_path(&d).unwrap();
+        let r = root.as_raw_fd();
+        let st = sys::lstatat(r, OsStr::new("a/nono")).unwrap();
+        let ids = [(st.dev, st.ino)];
+        std::fs::create_dir_all(d.join("a/nono/deep")).unwrap();
+        // The directory itself, a missing file two levels down, not beside it.
+        assert!(under_never(r, Path::new("/a/nono"), &ids));
+        assert!(under_never(r, Path::new("/a/nono/deep/x"), &ids));
+        assert!(!under_never(r, Path::new("/a/f"), &ids));
+        assert!(!under_never(r, Path::new("/a/new"), &ids));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
     #[test]
     fn repaints_under_the_overlay_carry_the_screen_not_the_history() {
         let mut term = Terminal::new(5, 20, 100);
