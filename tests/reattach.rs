@@ -58,6 +58,36 @@ impl Viewer {
     }
 }
 
+/// Wait until the SIGWINCH an attach sends has been handled by the
+/// session's process named `comm`: none pending, and it sleeps again.
+fn wait_winch_handled(env: &Env, id: &str, comm: &str) {
+    let sup = env.record(id).supervisor_pid;
+    let winch = 1u64 << (libc::SIGWINCH - 1);
+    let settled = |pid: i32| {
+        let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+            return false;
+        };
+        let mask = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                .unwrap_or(u64::MAX)
+        };
+        (mask("SigPnd:") | mask("ShdPnd:")) & winch == 0
+            && status.lines().any(|l| l.starts_with("State:\tS"))
+    };
+    common::wait_until("the attach's SIGWINCH to be handled", WAIT, || {
+        fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&p| nono::procfs::stat(p).is_some_and(|s| s.comm() == comm))
+            .filter(|&p| nono::procfs::is_self_or_descendant(p, sup) == Some(true))
+            .any(settled)
+    });
+}
+
 /// A file of numbered lines.
 fn numbered(env: &Env, n: usize) -> String {
     let path = env.home.join("lines.txt");
@@ -75,9 +105,10 @@ fn less_is_redrawn_exactly_after_reattach_at_the_same_and_another_size() {
     v.wait_screen("less to show the file", |s| {
         s[0] == "line 0001" && s[22] == "line 0023"
     });
-    // Single-key commands: the attach signals less (SIGWINCH, so it
-    // repaints), and a signal cancels a count being typed ("5j" became "j").
-    v.pty.send(b"jjjjj");
+    // The attach signals less (SIGWINCH); less's handler can drop a key
+    // read at that instant, so type once it has handled it.
+    wait_winch_handled(&env, &id, "less");
+    v.pty.send(b"5j");
     v.wait_screen("less to scroll", |s| s[0] == "line 0006");
     v.pty.send(b"\x1dd");
     assert_eq!(v.pty.wait(), 0);
