@@ -539,14 +539,18 @@ fn a_profile_the_program_could_edit_is_refused() {
 #[test]
 fn inspect_and_ps_json_show_the_containment() {
     let env = Env::new();
+    let want = common::expected_containment();
     let id = env.start(&["--", "sleep", "60"]);
     let text = env.run(&["inspect", &id]).stdout;
     assert!(
-        text.contains("Containment:") && text.contains("namespaces"),
+        text.contains("Containment:") && text.contains(want),
         "{text}"
     );
     let json = env.run(&["ps", "--json"]).stdout;
-    assert!(json.contains("\"containment\":\"namespaces\""), "{json}");
+    assert!(
+        json.contains(&format!("\"containment\":\"{want}\"")),
+        "{json}"
+    );
     let id = env.start(&["--no-sandbox", "--", "sleep", "60"]);
     assert_eq!(env.record(&id).containment.as_deref(), Some("descendants"));
 }

@@ -52,9 +52,10 @@ impl Rng {
     }
 }
 
-/// Whether we can act as another user (the tests run as root in CI).
+/// Whether we can act as another user (the tests run as root in CI, and
+/// not inside a nono session, where root has no capabilities).
 fn is_root() -> bool {
-    nono::sys::geteuid() == 0
+    common::can_act_as_others()
 }
 
 /// Raw socket client and in-session prober, run with python3.

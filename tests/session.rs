@@ -545,7 +545,7 @@ fn inspect_shows_every_field_and_the_event_log() {
         "\"workdir\"",
         "\"network\":\"allowed\"",
         "\"rollback_session\":null",
-        "\"containment\":\"namespaces\"",
+        &format!("\"containment\":\"{}\"", common::expected_containment()),
     ] {
         assert!(json.contains(field), "{field} missing: {json}");
     }
@@ -762,6 +762,12 @@ fn a_config_that_others_can_change_is_refused_with_the_fix() {
         "{o:?}"
     );
     fs::set_permissions(dir.join("config.toml"), fs::Permissions::from_mode(0o644)).unwrap();
+    if !common::can_act_as_others() {
+        eprintln!(
+            "skipped the foreign-owner case: cannot chown here (not root, or inside a session)"
+        );
+        return;
+    }
     std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
     let o = env.run(&["run", "--", "true"]);
     assert!(o.stderr.contains("owned by uid 65534"), "{o:?}");

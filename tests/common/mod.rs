@@ -58,10 +58,57 @@ pub struct User {
 /// Name of the account `test_user` creates.
 pub const TEST_USER: &str = "nono-test";
 
+/// Whether this process can become another user and hand it files: root
+/// with CAP_SETUID, CAP_SETGID and CAP_CHOWN, in a user namespace that maps
+/// other uids (inside a nono session, root has neither).
+pub fn can_act_as_others() -> bool {
+    if sys::geteuid() != 0 {
+        return false;
+    }
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let caps = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    // CAP_CHOWN (0), CAP_SETGID (6), CAP_SETUID (7), from capability.h.
+    let needed: u64 = (1 << 0) | (1 << 6) | (1 << 7);
+    // "0 0 4294967295" is the initial namespace; a session maps one uid.
+    let mapped = fs::read_to_string("/proc/self/uid_map")
+        .map(|m| m.lines().any(|l| l.split_whitespace().nth(2) != Some("1")))
+        .unwrap_or(false);
+    caps & needed == needed && mapped
+}
+
+/// Whether sessions started by this test process get their own
+/// namespaces: not when it runs inside a nono session itself (`make test`
+/// from `make run`'s shell), where user namespaces are switched off.
+pub fn user_namespaces_available() -> bool {
+    Command::new("unshare")
+        .args(["--user", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The containment a sandboxed session started by this test gets.
+pub fn expected_containment() -> &'static str {
+    if user_namespaces_available() {
+        "namespaces"
+    } else {
+        "descendants"
+    }
+}
+
 /// The unprivileged test account, created if missing (needs root); None
-/// when it neither exists nor can be created, so the caller can skip with
-/// a printed reason. Safe to call from parallel tests and processes.
+/// when it neither exists nor can be created, or when this process cannot
+/// act as it (`can_act_as_others`), so the caller can skip with a printed
+/// reason. Safe to call from parallel tests and processes.
 pub fn test_user() -> Option<User> {
+    if !can_act_as_others() {
+        return None;
+    }
     let lookup = || {
         let o = Command::new("id").args(["-u", TEST_USER]).output().ok()?;
         let g = Command::new("id").args(["-g", TEST_USER]).output().ok()?;
@@ -74,9 +121,6 @@ pub fn test_user() -> Option<User> {
     };
     if let Some(u) = lookup() {
         return Some(u);
-    }
-    if sys::geteuid() != 0 {
-        return None;
     }
     // A parallel test may win the race; useradd then fails and the lookup
     // below finds the account it made.
