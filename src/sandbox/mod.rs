@@ -4,6 +4,7 @@
 //! network blocked, a seccomp filter, applied by the child just before exec.
 //! The supervisor itself stays outside.
 
+pub mod bpf;
 pub mod landlock;
 pub mod namespaces;
 pub mod notify;

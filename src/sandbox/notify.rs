@@ -6,16 +6,12 @@
 //! Kernels: user notification 5.0, CONTINUE 5.5, openat2 5.6, ADDFD 5.9,
 //! ADDFD with SEND 5.14; nono asks for 5.14 as a whole.
 
+use super::bpf::*;
 use super::{READ, WRITE};
 use libc::sock_filter;
 use std::path::{Component, Path, PathBuf};
 
-/// `AUDIT_ARCH_*` of the architecture nono was built for.
-#[cfg(target_arch = "x86_64")]
-pub const AUDIT_ARCH: u32 = 0xC000_003E; // EM_X86_64 | 64BIT | LE
-/// `AUDIT_ARCH_*` of the architecture nono was built for.
-#[cfg(target_arch = "aarch64")]
-pub const AUDIT_ARCH: u32 = 0xC000_00B7; // EM_AARCH64 | 64BIT | LE
+pub use super::bpf::AUDIT_ARCH;
 
 /// Whether nono has the filter for this architecture.
 pub const SUPPORTED: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
@@ -38,24 +34,7 @@ const OPEN_FAMILY: [(i64, &str); 2] =
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const OPEN_FAMILY: [(i64, &str); 0] = [];
 
-/// On x86-64, numbers with this bit are the x32 ABI.
-const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-
-// Offsets into `struct seccomp_data { int nr; u32 arch; ... }`.
-const OFF_NR: u32 = 0;
-const OFF_ARCH: u32 = 4;
-
-const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
-const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
-const JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
-const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
-
-const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
 const NOTIFY: u32 = libc::SECCOMP_RET_USER_NOTIF;
-
-const fn ins(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
-    sock_filter { code, jt, jf, k }
-}
 
 /// The filter: the open family goes to the supervisor; everything else,
 /// and calls through another ABI (i386, x32: Landlock still decides
@@ -64,16 +43,16 @@ pub fn filter() -> Vec<sock_filter> {
     let n = OPEN_FAMILY.len();
     let allow = 4 + n; // index of "ret allow"
     let mut p = vec![
-        ins(LD_W_ABS, 0, 0, OFF_ARCH),                     // A = arch
-        ins(JEQ_K, 0, (allow - 2) as u8, AUDIT_ARCH),      // foreign ABI -> allow
-        ins(LD_W_ABS, 0, 0, OFF_NR),                       // A = syscall number
-        ins(JGE_K, (allow - 4) as u8, 0, X32_SYSCALL_BIT), // x32 -> allow
+        op(LD_W_ABS, OFF_ARCH),                             // A = arch
+        jump(JEQ_K, AUDIT_ARCH, 0, (allow - 2) as u8),      // foreign ABI -> allow
+        op(LD_W_ABS, OFF_NR),                               // A = syscall number
+        jump(JGE_K, X32_SYSCALL_BIT, (allow - 4) as u8, 0), // x32 -> allow
     ];
     for (k, (nr, _)) in OPEN_FAMILY.iter().enumerate() {
-        p.push(ins(JEQ_K, (n - k) as u8, 0, *nr as u32)); // open family -> notify
+        p.push(jump(JEQ_K, *nr as u32, (n - k) as u8, 0)); // open family -> notify
     }
-    p.push(ins(RET_K, 0, 0, ALLOW));
-    p.push(ins(RET_K, 0, 0, NOTIFY));
+    p.push(op(RET_K, ALLOW));
+    p.push(op(RET_K, NOTIFY));
     p
 }
 
@@ -226,29 +205,9 @@ pub fn call_name(nr: i32) -> &'static str {
 mod tests {
     use super::*;
 
-    /// Run the program the way the kernel does, for one syscall.
+    /// The filter only looks at the number and the ABI.
     fn eval(prog: &[sock_filter], arch: u32, nr: u32) -> u32 {
-        let mut pc = 0;
-        let mut a = 0u32;
-        loop {
-            let i = prog[pc];
-            match i.code {
-                LD_W_ABS => {
-                    a = match i.k {
-                        OFF_NR => nr,
-                        OFF_ARCH => arch,
-                        k => panic!("load of offset {k}"),
-                    };
-                    pc += 1;
-                }
-                JEQ_K | JGE_K => {
-                    let hit = if i.code == JEQ_K { a == i.k } else { a >= i.k };
-                    pc += 1 + if hit { i.jt } else { i.jf } as usize;
-                }
-                RET_K => return i.k,
-                c => panic!("unexpected opcode {c:#x}"),
-            }
-        }
+        super::super::bpf::eval(prog, arch, nr, 0)
     }
 
     #[test]

@@ -8,32 +8,9 @@
 //! instruction per line. Jump offsets count instructions skipped after the
 //! jump (0 = fall through to the next line).
 
+use super::bpf::*;
 use libc::sock_filter;
 
-/// `AUDIT_ARCH_*` of the architecture nono was built for: a process may
-/// enter the kernel through another ABI (int 0x80 on x86-64 gives i386
-/// numbers, where `socketcall` exists), so the filter checks it first.
-#[cfg(target_arch = "x86_64")]
-const AUDIT_ARCH: u32 = 0xC000_003E; // EM_X86_64 | 64BIT | LE
-#[cfg(target_arch = "aarch64")]
-const AUDIT_ARCH: u32 = 0xC000_00B7; // EM_AARCH64 | 64BIT | LE
-
-/// On x86-64, syscall numbers with this bit set are the x32 ABI: same
-/// architecture value, other numbers. No native number has it.
-const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-
-// Offsets into `struct seccomp_data { int nr; u32 arch; u64 ip; u64 args[6]; }`.
-const OFF_NR: u32 = 0;
-const OFF_ARCH: u32 = 4;
-/// Low 32 bits of args[0] (little-endian): socket()'s `domain` is an int.
-const OFF_ARG0_LOW: u32 = 16;
-
-const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
-const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
-const JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
-const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
-
-const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
 const KILL: u32 = libc::SECCOMP_RET_KILL_PROCESS;
 
 const fn errno(e: i32) -> u32 {
@@ -45,19 +22,6 @@ const REFUSED: u32 = errno(libc::EACCES);
 /// What io_uring_setup() returns: "not implemented", which programs
 /// already handle by falling back to plain system calls.
 const NOT_SUPPORTED: u32 = errno(libc::ENOSYS);
-
-const fn op(code: u16, k: u32) -> sock_filter {
-    sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
-}
-
-const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
-    sock_filter { code, jt, jf, k }
-}
 
 /// Whether nono can build the network filter for this architecture.
 pub const SUPPORTED: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
@@ -118,32 +82,6 @@ pub fn network_filter() -> Vec<sock_filter> {
 #[cfg(all(test, any(target_arch = "x86_64", target_arch = "aarch64")))]
 mod tests {
     use super::*;
-
-    /// Run the program the way the kernel does, for one syscall.
-    fn eval(prog: &[sock_filter], arch: u32, nr: u32, arg0: u32) -> u32 {
-        let mut pc = 0;
-        let mut a = 0u32;
-        loop {
-            let i = prog[pc];
-            match i.code {
-                LD_W_ABS => {
-                    a = match i.k {
-                        OFF_NR => nr,
-                        OFF_ARCH => arch,
-                        OFF_ARG0_LOW => arg0,
-                        k => panic!("load of offset {k}"),
-                    };
-                    pc += 1;
-                }
-                JEQ_K | JGE_K => {
-                    let hit = if i.code == JEQ_K { a == i.k } else { a >= i.k };
-                    pc += 1 + if hit { i.jt } else { i.jf } as usize;
-                }
-                RET_K => return i.k,
-                c => panic!("unexpected opcode {c:#x}"),
-            }
-        }
-    }
 
     #[test]
     fn the_filter_does_what_its_comments_say() {
