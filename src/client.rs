@@ -157,6 +157,16 @@ pub fn request(
     })
 }
 
+/// Send one request that must not be repeated and return the text of its
+/// ok reply (a supervisor that does not answer within `REPLY_TIMEOUT_MS`
+/// is an error).
+pub fn ask(reg: &Registry, s: &Session, short: &str, req: Request) -> Result<String> {
+    let mut stream = connect(reg, s, short)?;
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(REPLY_TIMEOUT_MS)));
+    send_hello(&mut stream, req)?;
+    expect_ok(&mut stream, &mut FrameReader::new(), short)
+}
+
 /// One connect, hello and reply; None when the supervisor closed the
 /// connection without a word (our hello unread).
 fn request_once(

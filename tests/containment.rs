@@ -429,7 +429,7 @@ fn the_ssh_agent_is_out_of_reach_unless_passed_on_purpose() {
     let dir = user_dir(&env, "agent");
     let sock = dir.join("agent.sock");
     use std::os::unix::process::CommandExt;
-    let mut agent = Command::new("ssh-agent")
+    let agent = Command::new("ssh-agent")
         .args(["-D", "-a", sock.to_str().unwrap()])
         .uid(u.uid)
         .gid(u.gid)
@@ -437,7 +437,19 @@ fn the_ssh_agent_is_out_of_reach_unless_passed_on_purpose() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    common::wait_until("the agent's socket", WAIT, || sock.exists());
+    // Killed however the test ends.
+    struct Agent(std::process::Child);
+    impl Drop for Agent {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _agent = Agent(agent);
+    // The socket file exists from bind(), before the agent listens on it.
+    common::wait_until("the agent to listen", WAIT, || {
+        std::os::unix::net::UnixStream::connect(&sock).is_ok()
+    });
     let ssh_add = |flags: &[&str]| {
         let mut args = vec!["run"];
         args.extend_from_slice(flags);
@@ -466,8 +478,6 @@ fn the_ssh_agent_is_out_of_reach_unless_passed_on_purpose() {
     let dir_s = dir.to_str().unwrap();
     let text = ssh_add(&["--env", "SSH_AUTH_SOCK", "-a", dir_s]);
     assert!(text.contains("no identities"), "{text}");
-    let _ = agent.kill();
-    let _ = agent.wait();
 }
 
 #[test]

@@ -3,13 +3,11 @@
 //! by the supervisor's peer check, like every other request).
 
 use crate::client;
-use crate::defaults::REPLY_TIMEOUT_MS;
 use crate::error::{Error, Result};
 use crate::out::print;
-use crate::protocol::{FrameReader, Request};
+use crate::protocol::Request;
 use crate::registry::Registry;
 use lexopt::prelude::*;
-use std::time::Duration;
 
 /// `nono approve --help`.
 pub const APPROVE_USAGE: &str = "\
@@ -87,17 +85,12 @@ fn answer(p: &mut lexopt::Parser, allow: bool) -> Result<i32> {
         session.ok_or_else(|| Error::Usage("missing SESSION (an id prefix or a name)".into()))?;
     let reg = Registry::open()?;
     let (s, short) = super::find_asking(&reg, &query)?;
-    let mut stream = client::connect(&reg, &s, &short)?;
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(REPLY_TIMEOUT_MS)));
-    client::send_hello(
-        &mut stream,
-        Request::Decide {
-            id: req.unwrap_or(0),
-            allow,
-            always,
-        },
-    )?;
-    let msg = client::expect_ok(&mut stream, &mut FrameReader::new(), &short)?;
+    let decide = Request::Decide {
+        id: req.unwrap_or(0),
+        allow,
+        always,
+    };
+    let msg = client::ask(&reg, &s, &short, decide)?;
     print(&format!("{msg}\n"))?;
     Ok(0)
 }

@@ -1,14 +1,12 @@
 //! `nono pending`: the approval requests waiting in `--ask` sessions.
 
 use crate::client;
-use crate::defaults::REPLY_TIMEOUT_MS;
 use crate::error::{Error, Result};
 use crate::out::{fmt_age, print, warn};
-use crate::protocol::{FrameReader, PendingRequest, Request};
+use crate::protocol::{PendingRequest, Request};
 use crate::registry::{self, Registry, Session};
 use lexopt::prelude::*;
 use nanoserde::{DeJson, SerJson};
-use std::time::Duration;
 
 /// `nono pending --help`.
 pub const USAGE: &str = "\
@@ -57,10 +55,7 @@ pub struct Entry {
 
 /// Ask one live session for its waiting requests.
 pub fn fetch(reg: &Registry, s: &Session, short: &str) -> Result<Vec<PendingRequest>> {
-    let mut stream = client::connect(reg, s, short)?;
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(REPLY_TIMEOUT_MS)));
-    client::send_hello(&mut stream, Request::Pending)?;
-    let text = client::expect_ok(&mut stream, &mut FrameReader::new(), short)?;
+    let text = client::ask(reg, s, short, Request::Pending)?;
     crate::json::check(&text)
         .and_then(|()| Vec::<PendingRequest>::deserialize_json(&text).map_err(|e| e.to_string()))
         .map_err(|e| Error::Msg(format!("session {short} sent a bad request list: {e}")))
