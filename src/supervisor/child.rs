@@ -535,7 +535,8 @@ pub fn parse_report(line: &str) -> Option<Report> {
 /// a fork bomb cannot keep us here. Returns how many were signalled.
 pub fn kill_descendants() -> usize {
     let me = sys::getpid();
-    let mut total = 0;
+    // Distinct pids: one still dying when the next pass looks is found again.
+    let mut killed: Vec<i32> = Vec::new();
     for _ in 0..crate::defaults::KILL_DESCENDANTS_ROUNDS {
         let found = procfs::descendants(me);
         if found.is_empty() {
@@ -543,12 +544,14 @@ pub fn kill_descendants() -> usize {
         }
         for pid in &found {
             let _ = sys::kill(*pid, libc::SIGKILL);
+            if !killed.contains(pid) {
+                killed.push(*pid);
+            }
         }
         // Not reaped here: the program's status is the caller's to collect
         // (the scan skips zombies).
-        total += found.len();
     }
-    total
+    killed.len()
 }
 
 /// Whether `pid` ignores SIGTERM (an interactive shell does): its
