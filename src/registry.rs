@@ -483,6 +483,28 @@ pub struct Registry {
     dir: PathBuf,
 }
 
+/// Write `bytes` to the new file `tmp` (0600 from creation, O_EXCL,
+/// O_NOFOLLOW), fsynced when `durable`; on failure it is removed and the
+/// error names `shown`.
+pub(crate) fn write_new_file(tmp: &Path, bytes: &[u8], durable: bool, shown: &Path) -> Result<()> {
+    let ctx = || format!("cannot write {}", shown.display());
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(tmp)
+        .map_err(|e| Error::io(ctx(), e))?;
+    let written = f
+        .write_all(bytes)
+        .and_then(|_| if durable { f.sync_all() } else { Ok(()) });
+    if let Err(e) = written {
+        let _ = fs::remove_file(tmp);
+        return Err(Error::io(ctx(), e));
+    }
+    Ok(())
+}
+
 impl Registry {
     /// Open (creating if needed) and check the registry directories.
     pub fn open() -> Result<Registry> {
@@ -562,21 +584,7 @@ impl Registry {
         let mut rnd = [0u8; 8];
         sys::getrandom(&mut rnd).map_err(|e| Error::io("getrandom", e))?;
         let tmp = self.dir.join(format!(".{id}.{}.tmp", hex(&rnd)));
-        let ctx = || format!("cannot write {}", tmp.display());
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)
-            .map_err(|e| Error::io(ctx(), e))?;
-        let written = f
-            .write_all(bytes)
-            .and_then(|_| if durable { f.sync_all() } else { Ok(()) });
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(Error::io(ctx(), e));
-        }
+        write_new_file(&tmp, bytes, durable, &tmp)?;
         Ok(tmp)
     }
 

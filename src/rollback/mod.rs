@@ -408,24 +408,10 @@ fn write_file(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", registry::hex(&rnd)));
-    let ctx = || format!("cannot write {}", path.display());
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&tmp)
-        .map_err(|e| Error::io(ctx(), e))?;
-    let written = f
-        .write_all(bytes)
-        .and_then(|_| if durable { f.sync_all() } else { Ok(()) });
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::io(ctx(), e));
-    }
+    registry::write_new_file(&tmp, bytes, durable, path)?;
     fs::rename(&tmp, path).map_err(|e| {
         let _ = fs::remove_file(&tmp);
-        Error::io(ctx(), e)
+        Error::io(format!("cannot write {}", path.display()), e)
     })
 }
 
