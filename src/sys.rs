@@ -1368,6 +1368,8 @@ pub struct Stat {
     pub mtime_ns: i64,
     /// Status-change time in nanoseconds since the epoch.
     pub ctime_ns: i64,
+    /// Hard links to the inode.
+    pub nlink: u64,
 }
 
 impl Stat {
@@ -1394,6 +1396,7 @@ fn stat_of(st: &libc::stat) -> Stat {
         size: st.st_size as u64,
         mtime_ns: st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64,
         ctime_ns: st.st_ctime as i64 * 1_000_000_000 + st.st_ctime_nsec as i64,
+        nlink: st.st_nlink as u64,
     }
 }
 
