@@ -822,6 +822,17 @@ pub fn recv_append_with_fds(
     Ok((n, truncated))
 }
 
+/// Open the slave side of the pty whose master is `master` (TIOCGPTPEER),
+/// never as a controlling terminal; close-on-exec.
+pub fn pty_peer(master: RawFd) -> io::Result<OwnedFd> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes its flags as an int argument and returns a
+    // new fd or -1.
+    let fd = cvt(unsafe { libc::ioctl(master, libc::TIOCGPTPEER, flags) })?;
+    // SAFETY: the ioctl just returned this fd; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Whether `fd` is the master side of a pty (TIOCGPTN answers only there).
 pub fn is_pty_master(fd: RawFd) -> bool {
     let mut n: libc::c_uint = 0;

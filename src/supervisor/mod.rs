@@ -251,9 +251,9 @@ struct Supervisor {
     exit: Option<ExitStatus>,
     /// `--ask`: the seccomp listener and the waiting requests.
     approvals: Option<approvals::Approvals>,
-    /// Device number of the session's own pty, which no client may hand
-    /// over as its terminal.
-    pty_rdev: u64,
+    /// Device and inode of the session's own pty (its slave side), which
+    /// no client may hand over as its terminal.
+    own_pty: Option<(u64, u64)>,
     /// What went wrong recording the end (a full disk), for `nono stop`.
     end_errors: Vec<String>,
 }
@@ -457,7 +457,6 @@ impl Supervisor {
                 .map_err(|e| fail(Error::io("socket", e)))?;
             let (mut master, slave) =
                 sys::open_pty(size).map_err(|e| fail(Error::io("cannot open a pty", e)))?;
-            let pty_rdev = sys::fstat(slave.as_raw_fd()).map_or(0, |s| s.rdev);
             if spec.command.is_empty() {
                 return Err((2, "no command given".to_string()));
             }
@@ -493,9 +492,9 @@ impl Supervisor {
             };
             sys::set_nonblocking(master.as_raw_fd(), true)
                 .map_err(|e| fail(Error::io("pty", e)))?;
-            Ok((events, listener, master, spawned, notify, pty_rdev))
+            Ok((events, listener, master, spawned, notify))
         })();
-        let (events, listener, master, spawned, notify, pty_rdev) = match res {
+        let (events, listener, master, spawned, notify) = match res {
             Ok(v) => v,
             Err(e) => {
                 cleanup(&reg, &tmpdir);
@@ -507,6 +506,10 @@ impl Supervisor {
         record.containment = Some(spawned.containment.word().into());
         let mut term = Terminal::new(size.rows, size.cols, spec.scrollback);
         term.resize(size.rows, size.cols);
+        let own_pty = sys::pty_peer(master.as_raw_fd())
+            .and_then(|slave| sys::fstat(slave.as_raw_fd()))
+            .ok()
+            .map(|st| (st.dev, st.ino));
         let mut sup = Supervisor {
             reg,
             record,
@@ -538,7 +541,7 @@ impl Supervisor {
             report_buf: Vec::new(),
             program_end: None,
             approvals: notify,
-            pty_rdev,
+            own_pty,
             end_errors: Vec::new(),
         };
         sup.record.status = "running".into();
@@ -1174,7 +1177,7 @@ impl Supervisor {
     /// serve; anything else is refused (closed) with an event, and the
     /// client is served over the socket instead.
     fn take_terminal(&mut self, fd: OwnedFd, settings: &TerminalSettings) -> Option<Tty> {
-        match Tty::accept(fd, settings, self.pty_rdev) {
+        match Tty::accept(fd, settings, self.own_pty) {
             Ok(t) => Some(t),
             Err(why) => {
                 self.denied_event(&format!(

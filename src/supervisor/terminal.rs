@@ -40,8 +40,13 @@ pub struct Tty {
 impl Tty {
     /// Take `fd` as the attach client's terminal, or say why not: only a
     /// terminal (a character device that answers terminal ioctls), neither a
-    /// pty master nor this session's own pty (`own_pty`: its device number).
-    pub fn accept(fd: OwnedFd, settings: &TerminalSettings, own_pty: u64) -> Result<Tty, String> {
+    /// pty master nor this session's own pty (`own_pty`: its device and
+    /// inode; device numbers alone repeat across devpts instances).
+    pub fn accept(
+        fd: OwnedFd,
+        settings: &TerminalSettings,
+        own_pty: Option<(u64, u64)>,
+    ) -> Result<Tty, String> {
         let raw = fd.as_raw_fd();
         let st = sys::fstat(raw).map_err(|e| format!("cannot inspect it ({e})"))?;
         if st.kind() != libc::S_IFCHR {
@@ -53,7 +58,7 @@ impl Tty {
         if sys::is_pty_master(raw) {
             return Err("it is the master side of a pty, not a terminal".into());
         }
-        if st.rdev == own_pty {
+        if own_pty == Some((st.dev, st.ino)) {
             return Err("it is this session's own terminal".into());
         }
         sys::set_nonblocking(raw, true)
