@@ -92,8 +92,12 @@ fn stat_walk(dir: &Path) -> u64 {
     n
 }
 
-/// Timed runs per side of the capture rows (alternated; medians).
+/// Timed runs per side of the first-capture and restore rows (alternated; medians).
 const REPS: usize = 3;
+
+/// Timed runs per side of the unchanged-capture row: each is tens of
+/// milliseconds, so more runs cost little and steady the median.
+const FAST_REPS: usize = 9;
 
 /// Median of a few timings.
 fn median(v: &mut [f64]) -> f64 {
@@ -170,20 +174,36 @@ pub fn bench_rollback(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>
             meta.baseline.describe()
         ));
 
-        // 2. Unchanged second capture against a bare lstat walk.
+        // 2. Unchanged second capture against a bare lstat walk: both are
+        // tens of milliseconds, so many runs, interleaved (the order flipped
+        // each time), medians: one hiccup of a shared machine moves neither.
         let (mut walks, mut seconds, mut walked) = (Vec::new(), Vec::new(), 0);
-        for _ in 0..REPS {
-            let t = Instant::now();
-            walked = stat_walk(&tree);
-            walks.push(t.elapsed().as_secs_f64());
+        let capture = || -> Res<f64> {
             let t = Instant::now();
             let info = capture::final_capture(&id).map_err(|e| e.to_string())?;
-            seconds.push(t.elapsed().as_secs_f64());
+            let took = t.elapsed().as_secs_f64();
             if info.bytes_read != 0 {
                 return Err(format!(
                     "the unchanged capture read {} bytes",
                     info.bytes_read
                 ));
+            }
+            Ok(took)
+        };
+        // A first one unmeasured: it links the index the later ones keep.
+        capture()?;
+        for rep in 0..FAST_REPS {
+            let mut walk = || {
+                let t = Instant::now();
+                walked = stat_walk(&tree);
+                t.elapsed().as_secs_f64()
+            };
+            if rep % 2 == 0 {
+                walks.push(walk());
+                seconds.push(capture()?);
+            } else {
+                seconds.push(capture()?);
+                walks.push(walk());
             }
         }
         let (walk, second) = (median(&mut walks), median(&mut seconds));
@@ -194,11 +214,13 @@ pub fn bench_rollback(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>
             second,
             walk,
         ));
-        notes.push(
-            "rollback unchanged capture: goal at most 2x a bare lstat walk; it read 0 bytes".into(),
-        );
+        notes.push(format!(
+            "rollback unchanged capture: goal at most 2x a bare lstat walk (read_dir + symlink_metadata of every path); median of {FAST_REPS} runs each, interleaved; it read 0 bytes"
+        ));
 
-        // 3. Restore of changed files against copying them back.
+        // 3. Restore of changed files against copying them back: each round
+        // the agent's change is made again and captured, then the restore
+        // and `cp -a` of the originals back are timed; medians.
         let n = changed(s);
         let backup = root.join("backup");
         fs::create_dir_all(&backup).map_err(|e| e.to_string())?;
@@ -207,32 +229,42 @@ pub fn bench_rollback(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>
             .collect();
         for d in &dirs {
             timed(Command::new("cp").arg("-a").arg(tree.join(d)).arg(&backup))?;
-            for f in fs::read_dir(tree.join(d))
-                .map_err(|e| e.to_string())?
-                .flatten()
-            {
-                fs::write(f.path(), b"changed by the agent\n").map_err(|e| e.to_string())?;
+        }
+        let (mut restores, mut backs) = (Vec::new(), Vec::new());
+        for _ in 0..REPS {
+            for d in &dirs {
+                for f in fs::read_dir(tree.join(d))
+                    .map_err(|e| e.to_string())?
+                    .flatten()
+                {
+                    fs::write(f.path(), b"changed by the agent\n").map_err(|e| e.to_string())?;
+                }
             }
+            capture::final_capture(&id).map_err(|e| e.to_string())?;
+            let t = Instant::now();
+            let o = Command::new(nono)
+                .args(["rollback", "restore", &id, "--yes"])
+                .env("XDG_STATE_HOME", &state)
+                .env("HOME", &root)
+                .output()
+                .map_err(|e| e.to_string())?;
+            restores.push(t.elapsed().as_secs_f64());
+            if !o.status.success() {
+                return Err(format!("restore: {}", String::from_utf8_lossy(&o.stderr)));
+            }
+            let restored = String::from_utf8_lossy(&o.stdout);
+            if !restored.contains(&format!("Restored {n} paths")) {
+                return Err(format!("restore did not write {n} paths: {restored}"));
+            }
+            let mut cp_back = Command::new("cp");
+            cp_back.arg("-a");
+            for d in &dirs {
+                cp_back.arg(backup.join(d));
+            }
+            cp_back.arg(&tree);
+            backs.push(timed(&mut cp_back)?);
         }
-        capture::final_capture(&id).map_err(|e| e.to_string())?;
-        let t = Instant::now();
-        let o = Command::new(nono)
-            .args(["rollback", "restore", &id, "--yes"])
-            .env("XDG_STATE_HOME", &state)
-            .env("HOME", &root)
-            .output()
-            .map_err(|e| e.to_string())?;
-        let restore = t.elapsed().as_secs_f64();
-        if !o.status.success() {
-            return Err(format!("restore: {}", String::from_utf8_lossy(&o.stderr)));
-        }
-        let mut cp_back = Command::new("cp");
-        cp_back.arg("-a");
-        for d in &dirs {
-            cp_back.arg(backup.join(d));
-        }
-        cp_back.arg(&tree);
-        let back = timed(&mut cp_back)?;
+        let (restore, back) = (median(&mut restores), median(&mut backs));
         rows.push(Row::new(
             &format!("rollback restore of {n} changed files vs cp -a back"),
             ms(restore),
@@ -240,7 +272,7 @@ pub fn bench_rollback(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>
             restore,
             back,
         ));
-        notes.push("rollback restore: the whole command (walk, plan, journal, copy from the store, verify each hash); goal at most 2x".into());
+        notes.push(format!("rollback restore: the whole command (walk, plan, journal, copy from the store verifying each hash), median of {REPS} rounds; cp -a of the same files over them; goal at most 2x"));
         Ok(rows)
     })();
     let _ = fs::remove_dir_all(&root);

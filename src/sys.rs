@@ -1421,6 +1421,8 @@ pub struct Stat {
     pub ctime_ns: i64,
     /// The device a character or block special file stands for.
     pub rdev: u64,
+    /// Hard links to the inode.
+    pub nlink: u64,
 }
 
 impl Stat {
@@ -1448,6 +1450,7 @@ fn stat_of(st: &libc::stat) -> Stat {
         mtime_ns: st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64,
         ctime_ns: st.st_ctime as i64 * 1_000_000_000 + st.st_ctime_nsec as i64,
         rdev: st.st_rdev as u64,
+        nlink: st.st_nlink as u64,
     }
 }
 

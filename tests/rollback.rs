@@ -850,3 +850,97 @@ fn a_file_over_the_size_limit_is_recorded_but_never_touched() {
         "agent-wrote-this-big\n"
     );
 }
+
+#[test]
+fn paths_in_the_excludes_file_git_config_names_are_left_alone() {
+    let env = Env::new();
+    // core.excludesFile set in git's global config, with `~`, as users do.
+    fs::write(
+        env.home.join(".gitconfig"),
+        "[core]\n\texcludesFile = ~/my-global-ignores\n",
+    )
+    .unwrap();
+    fs::write(env.home.join("my-global-ignores"), "*.log\n").unwrap();
+    let dir = project(&env, &[("a", "a0\n")]);
+    let id = agent(&env, &dir, "echo a1 > a; echo trace > run.log", &[]);
+    let show = rollback(&env, &dir, &["show", &id]);
+    assert!(show.stdout.contains("~ a"), "{show:?}");
+    assert!(
+        !show.stdout.lines().skip(1).any(|l| l.contains("run.log")),
+        "{show:?}"
+    );
+    let o = rollback(&env, &dir, &["restore", &id, "--yes", "--force"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "a0\n");
+    assert_eq!(fs::read_to_string(dir.join("run.log")).unwrap(), "trace\n");
+}
+
+#[test]
+fn a_second_restore_in_the_same_tree_is_refused_and_names_the_one_running() {
+    let env = Env::new();
+    let dir = project(&env, &[("a", "a0\n")]);
+    let first = agent(&env, &dir, "echo a1 > a", &[]);
+    // A second session in the same tree: its restore writes there too.
+    let second = agent(&env, &dir, "echo b > b", &[]);
+    // The first restore holds the tree's lock while it asks.
+    let mut asking = env.spawn_pty(&["rollback", "restore", &first], 24, 120);
+    asking.expect("Apply 1 changes? [y/N]");
+    for id in [&first, &second] {
+        let o = rollback(&env, &dir, &["restore", id, "--yes"]);
+        assert_eq!(o.code, 1, "{o:?}");
+        let line = o.stderr.lines().next().unwrap_or_default().to_string();
+        assert!(
+            line.contains(&format!("another restore is writing in {}", dir.display()))
+                && line.contains("'nono rollback restore ")
+                && line.contains("wait for it to finish"),
+            "{o:?}"
+        );
+    }
+    // Reviewing is never locked out.
+    let o = rollback(&env, &dir, &["restore", &second, "--dry-run"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(fs::read_to_string(dir.join("b")).is_ok());
+    asking.send(b"y\r");
+    assert_eq!(asking.wait(), 0);
+    assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "a0\n");
+    // Released with its process: the next one runs.
+    let o = rollback(&env, &dir, &["restore", &second, "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(!dir.join("b").exists());
+}
+
+#[test]
+fn a_restore_killed_in_the_middle_of_rewriting_a_file_finishes_it_when_run_again() {
+    let env = Env::new();
+    // Large enough that the kill lands while its content is being written.
+    let big: String = (0..1_500_000).map(|i| format!("{i}\n")).collect();
+    let dir = project(&env, &[("big.txt", &big), ("small", "s0\n")]);
+    let before = snapshot(&dir);
+    let id = agent(&env, &dir, "echo agent > big.txt; echo s1 > small", &[]);
+    let journal = env
+        .home
+        .join("state/nono/rollback/sessions")
+        .join(&env.record(&id).id)
+        .join("restores/1/journal");
+    let mut child = env
+        .cmd(&["rollback", "restore", &id, "--yes"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once the rewrite of big.txt has begun (spin, no sleep).
+    let deadline = std::time::Instant::now() + WAIT;
+    while !fs::read_to_string(&journal).is_ok_and(|j| j.contains("inplace 0 big.txt")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restore never began rewriting big.txt"
+        );
+        std::thread::yield_now();
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(o.stdout.contains(", 0 conflicts"), "{o:?}");
+    assert_eq!(snapshot(&dir), before);
+}

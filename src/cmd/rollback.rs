@@ -381,16 +381,19 @@ fn columns<const N: usize>(rows: &[[String; N]]) -> String {
 
 /// A path for humans (lossy UTF-8, control characters escaped).
 fn shown(path: &[u8]) -> String {
-    String::from_utf8_lossy(path)
-        .chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+    let text = String::from_utf8_lossy(path);
+    if !text.chars().any(char::is_control) {
+        return text.into_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// What a change from `a` to `b` is: `+`, `-`, `~` or `m`.
@@ -467,7 +470,7 @@ fn normalize(p: &Path) -> PathBuf {
 }
 
 /// Read a stored object (for diffs), at most `limit` bytes.
-fn object(store: &Store, hash: &str, limit: u64) -> Option<Vec<u8>> {
+fn object(store: &Store, hash: &rb::Digest, limit: u64) -> Option<Vec<u8>> {
     use std::io::Read;
     let mut v = Vec::new();
     store
@@ -506,7 +509,7 @@ fn show(dir: &Path, meta: &Meta, paths: &[String], with_diff: bool) -> Result<i3
         let f = match f {
             Some(f) => f,
             None => {
-                now = capture::current(meta, i, Some(b.clone()))?.0;
+                now = capture::current(meta, i, Some(b))?.0;
                 &now
             }
         };
@@ -600,7 +603,15 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
                 "session {short} has no restore to undo"
             )));
         };
-        Mode::Undo(rdir, info)
+        // An undo that was cut off is finished, not undone in turn.
+        let undone = info
+            .undo_of
+            .filter(|_| !info.complete)
+            .and_then(|n| records.iter().find(|(_, r)| r.n == n).cloned());
+        match undone {
+            Some((d, r)) => Mode::Undo(d, r),
+            None => Mode::Undo(rdir, info),
+        }
     } else {
         let t = a.to.unwrap_or(Target::Baseline);
         if t == Target::Final && meta.final_capture.is_none() {
@@ -610,8 +621,36 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
         }
         Mode::To(t)
     };
+    // One restore at a time in a root; a dry run only reads.
+    let _roots_lock = if a.dry {
+        None
+    } else {
+        let who = format!(
+            "pid {} ('nono rollback restore {short}', started {})",
+            std::process::id(),
+            fmt_time(registry::now())
+        );
+        Some(rb::lock_roots(&meta.roots, &who)?)
+    };
     let _lock = rb::lock_store(false)?;
     let store = Store::open(&rb::base_dir()?)?;
+    // The record: resume an interrupted restore of the same kind, else a new one.
+    let kind = match &mode {
+        Mode::To(Target::Baseline) => "baseline",
+        Mode::To(Target::Final) => "final",
+        Mode::Undo(..) => "undo",
+    };
+    let undo_of = match &mode {
+        Mode::Undo(_, info) => Some(info.n),
+        _ => None,
+    };
+    let resume = records
+        .last()
+        .filter(|(_, r)| !r.complete && r.target == kind && r.undo_of == undo_of)
+        .cloned();
+    // A path whose in-place write the interrupted run began and never
+    // finished holds part of its target: finishing it is ours to do.
+    let cut_off = resume.as_ref().and_then(|(d, _)| restore::cut_off_write(d));
     // Per root: (B', F', C, plan) where for an undo B' = pre and F' = post.
     let mut plans = Vec::new();
     for (i, filter) in filt.iter().enumerate() {
@@ -630,7 +669,7 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
             ),
         };
         let prev = f.as_ref().unwrap_or(&b);
-        let (mut c, _) = capture::current(meta, i, Some(prev.clone()))?;
+        let (mut c, _) = capture::current(meta, i, Some(prev))?;
         let target = match &mode {
             Mode::To(t) => *t,
             Mode::Undo(..) => Target::Baseline,
@@ -644,7 +683,14 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
                 .collect();
             c.retain(|k, _| touched.contains(k));
         }
-        let p = plan::plan(&b, f.as_ref(), &c, target, filter);
+        let mut p = plan::plan(&b, f.as_ref(), &c, target, filter);
+        if let Some((root, path)) = &cut_off {
+            for s in p.steps.iter_mut().filter(|s| *root == i && s.path == *path) {
+                if matches!(s.decision, Decision::Conflict(_)) {
+                    s.decision = Decision::Revert;
+                }
+            }
+        }
         plans.push(p);
     }
     let what = match &mode {
@@ -726,20 +772,6 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
             return Ok(1);
         }
     }
-    // The record: resume an interrupted restore of the same kind, else a new one.
-    let kind = match &mode {
-        Mode::To(Target::Baseline) => "baseline",
-        Mode::To(Target::Final) => "final",
-        Mode::Undo(..) => "undo",
-    };
-    let undo_of = match &mode {
-        Mode::Undo(_, info) => Some(info.n),
-        _ => None,
-    };
-    let resume = records
-        .last()
-        .filter(|(_, r)| !r.complete && r.target == kind && r.undo_of == undo_of && !a.undo)
-        .cloned();
     let (rdir, mut info) = match resume {
         Some((d, r)) => {
             print(&format!("Resuming the interrupted restore #{}.\n", r.n))?;
@@ -784,6 +816,7 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
         rb::write_index(&rdir.join(capture::index_name("pre", i)), &pre)?;
         rb::write_index(&rdir.join(capture::index_name("post", i)), &post)?;
     }
+    journal.flush();
     restore::write_info(&rdir, &info)?;
     let mut failed = Vec::new();
     let mut done = 0u64;
@@ -832,7 +865,7 @@ fn read_or_empty(path: &Path) -> Result<Index> {
 }
 
 /// Every object hash a session's indexes name.
-fn referenced(dir: &Path, meta: &Meta) -> BTreeSet<String> {
+fn referenced(dir: &Path, meta: &Meta) -> BTreeSet<rb::Digest> {
     let mut out = BTreeSet::new();
     let mut files = Vec::new();
     for i in 0..meta.roots.len() {
@@ -847,7 +880,7 @@ fn referenced(dir: &Path, meta: &Meta) -> BTreeSet<String> {
         if let Ok(ix) = read_or_empty(&f) {
             for e in ix.values() {
                 if let Kind::File { hash, .. } = &e.kind {
-                    out.insert(hash.clone());
+                    out.insert(*hash);
                 }
             }
         }

@@ -9,6 +9,7 @@ use super::store::{self, CopyStats, Store};
 use super::{CaptureInfo, Entry, IgnoreFile, Index, Kind, Meta, StatKey};
 use crate::error::{Error, Result};
 use crate::sys::{self, Stat};
+use nanoserde::SerJson;
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -76,6 +77,11 @@ fn read_small_at(dir: RawFd, name: &str) -> Option<Vec<String>> {
         0,
     )
     .ok()?;
+    read_small_fd(fd)
+}
+
+/// The lines of an open regular file of at most `MAX_IGNORE_FILE` bytes.
+fn read_small_fd(fd: OwnedFd) -> Option<Vec<String>> {
     let st = sys::fstat(fd.as_raw_fd()).ok()?;
     if st.kind() != libc::S_IFREG || st.size > MAX_IGNORE_FILE {
         return None;
@@ -208,7 +214,7 @@ fn walk_dir(
 }
 
 /// The stat fields of the fast path.
-fn key(st: &Stat) -> StatKey {
+pub fn key(st: &Stat) -> StatKey {
     StatKey {
         dev: st.dev,
         ino: st.ino,
@@ -223,7 +229,7 @@ fn key(st: &Stat) -> StatKey {
 pub fn build(
     root: &Path,
     walk: &mut Walk,
-    mut prev: Option<&mut Index>,
+    prev: Option<&Index>,
     store: Option<&Store>,
     max_file: u64,
     progress: &mut Progress,
@@ -264,23 +270,19 @@ pub fn build(
             }
             _ => {
                 let k = key(&w.st);
-                let matches = prev.as_ref().and_then(|p| p.get(&w.path)).is_some_and(|e| {
+                let reuse = prev.and_then(|p| p.get(&w.path)).filter(|e| {
                     e.stat == k
                         && e.mode == mode
                         // The previous index's session still exists (it was read), so
                         // prune kept its objects: no need to check the store per file.
                         && matches!(e.kind, Kind::File { .. })
                 });
-                // Moved out of the previous index: no copy per file.
-                let reuse = prev
-                    .as_mut()
-                    .filter(|_| matches)
-                    .and_then(|p| p.remove(&w.path));
                 match reuse {
+                    // A digest and numbers: the clone allocates nothing.
                     Some(e) => {
                         info.files += 1;
                         info.bytes += w.st.size;
-                        e
+                        e.clone()
                     }
                     None => {
                         todo.push(i);
@@ -462,6 +464,37 @@ fn repo_top(root: &Path) -> (PathBuf, String) {
     (root.to_path_buf(), String::new())
 }
 
+/// git's global ignore file: `core.excludesFile` as git itself resolves
+/// it in the repository (every config file git reads, `~` expanded), else
+/// git's default `$XDG_CONFIG_HOME/git/ignore` (`~/.config/git/ignore`),
+/// which is also what applies where git is not installed.
+fn global_excludes_file(top: &Path) -> Option<PathBuf> {
+    let configured = std::process::Command::new("git")
+        .args(["config", "--path", "--get", "core.excludesFile"])
+        .current_dir(top)
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| OsString::from_vec(o.stdout))
+        .map(|s| {
+            let b = s.as_bytes();
+            PathBuf::from(OsStr::from_bytes(b.strip_suffix(b"\n").unwrap_or(b)))
+        })
+        .filter(|p| !p.as_os_str().is_empty());
+    if let Some(p) = configured {
+        // git reads a relative path from where it runs: the repository top.
+        return Some(if p.is_absolute() { p } else { top.join(p) });
+    }
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|c| c.join("git").join("ignore"))
+}
+
 /// The ignore files that apply to a root from outside it: `.gitignore`s
 /// of the directories between the repository top and the root, and
 /// `.git/info/exclude`.
@@ -478,21 +511,26 @@ fn outer_ignores(root: &Path, root_idx: usize) -> (String, Vec<IgnoreFile>) {
             });
         }
     }
-    // git's default core.excludesFile, below .git/info/exclude.
-    let global = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .map(|c| c.join("git"));
-    if let Some(fd) = global.and_then(|g| open_dir(None, g.as_os_str()).ok()) {
-        if let Some(lines) = read_small_at(fd.as_raw_fd(), "ignore") {
-            files.push(IgnoreFile {
-                root: root_idx,
-                base: String::new(),
-                exclude_file: true,
-                lines,
-            });
-        }
+    // git's core.excludesFile, below .git/info/exclude.
+    // Links are followed here, unlike inside the roots: dotfiles are often
+    // links, and the file is read before the program starts.
+    let global = global_excludes_file(&top).and_then(|g| {
+        let fd = sys::openat(
+            None,
+            g.as_os_str(),
+            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY,
+            0,
+        )
+        .ok()?;
+        read_small_fd(fd)
+    });
+    if let Some(lines) = global {
+        files.push(IgnoreFile {
+            root: root_idx,
+            base: String::new(),
+            exclude_file: true,
+            lines,
+        });
     }
     if !prefix.is_empty() {
         let mut dir = top.clone();
@@ -554,25 +592,51 @@ fn root_pointer(base: &Path, root: &str) -> PathBuf {
         .join(super::hash::hex_digest(root.as_bytes()))
 }
 
+/// A capture read back: where its index file is, and the index.
+pub type Previous = (PathBuf, Index);
+
 /// The most recent capture of `root` by any session, if still on disk.
-pub fn previous_capture(base: &Path, root: &str) -> Option<Index> {
+pub fn previous_capture(base: &Path, root: &str) -> Option<Previous> {
     let text = super::read_own(&root_pointer(base, root), 4096).ok()?;
     let path = PathBuf::from(text.trim());
     if !path.starts_with(base) {
         return None;
     }
-    super::read_index(&path).ok()
+    let index = super::read_index(&path).ok()?;
+    Some((path, index))
 }
 
-/// Record `index_path` as the latest capture of `root`.
+/// Record `index_path` as the latest capture of `root`. A hint, not
+/// data: no fsync (losing it costs one full read of the tree).
 fn set_previous(base: &Path, root: &str, index_path: &Path) {
+    let pointer = root_pointer(base, root);
+    let text = index_path.display().to_string();
+    if super::read_own(&pointer, 4096).is_ok_and(|t| t == text) {
+        return;
+    }
     let dir = base.join("roots");
     if super::ensure_dir(&dir).is_ok() {
-        let _ = super::write_atomic(
-            &root_pointer(base, root),
-            index_path.display().to_string().as_bytes(),
-        );
+        let _ = super::write_atomic_fast(&pointer, text.as_bytes());
     }
+}
+
+/// Write a capture's index to `path`. When it equals the previous capture
+/// (nothing changed: the common second capture), the previous file is
+/// hard-linked instead: no formatting, no write, no fsync, since that file
+/// is already durable and index files are only ever replaced, never
+/// changed in place. Returns whether anything was written.
+fn save_index(path: &Path, index: &Index, prev: Option<&Previous>) -> Result<bool> {
+    if let Some((prev_path, _)) = prev.filter(|(_, p)| p == index) {
+        if prev_path == path {
+            return Ok(false);
+        }
+        let _ = std::fs::remove_file(path);
+        if std::fs::hard_link(prev_path, path).is_ok() {
+            return Ok(false);
+        }
+    }
+    super::write_index(path, index)?;
+    Ok(true)
 }
 
 /// Sizes per top-level directory of the roots, biggest first, for the
@@ -702,17 +766,17 @@ pub fn baseline(s: &NewSession, progress: &mut Progress) -> Result<Meta> {
     let res = (|| {
         let mut total = CaptureInfo::default();
         for (i, (root, w)) in s.roots.iter().zip(walks.iter_mut()).enumerate() {
-            let mut prev = previous_capture(&base, &meta.roots[i]);
+            let prev = previous_capture(&base, &meta.roots[i]);
             let (index, info) = build(
                 root,
                 w,
-                prev.as_mut(),
+                prev.as_ref().map(|(_, p)| p),
                 Some(&store),
                 s.limits.max_file,
                 progress,
             )?;
             let path = dir.join(index_name("baseline", i));
-            super::write_index(&path, &index)?;
+            save_index(&path, &index, prev.as_ref())?;
             set_previous(&base, &meta.roots[i], &path);
             total.add(&info);
         }
@@ -739,45 +803,56 @@ pub fn final_capture(id: &str) -> Result<CaptureInfo> {
     let started = Instant::now();
     let mut total = CaptureInfo::default();
     let mut progress = Progress::new(false, "");
+    let mut wrote = false;
     for (i, root) in meta.roots.iter().enumerate() {
         let mut rules = rules_for(&meta, i);
         let root_path = PathBuf::from(root);
         let mut w = walk(&root_path, &mut rules, None)?;
-        let mut prev = previous_capture(&base, root)
-            .or_else(|| super::read_index(&dir.join(index_name("baseline", i))).ok());
+        let prev = previous_capture(&base, root).or_else(|| {
+            let p = dir.join(index_name("baseline", i));
+            super::read_index(&p).ok().map(|ix| (p, ix))
+        });
         let (index, info) = build(
             &root_path,
             &mut w,
-            prev.as_mut(),
+            prev.as_ref().map(|(_, p)| p),
             Some(&store),
             meta.max_file_bytes,
             &mut progress,
         )?;
         let path = dir.join(index_name("final", i));
-        super::write_index(&path, &index)?;
+        wrote |= save_index(&path, &index, prev.as_ref())?;
         set_previous(&base, root, &path);
         total.add(&info);
     }
     total.time = crate::registry::now();
     total.ms = started.elapsed().as_millis() as u64;
     meta.final_capture = Some(total.clone());
-    super::write_meta(&dir, &meta)?;
+    // The meta is what marks the final capture done, so it is written
+    // last. With nothing changed it needs no fsync: were it lost, the
+    // session would only look as if its final state were unknown, which
+    // makes a restore more careful, never less.
+    let text = meta.serialize_json();
+    if wrote {
+        super::write_atomic(&dir.join("meta.json"), text.as_bytes())?;
+    } else {
+        super::write_atomic_fast(&dir.join("meta.json"), text.as_bytes())?;
+    }
     Ok(total)
 }
 
 /// The tree of root `i` now, hashed but not stored; files the `prev`
 /// index vouches for are not read.
-pub fn current(meta: &Meta, i: usize, prev: Option<Index>) -> Result<(Index, CaptureInfo)> {
+pub fn current(meta: &Meta, i: usize, prev: Option<&Index>) -> Result<(Index, CaptureInfo)> {
     let mut rules = rules_for(meta, i);
     let root = PathBuf::from(&meta.roots[i]);
     let w = walk(&root, &mut rules, None)?;
     let mut progress = Progress::new(false, "");
     let mut w = w;
-    let mut prev = prev;
     build(
         &root,
         &mut w,
-        prev.as_mut(),
+        prev,
         None,
         meta.max_file_bytes,
         &mut progress,

@@ -174,7 +174,63 @@ pub fn hex_digest(data: &[u8]) -> String {
 
 /// Lowercase hex.
 pub fn hex(d: &[u8; 32]) -> String {
-    crate::registry::hex(d)
+    Digest(*d).to_string()
+}
+
+/// A SHA-256 digest: an object's name. Fixed-size, so an index entry
+/// holds it without an allocation and compares it in a few instructions.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Digest(pub [u8; 32]);
+
+impl Digest {
+    /// Parse 64 hex digits (either case); None for anything else.
+    pub fn from_hex(s: &str) -> Option<Digest> {
+        let b = s.as_bytes();
+        if b.len() != 64 {
+            return None;
+        }
+        let nibble = |c: u8| (c as char).to_digit(16).map(|v| v as u8);
+        let mut d = [0u8; 32];
+        for (i, out) in d.iter_mut().enumerate() {
+            *out = (nibble(b[2 * i])? << 4) | nibble(b[2 * i + 1])?;
+        }
+        Some(Digest(d))
+    }
+
+    /// The 64 lowercase hex digits, without an allocation.
+    pub fn hex_bytes(&self) -> [u8; 64] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (i, b) in self.0.iter().enumerate() {
+            out[2 * i] = HEX[(b >> 4) as usize];
+            out[2 * i + 1] = HEX[(b & 15) as usize];
+        }
+        out
+    }
+
+    /// Its path in the store, relative to `objects/`: `ab/<62 hex>`.
+    pub fn object_path(&self) -> String {
+        let h = self.hex_bytes();
+        let mut s = String::with_capacity(65);
+        // Hex digits are ASCII.
+        s.push_str(std::str::from_utf8(&h[..2]).unwrap_or_default());
+        s.push('/');
+        s.push_str(std::str::from_utf8(&h[2..]).unwrap_or_default());
+        s
+    }
+}
+
+impl std::fmt::Display for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Hex digits are ASCII.
+        f.write_str(std::str::from_utf8(&self.hex_bytes()).unwrap_or_default())
+    }
+}
+
+impl std::fmt::Debug for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 #[cfg(test)]
@@ -190,6 +246,18 @@ mod tests {
             h.update(&[]);
         }
         hex(&h.finish())
+    }
+
+    #[test]
+    fn digests_round_trip_through_hex_and_name_their_object() {
+        let hex = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let d = Digest::from_hex(hex).unwrap();
+        assert_eq!(d.to_string(), hex);
+        assert_eq!(Digest::from_hex(&hex.to_uppercase()), Some(d));
+        assert_eq!(d.object_path(), format!("ba/{}", &hex[2..]));
+        assert_eq!(Digest::from_hex(&hex[1..]), None);
+        assert_eq!(Digest::from_hex(&format!("{}g", &hex[1..])), None);
+        assert_eq!(Digest::from_hex(&format!("{}é", &hex[2..])), None);
     }
 
     /// FIPS 180-4 examples (NIST CSRC "SHA256.pdf", SHA2 additional vectors).

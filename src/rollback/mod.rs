@@ -21,6 +21,7 @@ pub mod store;
 
 use crate::error::{Error, Result};
 use crate::registry;
+pub use hash::Digest;
 use nanoserde::{DeJson, SerJson};
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
@@ -37,7 +38,7 @@ pub enum Kind {
     /// A regular file: its content's SHA-256 (hex) and size.
     File {
         /// Object name.
-        hash: String,
+        hash: Digest,
         /// Bytes.
         size: u64,
     },
@@ -98,17 +99,25 @@ pub type Index = BTreeMap<Vec<u8>, Entry>;
 /// space, controls and non-ASCII.
 pub fn escape(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len());
+    escape_into(&mut s, bytes);
+    s
+}
+
+/// `escape`, appended to `out`.
+pub fn escape_into(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    if bytes.is_empty() {
+        out.push('%');
+    }
     for &b in bytes {
         if b <= b' ' || b >= 0x7f || b == b'%' {
-            s.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
         } else {
-            s.push(b as char);
+            out.push(b as char);
         }
     }
-    if s.is_empty() {
-        s.push('%');
-    }
-    s
 }
 
 /// Undo `escape` (a lone `%` is the empty string).
@@ -142,23 +151,29 @@ pub fn index_to_text(index: &Index) -> String {
     out.push_str(INDEX_HEADER);
     out.push('\n');
     for (path, e) in index {
-        let p = escape(path);
         let s = &e.stat;
         // Writing to a String cannot fail.
         let _ = match &e.kind {
-            Kind::File { hash, size } => writeln!(
+            Kind::File { hash, size } => write!(
                 out,
-                "F {:o} {size} {hash} {} {} {} {} {p}",
+                "F {:o} {size} {hash} {} {} {} {} ",
                 e.mode, s.dev, s.ino, s.mtime, s.ctime
             ),
-            Kind::Big(size) => writeln!(
+            Kind::Big(size) => write!(
                 out,
-                "B {:o} {size} {} {} {} {} {p}",
+                "B {:o} {size} {} {} {} {} ",
                 e.mode, s.dev, s.ino, s.mtime, s.ctime
             ),
-            Kind::Link(t) => writeln!(out, "L {} {p}", escape(t)),
-            Kind::Dir => writeln!(out, "D {:o} {p}", e.mode),
+            Kind::Link(t) => {
+                out.push_str("L ");
+                escape_into(&mut out, t);
+                out.push(' ');
+                Ok(())
+            }
+            Kind::Dir => write!(out, "D {:o} ", e.mode),
         };
+        escape_into(&mut out, path);
+        out.push('\n');
     }
     out
 }
@@ -197,17 +212,11 @@ pub fn index_from_text(text: &str) -> std::result::Result<Index, String> {
         };
         let (path, entry) = match f {
             ["F", m, size, hash, rest @ ..] if rest.len() == 5 => {
-                let valid = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
-                if !valid {
-                    return Err(bad());
-                }
+                let hash = Digest::from_hex(hash).ok_or_else(bad)?;
                 let size = num(size)?;
                 let mut st = stat(rest)?;
                 st.size = size;
-                let kind = Kind::File {
-                    hash: hash.to_string(),
-                    size,
-                };
+                let kind = Kind::File { hash, size };
                 (
                     rest[4],
                     Entry {
@@ -564,6 +573,60 @@ pub fn lock_store(exclusive: bool) -> Result<StoreLock> {
     Ok(StoreLock { _file: file })
 }
 
+/// Restore locks held on roots: one restore at a time writes in a root,
+/// whichever session it restores. Released when dropped (or when the
+/// process dies: flock).
+pub struct RootLocks {
+    _files: Vec<std::fs::File>,
+}
+
+/// Take the restore lock of every root, without waiting: a busy one is an
+/// error that names who holds it (from what the holder wrote in the lock
+/// file). `who` is what this process writes there for the next one.
+pub fn lock_roots(roots: &[String], who: &str) -> Result<RootLocks> {
+    use std::io::{Read, Seek};
+    use std::os::fd::AsRawFd;
+    let dir = base_dir()?.join("locks");
+    ensure_dir(&dir)?;
+    let mut files = Vec::new();
+    for root in roots {
+        let path = dir.join(hash::hex_digest(root.as_bytes()));
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+        match crate::sys::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let mut holder = String::new();
+                let _ = Read::by_ref(&mut file)
+                    .take(512)
+                    .read_to_string(&mut holder);
+                let holder = crate::escape::text(holder.trim()).into_owned();
+                let holder = if holder.is_empty() {
+                    "a nono that is still starting".to_string()
+                } else {
+                    holder
+                };
+                crate::bail!(
+                    "another restore is writing in {root}: {holder}; wait for it to finish, then run this again"
+                );
+            }
+            Err(e) => return Err(Error::io(format!("cannot lock {}", path.display()), e)),
+        }
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = file.write_all(who.as_bytes());
+        files.push(file);
+    }
+    Ok(RootLocks { _files: files })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -582,7 +645,7 @@ mod tests {
             b"a dir/f%\n\xff".to_vec(),
             Entry {
                 kind: Kind::File {
-                    hash: "ab".repeat(32),
+                    hash: Digest([0xab; 32]),
                     size: 3,
                 },
                 mode: 0o4755,

@@ -6,7 +6,6 @@
 //! is never deleted.
 
 use super::{Entry, Index, Kind};
-use std::collections::BTreeSet;
 
 /// Which capture a restore goes back to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,19 +117,33 @@ pub fn selected(path: &[u8], filters: &[Vec<u8>]) -> bool {
         })
 }
 
-/// Plan one root.
+/// The entry at the head of a sorted index iterator if its path is `p`.
+fn take<'a>(
+    it: &mut std::iter::Peekable<std::collections::btree_map::Iter<'a, Vec<u8>, Entry>>,
+    p: &[u8],
+) -> Option<&'a Entry> {
+    it.next_if(|(k, _)| k.as_slice() == p).map(|(_, e)| e)
+}
+
+/// Plan one root: a merge of the three sorted indexes, one pass, with
+/// entries cloned only for the paths that differ.
 pub fn plan(b: &Index, f: Option<&Index>, c: &Index, target: Target, filters: &[Vec<u8>]) -> Plan {
-    let mut paths: BTreeSet<&Vec<u8>> = b.keys().collect();
-    paths.extend(c.keys());
-    if let Some(f) = f {
-        paths.extend(f.keys());
-    }
+    let empty = Index::new();
+    let mut ib = b.iter().peekable();
+    let mut if_ = f.unwrap_or(&empty).iter().peekable();
+    let mut ic = c.iter().peekable();
     let mut plan = Plan::default();
-    for p in paths {
+    // The smallest path at the head of any index, until all are done.
+    while let Some(p) = [ib.peek(), if_.peek(), ic.peek()]
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| *k)
+        .min()
+    {
+        let (bb, ff, cc) = (take(&mut ib, p), take(&mut if_, p), take(&mut ic, p));
         if !selected(p, filters) {
             continue;
         }
-        let (bb, ff, cc) = (b.get(p), f.and_then(|f| f.get(p)), c.get(p));
         let d = decide(bb, ff, f.is_some(), cc, target);
         if d == Decision::Nothing {
             continue;
@@ -140,7 +153,7 @@ pub fn plan(b: &Index, f: Option<&Index>, c: &Index, target: Target, filters: &[
             Target::Final => ff,
         };
         plan.steps.push(Step {
-            path: p.clone(),
+            path: p.to_vec(),
             now: cc.cloned(),
             to: to.cloned(),
             decision: d,
@@ -157,7 +170,7 @@ mod tests {
     fn file(v: &str) -> Entry {
         Entry {
             kind: Kind::File {
-                hash: format!("{v:0>64}"),
+                hash: crate::rollback::Digest([v.as_bytes()[0]; 32]),
                 size: 1,
             },
             mode: 0o644,
@@ -244,6 +257,42 @@ mod tests {
             ),
             Keep(_)
         ));
+    }
+
+    /// The merge visits every path of the three indexes once, in order,
+    /// whichever index holds it.
+    #[test]
+    fn plan_merges_the_three_indexes_in_path_order() {
+        let ix = |v: &[(&str, &str)]| -> Index {
+            v.iter()
+                .map(|(p, c)| (p.as_bytes().to_vec(), file(c)))
+                .collect()
+        };
+        let b = ix(&[("a", "x"), ("c", "x"), ("e", "x"), ("g", "x")]);
+        let f = ix(&[("b", "y"), ("c", "y"), ("e", "x"), ("g", "x")]);
+        let c = ix(&[("b", "y"), ("c", "y"), ("d", "z"), ("g", "z")]);
+        let p = plan(&b, Some(&f), &c, Target::Baseline, &[]);
+        let got: Vec<(&[u8], Decision)> = p
+            .steps
+            .iter()
+            .map(|s| (s.path.as_slice(), s.decision))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (&b"a"[..], Decision::Revert),
+                (&b"b"[..], Decision::Revert),
+                (&b"c"[..], Decision::Revert),
+                (
+                    &b"d"[..],
+                    Decision::Keep("in neither the baseline nor the final state: never deleted")
+                ),
+                (&b"e"[..], Decision::Conflict("deleted since the session")),
+                (&b"g"[..], Decision::Conflict("changed since the session")),
+            ]
+        );
+        let p = plan(&b, Some(&f), &c, Target::Baseline, &[b"c".to_vec()]);
+        assert_eq!(p.steps.len(), 1);
     }
 
     #[test]
