@@ -1476,7 +1476,7 @@ fn wait_for_last_line(sb: &Sandbox, id: &str, prefix: &str, timeout: Duration) -
 const PYTHON: &str = "/usr/bin/python3";
 
 /// Times `n` open+close pairs of a granted file (after a warm-up) and
-/// prints the mean in nanoseconds as `OPENS <ns>`, then idles.
+/// prints the mean in nanoseconds as `OPENS <ns>`.
 const OPEN_LOOP: &str = "
 import os, sys, time
 p, n = sys.argv[1], int(sys.argv[2])
@@ -1486,12 +1486,113 @@ t = time.perf_counter()
 for _ in range(n):
     os.close(os.open(p, os.O_RDONLY))
 print('OPENS %d' % ((time.perf_counter() - t) / n * 1e9), flush=True)
-time.sleep(1000)
 ";
+
+/// The ways `bench_ask_open` runs `OPEN_LOOP`.
+#[derive(Clone, Copy, PartialEq)]
+enum OpenSide {
+    /// `nono run --ask`.
+    Ask,
+    /// `nono run` (same sandbox, no --ask).
+    Plain,
+    /// No nono; python under the approval filter, answered by a loop that
+    /// only polls, receives and continues: the kernel's floor.
+    Floor,
+    /// `Floor` with `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` on the listener.
+    FloorSync,
+    /// No nono, no filter.
+    Bare,
+}
+
+/// Mean open+close cost (ns) of python3 running `OPEN_LOOP` on a pty, the `side` way.
+fn open_cost(sb: &Sandbox, side: OpenSide, count: &str) -> Res<f64> {
+    let script = [PYTHON, "-c", OPEN_LOOP, "/etc/passwd", count];
+    let nono_run = |flags: &[&str]| {
+        let mut args = vec!["run"];
+        args.extend_from_slice(flags);
+        args.push("--");
+        args.extend_from_slice(&script);
+        sb.nono(&args)
+    };
+    let mut python = Command::new(PYTHON);
+    python.args(&script[1..]);
+    let (mut p, listener) = match side {
+        OpenSide::Ask => (OnPty::spawn(nono_run(&["--ask"]))?, None),
+        OpenSide::Plain => (OnPty::spawn(nono_run(&[]))?, None),
+        OpenSide::Bare => (OnPty::spawn(python)?, None),
+        OpenSide::Floor | OpenSide::FloorSync => {
+            let (ours, theirs) =
+                std::os::unix::net::UnixStream::pair().map_err(err("socket pair"))?;
+            let confine = sys::Confinement {
+                notify: Some(sys::NotifySetup {
+                    filter: nono::sandbox::notify::filter(),
+                    sock: theirs.into(),
+                }),
+                ..Default::default()
+            };
+            let p = OnPty::spawn_confined(python, confine)?;
+            // Sent before exec, which spawn has seen.
+            let l = sys::recv_fd(ours.as_raw_fd()).map_err(err("receive the listener"))?;
+            if side == OpenSide::FloorSync {
+                sys::notif_sync_wakeup(l.as_raw_fd())
+                    .map_err(err("SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (Linux 6.6+)"))?;
+            }
+            (p, Some(l))
+        }
+    };
+    let master = p.master.as_raw_fd();
+    let deadline = Instant::now() + HANG;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&seen);
+        if let Some(ns) = text
+            .split("OPENS ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .filter(|_| text.ends_with('\n'))
+            .and_then(|v| v.parse::<f64>().ok())
+        {
+            let _ = p.wait(HANG);
+            return Ok(ns);
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "no OPENS line after {HANG:?}: {:?}",
+                text.trim_end()
+            ));
+        }
+        // The answering loop: one poll, then RECV and CONTINUE, as the
+        // supervisor's loop does for an open inside the grant.
+        let mut fds = vec![PollFd::new(master, POLLIN)];
+        if let Some(l) = &listener {
+            fds.push(PollFd::new(l.as_raw_fd(), POLLIN));
+        }
+        sys::poll(&mut fds, 1000).map_err(err("poll"))?;
+        if let Some(l) = &listener {
+            if fds[1].revents() & POLLIN != 0 {
+                if let Ok(n) = sys::notif_recv(l.as_raw_fd()) {
+                    let _ = sys::notif_answer(l.as_raw_fd(), n.id, Ok(()));
+                }
+            }
+        }
+        if fds[0].revents() != 0 {
+            match sys::read(master, &mut buf) {
+                Ok(0) => return Err("the pty closed before an OPENS line".into()),
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(format!("the pty ended before an OPENS line ({e})")),
+            }
+        }
+    }
+}
 
 /// Mean cost of an open of a granted file in a `--ask` session (each open
 /// makes a round trip through the supervisor, which lets the kernel
-/// continue) against the same sandbox without `--ask`.
+/// continue) against the same sandbox without `--ask`; and the kernel's
+/// floor for the mechanism: python under the same filter answered by a
+/// loop that does nothing else, against python alone. All sides attached
+/// on a pty (nothing talks to the supervisor while it times), interleaved.
 fn bench_ask_open(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
     if !Path::new(PYTHON).is_file() {
         return Err(format!("{PYTHON} is missing (CI installs it)"));
@@ -1499,50 +1600,90 @@ fn bench_ask_open(s: &Sizes, nono: &Path, notes: &mut Notes) -> Res<Vec<Row>> {
     let sb = Sandbox::new("ask-open", nono)?;
     let n = if s.quick { 5_000 } else { 50_000 };
     let count = n.to_string();
-    let result = (|| -> Res<(Vec<f64>, Vec<f64>)> {
-        let (mut with, mut without) = (Vec::new(), Vec::new());
+    use OpenSide::*;
+    let sides = [Ask, Plain, Floor, FloorSync, Bare];
+    let mut costs: Vec<Vec<f64>> = vec![Vec::new(); sides.len()];
+    let mut sync_missing = None;
+    let result = (|| -> Res<()> {
         for round in 0..3 {
-            for ask in [round % 2 == 0, round % 2 != 0] {
-                let name = format!("open-{round}-{ask}");
-                let flags: &[&str] = if ask { &["--ask"] } else { &[] };
-                let cmd = [PYTHON, "-c", OPEN_LOOP, "/etc/passwd", &count];
-                let id = start_detached(&sb, &name, flags, &cmd)?;
-                wait_for_last_line(&sb, &id, "OPENS ", HANG)?;
-                let out = sb
-                    .nono(&["logs", &id, "--lines", "1"])
-                    .output()
-                    .map_err(err("run nono logs"))?;
-                let ns: f64 = String::from_utf8_lossy(&out.stdout)
-                    .trim()
-                    .trim_start_matches("OPENS ")
-                    .parse()
-                    .map_err(|_| "unreadable OPENS line".to_string())?;
-                if ask { &mut with } else { &mut without }.push(ns);
-                sb.stop_all(notes)?;
+            for k in 0..sides.len() {
+                // Each round starts with another side.
+                let i = (k + round) % sides.len();
+                if sides[i] == FloorSync && sync_missing.is_some() {
+                    continue;
+                }
+                match open_cost(&sb, sides[i], &count) {
+                    Ok(ns) => costs[i].push(ns),
+                    Err(e) if sides[i] == FloorSync && e.starts_with("SECCOMP_USER") => {
+                        sync_missing = Some(e)
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
-        Ok((with, without))
+        Ok(())
     })();
     sb.stop_all(notes)?;
-    let (mut with, mut without) = result?;
-    with.sort_by(f64::total_cmp);
-    without.sort_by(f64::total_cmp);
-    let (w, wo) = (with[with.len() / 2], without[without.len() / 2]);
+    result?;
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let m: Vec<f64> = costs.iter_mut().map(median).collect();
+    let (ask, plain, floor, sync, bare) = (m[0], m[1], m[2], m[3], m[4]);
+    let fast = if sync > 0.0 { floor.min(sync) } else { floor };
+    let us1 = |ns: f64| format!("{:.1} us", ns / 1000.0);
     notes.push(format!(
-        "ask open: median of 3 sessions each way of {n} open+close pairs of /etc/passwd (inside the default \
-         profile's grant) timed inside python3; every open with --ask is a seccomp notification the \
-         supervisor answers with CONTINUE after reading and resolving the path: +{:.1} us an open; \
-         goal within 2x: {}",
-        (w - wo) / 1000.0,
-        if w <= 2.0 * wo { "met" } else { "NOT met" }
+        "ask open: median of 3 runs each side of {n} open+close pairs of /etc/passwd (inside the default \
+         profile's grant) timed inside python3, attached on a pty, sides interleaved; every open with --ask \
+         is a seccomp notification the supervisor answers with CONTINUE once the path is checked to resolve \
+         inside a granted directory: --ask adds {} an open to nono's {}; the kernel's floor for the mechanism \
+         (python under the same filter, answered by a loop that only polls, receives and continues) adds {} \
+         to python's bare {} ({}); goal within 2x: {}{}",
+        us1(ask - plain),
+        us1(plain),
+        us1(fast - bare),
+        us1(bare),
+        match &sync_missing {
+            Some(_) => "no SYNC_WAKE_UP on this kernel (6.6+)".to_string(),
+            None => format!("SYNC_WAKE_UP {} vs {} without", us1(sync), us1(floor)),
+        },
+        if ask <= 2.0 * plain { "met" } else { "NOT met" },
+        if fast > 2.0 * bare {
+            format!(
+                "; not reachable with this mechanism here: the floor alone is {:.2}x bare",
+                fast / bare
+            )
+        } else {
+            String::new()
+        }
     ));
-    Ok(vec![Row::new(
-        "open+close inside the grant, --ask",
-        format!("{:.1} us", w / 1000.0),
-        format!("{:.1} us no --ask", wo / 1000.0),
-        w,
-        wo,
-    )])
+    let mut rows = vec![
+        Row::new(
+            "open+close inside the grant, --ask",
+            us1(ask),
+            format!("{} no --ask", us1(plain)),
+            ask,
+            plain,
+        ),
+        Row::new(
+            "open+close, seccomp notify floor (poll+RECV+CONTINUE)",
+            us1(floor),
+            format!("{} no filter", us1(bare)),
+            floor,
+            bare,
+        ),
+    ];
+    if sync > 0.0 {
+        rows.push(Row::new(
+            "open+close, notify floor with SYNC_WAKE_UP",
+            us1(sync),
+            format!("{} no filter", us1(bare)),
+            sync,
+            bare,
+        ));
+    }
+    Ok(rows)
 }
 
 /// Median keystroke echo in a `--ask` session while a request waits (put

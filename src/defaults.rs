@@ -173,6 +173,12 @@ pub const MAX_APPROVAL_WAITERS: usize = 64;
 /// answer applies once. Far more paths than a person decides by hand.
 pub const MAX_STANDING_ANSWERS: usize = 1024;
 
+/// Directory grants `--ask` keeps open (one O_PATH fd each) for its fast
+/// check that an open stays inside the grant; opens under grants beyond
+/// these are resolved in full (a few syscalls more). Built-in profiles have
+/// about 15; 64 fds is a small share of the usual 1024-fd limit.
+pub const MAX_GRANT_DIRS: usize = 64;
+
 /// Notifications handled per wakeup before the pty and sockets get their
 /// turn: as many as the pending table holds, so a burst clears in one go.
 pub const NOTIFY_WAKEUP_MAX: usize = 32;

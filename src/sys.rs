@@ -1027,40 +1027,80 @@ pub fn notif_sync_wakeup(listener: RawFd) -> io::Result<()> {
 /// Read up to `buf.len()` bytes at `addr` in process `pid`
 /// (process_vm_readv). The remote range is split at page boundaries so an
 /// unmapped page ends the read there instead of failing it; the count read.
+/// At most three pages are touched (callers read a path or a struct, never
+/// more than PATH_MAX): a longer read is cut short.
 pub fn read_process_memory(pid: libc::pid_t, addr: u64, buf: &mut [u8]) -> io::Result<usize> {
     const PAGE: u64 = 4096;
-    let mut remote = Vec::new();
+    let empty = libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    };
+    let mut remote = [empty; 3];
+    let mut used = 0;
     let mut at = addr;
     let end = addr.saturating_add(buf.len() as u64);
-    while at < end {
+    while at < end && used < remote.len() {
         let next = ((at / PAGE) + 1).saturating_mul(PAGE).min(end);
-        remote.push(libc::iovec {
+        remote[used] = libc::iovec {
             iov_base: at as usize as *mut libc::c_void,
             iov_len: (next - at) as usize,
-        });
+        };
+        used += 1;
         at = next;
     }
     let local = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
+        iov_len: (at - addr) as usize,
     };
-    // SAFETY: `local` describes `buf`, writable for the call; the remote
-    // iovecs are addresses in the other process, which the kernel checks.
+    // SAFETY: `local` describes the start of `buf`, writable for the call;
+    // the remote iovecs are addresses in the other process, which the
+    // kernel checks.
     let n = unsafe {
-        libc::process_vm_readv(
-            pid,
-            &local,
-            1,
-            remote.as_ptr(),
-            remote.len() as libc::c_ulong,
-            0,
-        )
+        libc::process_vm_readv(pid, &local, 1, remote.as_ptr(), used as libc::c_ulong, 0)
     };
     if n < 0 {
         Err(io::Error::last_os_error())
     } else {
         Ok(n as usize)
     }
+}
+
+/// Whether the relative `path` resolves beneath the directory `dir`
+/// without ever leaving it (openat2 of an O_PATH fd, closed at once, with
+/// RESOLVE_BENEATH: `..` above `dir` and absolute symlinks fail with EXDEV;
+/// magic links are not followed). With `nofollow` a final symlink is
+/// itself the result. Err: why not (ENOENT: a component is missing).
+pub fn resolves_beneath(dir: RawFd, path: &CStr, nofollow: bool) -> io::Result<()> {
+    let mut flags = libc::O_PATH | libc::O_CLOEXEC;
+    if nofollow {
+        flags |= libc::O_NOFOLLOW;
+    }
+    let how = OpenHow {
+        flags: flags as u32 as u64,
+        mode: 0,
+        resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: `path` is NUL-terminated and `how` a valid open_how of the
+    // size we pass, both alive for the call; the kernel only reads them.
+    let fd = retry(|| {
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir,
+                path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r as RawFd)
+        }
+    })?;
+    // SAFETY: openat2 returned a new fd that nothing else owns; dropping it closes it.
+    drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    Ok(())
 }
 
 /// `struct open_how` for openat2 (libc's is non-exhaustive, so it cannot be built here).

@@ -245,6 +245,48 @@ fn a_created_file_gets_the_program_s_mode_under_its_umask() {
     env.run(&["stop", &id]);
 }
 
+#[test]
+fn a_path_that_starts_inside_the_grant_but_leads_out_of_it_still_asks() {
+    if !supported() {
+        return;
+    }
+    let env = Env::new();
+    let (proj, out) = dirs(&env);
+    fs::write(proj.join("inside.txt"), "INSIDE\n").unwrap();
+    // Stays inside: read at once. Leaves by a relative link, by `..`, and
+    // by a dangling link whose target a redirection would create.
+    std::os::unix::fs::symlink("inside.txt", proj.join("near")).unwrap();
+    std::os::unix::fs::symlink("../outside/secret.txt", proj.join("rel")).unwrap();
+    std::os::unix::fs::symlink(out.join("new.txt"), proj.join("dangling")).unwrap();
+    let script = format!(
+        "cat near missing 2>&1; echo first-exit=$?; \
+         cat rel & cat {}/../outside/secret.txt & echo made > dangling & sleep 60",
+        proj.display()
+    );
+    let id = start_asking(&env, &proj, &[], &script);
+    let logs = wait_logs(&env, &id, "first-exit=");
+    assert!(logs.contains("INSIDE\n"), "{logs}");
+    assert!(logs.contains("No such file"), "{logs}");
+    let mut got: Vec<(String, bool)> = wait_pending(&env, &id, 3)
+        .into_iter()
+        .map(|r| (r.path, r.create))
+        .collect();
+    got.sort();
+    let secret = out.join("secret.txt").canonicalize().unwrap();
+    let created = out.canonicalize().unwrap().join("new.txt");
+    let mut want = vec![
+        (created.to_str().unwrap().to_string(), true),
+        (secret.to_str().unwrap().to_string(), false),
+        (secret.to_str().unwrap().to_string(), false),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    // Nothing was asked about the paths that stay inside.
+    let ev = events(&env, &id);
+    assert_eq!(ev.matches(" asked ").count(), 3, "{ev}");
+    env.run(&["stop", &id]);
+}
+
 /// The user's terminal: a pty running a nono client, and an emulator of
 /// what it shows.
 struct Viewer {

@@ -166,23 +166,35 @@ pub fn program_view(path: &Path, pid: i32, tid: i32) -> PathBuf {
 /// Where `full` (absolute) leads, and whether it exists: every symlink
 /// resolved, except a final one when `nofollow` (O_NOFOLLOW, O_CREAT|O_EXCL
 /// do not follow it either). A missing final component resolves through
-/// its parent. None when even the parent cannot be resolved (the kernel
-/// will fail the call by itself).
+/// its parent; a dangling final symlink leads to its target (the open would
+/// create that). None when even the parent cannot be resolved (the kernel
+/// will fail the call by itself) or the links loop.
 pub fn resolve(full: &Path, nofollow: bool) -> Option<(PathBuf, bool)> {
-    if !nofollow {
-        if let Ok(c) = full.canonicalize() {
-            return Some((c, true));
+    let mut full = full.to_path_buf();
+    for _ in 0..MAX_SYMLINKS {
+        if !nofollow {
+            if let Ok(c) = full.canonicalize() {
+                return Some((c, true));
+            }
+        }
+        let name = match full.components().next_back()? {
+            Component::Normal(n) => n.to_os_string(),
+            _ => return None,
+        };
+        let parent = full.parent()?.canonicalize().ok()?;
+        let p = parent.join(name);
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if !nofollow && m.file_type().is_symlink() => {
+                full = parent.join(std::fs::read_link(&p).ok()?);
+            }
+            found => return Some((p, found.is_ok())),
         }
     }
-    let name = match full.components().next_back()? {
-        Component::Normal(n) => n.to_os_string(),
-        _ => return None,
-    };
-    let parent = full.parent()?.canonicalize().ok()?;
-    let p = parent.join(name);
-    let exists = std::fs::symlink_metadata(&p).is_ok();
-    Some((p, exists))
+    None
 }
+
+/// Symlinks a path resolution follows before the kernel gives up (ELOOP).
+pub const MAX_SYMLINKS: usize = 40;
 
 /// The access `rules` give `path`: Landlock unions the rights of every
 /// granted ancestor.

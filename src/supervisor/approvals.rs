@@ -14,7 +14,8 @@
 use super::Supervisor;
 use crate::defaults::{
     APPROVAL_EVENTS_PER_MINUTE, APPROVAL_RECHECK_MS, APPROVAL_SAVE_MS, MAX_APPROVAL_WAITERS,
-    MAX_FRAME_PAYLOAD, MAX_PENDING_APPROVALS, MAX_STANDING_ANSWERS, NOTIFY_WAKEUP_MAX,
+    MAX_FRAME_PAYLOAD, MAX_GRANT_DIRS, MAX_PENDING_APPROVALS, MAX_STANDING_ANSWERS,
+    NOTIFY_WAKEUP_MAX,
 };
 use crate::protocol::{Frame, PendingRequest, ReplyStatus, Request};
 use crate::sandbox::{access_name, notify};
@@ -47,6 +48,9 @@ pub struct Approvals {
     never: Vec<PathBuf>,
     /// Set when the program has its own mount namespace.
     view: Option<InView>,
+    /// The directory grants, opened, shallowest first: the fast check that
+    /// an open stays inside one (see `inside_grant`).
+    dirs: Vec<GrantDir>,
     /// Waiting requests, oldest first (the overlay shows the first).
     asks: Vec<Ask>,
     /// Id of the next request.
@@ -146,12 +150,81 @@ struct InView {
     /// Device and inode of each `never` directory as the supervisor sees
     /// it: refused by identity too, wherever the view puts it.
     never_ids: Vec<(u64, u64)>,
+    /// The program's root (`/proc/<tid>/root`, a magic link into its mount
+    /// namespace: paths resolved beneath it are the ones the program sees),
+    /// opened at the first notification and kept. It cannot change: the
+    /// program has no capabilities (chroot, pivot_root, setns and unshare
+    /// of a mount namespace need them), may not make a user namespace to
+    /// gain some (`max_user_namespaces` is 0 in its own), and Landlock
+    /// refuses it every mount; its descendants inherit all of that.
+    root: Option<OwnedFd>,
 }
 
-/// The program's root: `/proc/<tid>/root` is a magic link into its mount
-/// namespace, so paths resolved beneath it are the ones the program sees.
-fn program_root(tid: i32) -> Option<OwnedFd> {
-    sys::open_path(Path::new(&format!("/proc/{tid}/root"))).ok()
+/// A directory grant, open, for `inside_grant`.
+struct GrantDir {
+    /// Its path in the program's view (canonical: no symlink, no `..`).
+    path: PathBuf,
+    /// READ and/or WRITE.
+    access: u8,
+    /// The directory (O_PATH), opened in the program's view once: an fd
+    /// follows the inode, as Landlock's rule does.
+    fd: OwnedFd,
+}
+
+/// Open the directory grants beneath `root` (None: our own `/`), the
+/// shallowest first; grants of single files, and those that cannot be
+/// opened, are left to the full resolution.
+fn open_grant_dirs(root: Option<RawFd>, grants: &[(PathBuf, u8)]) -> Vec<GrantDir> {
+    let dir = libc::O_PATH | libc::O_DIRECTORY;
+    let mut dirs: Vec<GrantDir> = grants
+        .iter()
+        .filter_map(|(path, access)| {
+            let fd = match root {
+                Some(r) => sys::open_in_root(r, path, dir, 0, false),
+                None => sys::open_no_symlinks(path, dir, 0),
+            };
+            let fd = fd.ok()?;
+            Some(GrantDir {
+                path: path.clone(),
+                access: *access,
+                fd,
+            })
+        })
+        .collect();
+    dirs.sort_by_key(|g| g.path.as_os_str().len());
+    dirs.truncate(MAX_GRANT_DIRS);
+    dirs
+}
+
+/// The part of the absolute `path` after the directory `dir` (both as
+/// bytes; `dir` canonical), without leading slashes; None when `path` does
+/// not start with `dir` as a whole component. Lexical only: what the rest
+/// resolves to is for the kernel to say.
+fn after_dir<'a>(path: &'a [u8], dir: &[u8]) -> Option<&'a [u8]> {
+    let rest = path.strip_prefix(dir)?;
+    if dir != b"/" && !rest.is_empty() && rest[0] != b'/' {
+        return None;
+    }
+    let skip = rest.iter().take_while(|&&b| b == b'/').count();
+    Some(&rest[skip..])
+}
+
+/// Read the NUL-terminated path at `addr` in thread `tid` into `buf`: its
+/// length, None when unreadable or longer than `buf`. The first read stops
+/// at the end of the page, so the usual short path costs one page; only a
+/// path that crosses into the next needs a second read.
+fn read_path(tid: i32, addr: u64, buf: &mut [u8]) -> Option<usize> {
+    let first = ((4096 - addr % 4096) as usize).min(buf.len());
+    let n = sys::read_process_memory(tid, addr, &mut buf[..first]).ok()?;
+    if let Some(end) = buf[..n].iter().position(|&b| b == 0) {
+        return Some(end);
+    }
+    if n < first {
+        return None;
+    }
+    let more = sys::read_process_memory(tid, addr + first as u64, &mut buf[first..]).ok()?;
+    let end = buf[first..first + more].iter().position(|&b| b == 0)?;
+    Some(first + end)
 }
 
 /// The path of an fd we hold, as its own mount namespace names it (the
@@ -165,19 +238,30 @@ fn fd_path(fd: &OwnedFd) -> Option<PathBuf> {
 /// `notify::resolve` in the program's view: symlinks are followed beneath
 /// `root` (the program's `/`), never out of it, magic links not at all.
 fn resolve_in_view(root: RawFd, full: &Path, nofollow: bool) -> Option<(PathBuf, bool)> {
-    if !nofollow {
-        if let Ok(fd) = sys::open_in_root(root, full, libc::O_PATH, 0, true) {
-            return Some((fd_path(&fd)?, true));
+    let mut full = full.to_path_buf();
+    for _ in 0..notify::MAX_SYMLINKS {
+        if !nofollow {
+            if let Ok(fd) = sys::open_in_root(root, &full, libc::O_PATH, 0, true) {
+                return Some((fd_path(&fd)?, true));
+            }
+        }
+        let name = match full.components().next_back()? {
+            Component::Normal(n) => n.to_os_string(),
+            _ => return None,
+        };
+        let dir = libc::O_PATH | libc::O_DIRECTORY;
+        let parent = sys::open_in_root(root, full.parent()?, dir, 0, true).ok()?;
+        let parent_path = fd_path(&parent)?;
+        match sys::lstatat(parent.as_raw_fd(), &name) {
+            // A dangling symlink: the open follows it (and O_CREAT makes its target).
+            Ok(st) if !nofollow && st.mode & libc::S_IFMT == libc::S_IFLNK => {
+                let target = sys::readlinkat(parent.as_raw_fd(), &name).ok()?;
+                full = parent_path.join(target);
+            }
+            found => return Some((parent_path.join(name), found.is_ok())),
         }
     }
-    let name = match full.components().next_back()? {
-        Component::Normal(n) => n.to_os_string(),
-        _ => return None,
-    };
-    let dir = libc::O_PATH | libc::O_DIRECTORY;
-    let parent = sys::open_in_root(root, full.parent()?, dir, 0, true).ok()?;
-    let exists = sys::lstatat(parent.as_raw_fd(), &name).is_ok();
-    Some((fd_path(&parent)?.join(name), exists))
+    None
 }
 
 /// Whether the resolved `path` beneath `root`, or a directory above it, is
@@ -285,13 +369,23 @@ impl Approvals {
                     )
                 })
                 .collect();
-            InView { never_ids }
+            InView {
+                never_ids,
+                root: None,
+            }
         });
+        // Without a view of its own the program sees our `/`; with one,
+        // the grants are opened beneath its root once that is known.
+        let dirs = match view {
+            Some(_) => Vec::new(),
+            None => open_grant_dirs(None, &grants),
+        };
         Approvals {
             listener: Some(listener),
             grants,
             never,
             view,
+            dirs,
             asks: Vec::new(),
             next_id: 1,
             standing: Vec::new(),
@@ -325,11 +419,68 @@ impl Approvals {
             .min()
     }
 
+    /// The program's root with namespaces (Ok(None): it shares ours),
+    /// opened at the first notification, and the grants beneath it. Err:
+    /// it cannot be opened, or the thread that asked is gone (so its tid
+    /// may name another process now).
+    fn program_root(
+        &mut self,
+        listener: RawFd,
+        n: &Notif,
+    ) -> std::result::Result<Option<RawFd>, ()> {
+        let Some(v) = self.view.as_mut() else {
+            return Ok(None);
+        };
+        if v.root.is_none() {
+            let root = sys::open_path(Path::new(&format!("/proc/{}/root", n.tid))).map_err(drop)?;
+            // Opened while the thread still waits: the root is the program's.
+            if !sys::notif_id_valid(listener, n.id) {
+                return Err(());
+            }
+            self.dirs = open_grant_dirs(Some(root.as_raw_fd()), &self.grants);
+            v.root = Some(root);
+        }
+        Ok(v.root.as_ref().map(|r| r.as_raw_fd()))
+    }
+
+    /// The fast answer for the usual open, inside a directory grant: Some
+    /// (continue) when `full` (absolute, in the program's view) resolves
+    /// beneath a granted directory whose rights cover the open, or is
+    /// missing there and the call does not create it (the kernel fails it
+    /// with ENOENT). One openat2 of an O_PATH fd, no path built. None:
+    /// not sure, resolve it in full.
+    fn inside_grant(&self, full: &[u8], flags: i32, nofollow: bool) -> Option<()> {
+        // The program's /proc/self is not ours: resolved in full.
+        if after_dir(full, b"/proc").is_some() {
+            return None;
+        }
+        // The rights it needs if the file exists (else the ENOENT case below).
+        let access = notify::access_of(flags, true);
+        let dir = self.dirs.iter().find(|d| {
+            d.access & access == access && after_dir(full, d.path.as_os_str().as_bytes()).is_some()
+        })?;
+        let rest = after_dir(full, dir.path.as_os_str().as_bytes())?;
+        let rest = if rest.is_empty() {
+            b".".as_slice()
+        } else {
+            rest
+        };
+        let mut c = [0u8; libc::PATH_MAX as usize + 1];
+        c.get_mut(..rest.len())?.copy_from_slice(rest);
+        let c = std::ffi::CStr::from_bytes_until_nul(&c).ok()?;
+        let creates = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
+        match sys::resolves_beneath(dir.fd.as_raw_fd(), c, nofollow) {
+            Ok(()) => Some(()),
+            Err(e) if !creates && matches!(e.raw_os_error(), Some(libc::ENOENT)) => Some(()),
+            Err(_) => None,
+        }
+    }
+
     /// Work out what notification `n` needs. Before anything but letting
     /// the call continue, what was read of the program (its memory, its
     /// cwd, its pid) is checked with ID_VALID, so it belonged to the thread
     /// that still waits.
-    fn classify(&self, listener: RawFd, n: &Notif) -> Verdict {
+    fn classify(&mut self, listener: RawFd, n: &Notif) -> Verdict {
         if n.arch != notify::AUDIT_ARCH {
             return Verdict::Continue;
         }
@@ -355,11 +506,8 @@ impl Approvals {
         if call.flags & libc::O_PATH != 0 {
             return Verdict::Continue;
         }
-        let mut buf = vec![0u8; libc::PATH_MAX as usize];
-        let Ok(len) = sys::read_process_memory(n.tid, call.path, &mut buf) else {
-            return Verdict::Continue;
-        };
-        let Some(end) = buf[..len].iter().position(|&b| b == 0) else {
+        let mut buf = [0u8; libc::PATH_MAX as usize];
+        let Some(end) = read_path(n.tid, call.path, &mut buf) else {
             return Verdict::Continue;
         };
         if end == 0 {
@@ -367,7 +515,7 @@ impl Approvals {
         }
         let raw = Path::new(OsStr::from_bytes(&buf[..end]));
         let full = if raw.is_absolute() {
-            raw.to_path_buf()
+            std::borrow::Cow::Borrowed(raw)
         } else {
             let link = if call.dirfd == libc::AT_FDCWD {
                 format!("/proc/{}/cwd", n.tid)
@@ -375,10 +523,24 @@ impl Approvals {
                 format!("/proc/{}/fd/{}", n.tid, call.dirfd)
             };
             match std::fs::read_link(&link) {
-                Ok(base) if base.is_absolute() => base.join(raw),
+                Ok(base) if base.is_absolute() => std::borrow::Cow::Owned(base.join(raw)),
                 _ => return Verdict::Continue,
             }
         };
+        let excl = libc::O_CREAT | libc::O_EXCL;
+        let nofollow = call.flags & libc::O_NOFOLLOW != 0 || call.flags & excl == excl;
+        let root = match self.program_root(listener, n) {
+            Ok(r) => r,
+            Err(()) => return Verdict::Continue,
+        };
+        // Continuing needs no check that what we read was the waiting
+        // thread's: Landlock decides either way. Anything else does.
+        if self
+            .inside_grant(full.as_os_str().as_bytes(), call.flags, nofollow)
+            .is_some()
+        {
+            return Verdict::Continue;
+        }
         // Which process asks is read only where it matters (a /proc path
         // names it; a request shows it): it costs a file read per open.
         let pid = if full.starts_with("/proc") {
@@ -398,19 +560,10 @@ impl Approvals {
                 None => return Verdict::Gone,
             },
             (Some(pid), None) => notify::program_view(&full, pid, n.tid),
-            (None, _) => full,
+            (None, _) => full.into_owned(),
         };
-        let excl = libc::O_CREAT | libc::O_EXCL;
-        let nofollow = call.flags & libc::O_NOFOLLOW != 0 || call.flags & excl == excl;
-        let root = match self.view {
-            Some(_) => match program_root(n.tid) {
-                Some(r) => Some(r),
-                None => return Verdict::Continue,
-            },
-            None => None,
-        };
-        let resolved = match &root {
-            Some(r) => resolve_in_view(r.as_raw_fd(), &full, nofollow),
+        let resolved = match root {
+            Some(r) => resolve_in_view(r, &full, nofollow),
             None => notify::resolve(&full, nofollow),
         };
         let Some((path, exists)) = resolved else {
@@ -423,8 +576,6 @@ impl Approvals {
             return Verdict::Continue;
         }
         let access = notify::access_of(call.flags, exists);
-        // Continuing needs no check that what we read was the waiting
-        // thread's: Landlock decides either way. Anything else does.
         if notify::granted(&self.grants, &path) & access == access {
             return Verdict::Continue;
         }
@@ -444,8 +595,8 @@ impl Approvals {
             access,
             create: !exists && call.flags & libc::O_CREAT != 0,
         };
-        let by_identity = match (&root, &self.view) {
-            (Some(r), Some(v)) => under_never(r.as_raw_fd(), &target.path, &v.never_ids),
+        let by_identity = match (root, &self.view) {
+            (Some(r), Some(v)) => under_never(r, &target.path, &v.never_ids),
             _ => false,
         };
         if by_identity || self.never.iter().any(|d| target.path.starts_with(d)) {
@@ -506,26 +657,24 @@ fn grant_waiter(
     path: &Path,
     view: Option<&InView>,
 ) -> std::result::Result<(), i32> {
-    // The path is the program's: open it beneath its root, checked to be
-    // the waiting thread's (a dead thread's id could be reused).
+    // The path is the program's: open it beneath its root (known since
+    // the thread's notification was classified).
     let root = match view {
-        Some(_) => {
-            let r = program_root(w.tid).ok_or(libc::ENOENT)?;
-            if !sys::notif_id_valid(listener, w.notif) {
-                return Err(libc::ENOENT);
-            }
-            Some(r)
-        }
+        Some(v) => Some(v.root.as_ref().ok_or(libc::ENOENT)?.as_raw_fd()),
         None => None,
     };
     let umask = procfs::umask(w.tid).unwrap_or(0o022);
+    // The umask read was the waiting thread's (a dead thread's id could be reused).
+    if !sys::notif_id_valid(listener, w.notif) {
+        return Err(libc::ENOENT);
+    }
     // Never a controlling terminal for us; never block the loop (a FIFO
     // with no writer): non-blocking for the open, put back after.
     let flags = (w.flags & !libc::O_CLOEXEC) | libc::O_NOCTTY | libc::O_NONBLOCK;
     // The umask is per process and we are single-threaded.
     let old = sys::umask(umask);
     let opened = match &root {
-        Some(r) => sys::open_in_root(r.as_raw_fd(), path, flags, w.mode, false),
+        Some(r) => sys::open_in_root(*r, path, flags, w.mode, false),
         None => sys::open_no_symlinks(path, flags, w.mode),
     };
     sys::umask(old);
@@ -1173,6 +1322,72 @@ mod tests {
             Some((new, false))
         );
         assert_eq!(resolve_in_view(r, Path::new("/nope/x"), false), None);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn the_part_after_a_granted_directory_is_found_by_whole_components() {
+        fn after<'a>(p: &'a str, d: &str) -> Option<&'a [u8]> {
+            after_dir(p.as_bytes(), d.as_bytes())
+        }
+        assert_eq!(after("/etc/passwd", "/etc"), Some(b"passwd".as_slice()));
+        assert_eq!(after("/etc//x/y", "/etc"), Some(b"x/y".as_slice()));
+        assert_eq!(after("/etc", "/etc"), Some(b"".as_slice()));
+        assert_eq!(after("/etc/", "/etc"), Some(b"".as_slice()));
+        assert_eq!(after("/etcetera/x", "/etc"), None);
+        assert_eq!(after("/usr/x", "/etc"), None);
+        assert_eq!(after("/x/y", "/"), Some(b"x/y".as_slice()));
+        // `..` is left for the kernel to refuse (RESOLVE_BENEATH).
+        assert_eq!(after("/etc/../x", "/etc"), Some(b"../x".as_slice()));
+    }
+
+    #[test]
+    fn the_fast_check_continues_only_what_resolves_inside_a_grant() {
+        let d = scratch_root("fast").canonicalize().unwrap();
+        std::fs::create_dir_all(d.join("b")).unwrap();
+        std::fs::write(d.join("b/x"), "x").unwrap();
+        std::os::unix::fs::symlink("f", d.join("a/near")).unwrap();
+        std::os::unix::fs::symlink("../b/x", d.join("a/out")).unwrap();
+        std::os::unix::fs::symlink(d.join("a/f"), d.join("a/abs")).unwrap();
+        let (r, _w) = sys::pipe().unwrap();
+        let grants = vec![(d.join("a"), crate::sandbox::READ)];
+        let a = Approvals::new(r, grants, AskSpec::default(), None);
+        let inside = |p: &Path, flags: i32| {
+            a.inside_grant(p.as_os_str().as_bytes(), flags, false)
+                .is_some()
+        };
+        let rd = libc::O_RDONLY;
+        assert!(inside(&d.join("a/f"), rd));
+        assert!(inside(&d.join("a/near"), rd));
+        assert!(inside(&d.join("a"), rd | libc::O_DIRECTORY));
+        // Missing and not created: the kernel says ENOENT by itself.
+        assert!(inside(&d.join("a/missing"), rd));
+        // Everything else goes to the full resolution.
+        assert!(!inside(&d.join("a/missing"), rd | libc::O_CREAT));
+        assert!(!inside(&d.join("a/f"), libc::O_WRONLY));
+        assert!(!inside(&d.join("a/out"), rd));
+        assert!(!inside(&d.join("a/abs"), rd));
+        assert!(!inside(&d.join("a/../b/x"), rd));
+        assert!(!inside(&d.join("b/x"), rd));
+        assert!(!inside(Path::new("/proc/self/status"), rd));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_dangling_symlink_leads_to_the_file_an_open_would_create() {
+        let d = scratch_root("dangling");
+        std::os::unix::fs::symlink("/a/new", d.join("a/dangling")).unwrap();
+        let root = sys::open_path(&d).unwrap();
+        let new = d.canonicalize().unwrap().join("a/new");
+        assert_eq!(
+            resolve_in_view(root.as_raw_fd(), Path::new("/a/dangling"), false),
+            Some((new, false))
+        );
+        let link = d.canonicalize().unwrap().join("a/dangling");
+        assert_eq!(
+            resolve_in_view(root.as_raw_fd(), Path::new("/a/dangling"), true),
+            Some((link, true))
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 
