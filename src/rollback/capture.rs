@@ -239,7 +239,9 @@ pub fn build(
         special: walk.special,
         ..CaptureInfo::default()
     };
-    let mut index = Index::new();
+    // Collected, then built in one go (a sort of nearly sorted paths and a
+    // bulk build beat an insert per path).
+    let mut index: Vec<(Vec<u8>, Entry)> = Vec::with_capacity(walk.entries.len());
     let mut todo: Vec<usize> = Vec::new();
     for (i, w) in walk.entries.iter_mut().enumerate() {
         let mode = w.st.mode & 0o7777;
@@ -291,7 +293,7 @@ pub fn build(
                 }
             }
         };
-        index.insert(std::mem::take(&mut w.path), entry);
+        index.push((std::mem::take(&mut w.path), entry));
     }
     // Read what changed, one directory at a time.
     let parent = |p: &[u8]| {
@@ -334,14 +336,14 @@ pub fn build(
             // Unreadable (mode 000 and the like): present, not captured, never touched.
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                 info.big += 1;
-                index.insert(
+                index.push((
                     w.path.clone(),
                     Entry {
                         kind: Kind::Big(w.st.size),
                         mode,
                         stat: key(&w.st),
                     },
-                );
+                ));
                 continue;
             }
             Err(e) => return Err(Error::Msg(format!("cannot read {}: {e}", shown()))),
@@ -376,17 +378,17 @@ pub fn build(
         } else {
             StatKey::default()
         };
-        index.insert(
+        index.push((
             w.path.clone(),
             Entry {
                 kind: Kind::File { hash, size },
                 mode: now.mode & 0o7777,
                 stat,
             },
-        );
+        ));
     }
     info.ms = started.elapsed().as_millis() as u64;
-    Ok((index, info))
+    Ok((index.into_iter().collect(), info))
 }
 
 /// Progress on stderr for slow captures (the launcher's; the supervisor has none).

@@ -526,6 +526,24 @@ pub fn roots_of(policy: &crate::sandbox::Policy) -> Vec<PathBuf> {
     out
 }
 
+/// Seconds `nono stop` gives the supervisor of rollback session `id` for
+/// its final capture: the default grace, or twice what the baseline took
+/// when that is longer (the final capture reads at most what the baseline
+/// read, and a big tree must not be cut off just for being big).
+pub fn final_capture_grace_secs(id: &str) -> u64 {
+    let baseline_ms = session_dir(id)
+        .and_then(|d| read_meta(&d))
+        .map_or(0, |m| m.baseline.ms);
+    crate::defaults::ROLLBACK_FINAL_GRACE_SECS.max(baseline_ms.saturating_mul(2) / 1000)
+}
+
+/// Whether rollback session `id` has its final capture.
+pub fn has_final_capture(id: &str) -> bool {
+    session_dir(id)
+        .and_then(|d| read_meta(&d))
+        .is_ok_and(|m| m.final_capture.is_some())
+}
+
 /// Remove a session's captures (its supervisor never started).
 pub fn discard(id: &str) {
     if let Ok(dir) = session_dir(id) {
