@@ -210,8 +210,18 @@ fn request_once(
     let _ = stream.set_write_timeout(Some(limit));
     let _ = stream.set_read_timeout(Some(limit));
     send_hello_with(&mut stream, req, fd)?;
-    let mut fds = [PollFd::new(stream.as_raw_fd(), POLLIN)];
-    let ready = sys::poll(&mut fds, limit.as_millis() as i32).map_err(|e| Error::io("poll", e))?;
+    // A signal caught meanwhile (an attach catches SIGWINCH and SIGTERM
+    // from before its hello) interrupts the wait without ending it.
+    let deadline = Instant::now() + limit;
+    let ready = loop {
+        let mut fds = [PollFd::new(stream.as_raw_fd(), POLLIN)];
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n =
+            sys::poll(&mut fds, left.as_millis() as i32 + 1).map_err(|e| Error::io("poll", e))?;
+        if n > 0 || left.is_zero() {
+            break n;
+        }
+    };
     if ready == 0 {
         let pid = s.record.supervisor_pid;
         return Err(Error::Msg(format!(
