@@ -1,20 +1,25 @@
 //! The attach client: connects to a supervisor, puts the user's terminal in
-//! raw mode, relays keystrokes (through the detach matcher) and output, and
-//! leaves the terminal as it found it. Also the one-shot requests (detach,
-//! stop) share its connect/hello/reply steps.
+//! raw mode and hands it to the supervisor, which reads keystrokes from it
+//! and writes output to it itself (where the terminal cannot be reopened,
+//! the client relays both, through the detach matcher and the output
+//! filter), and leaves the terminal as it found it. Also the one-shot
+//! requests (detach, stop) share its connect/hello/reply steps.
 
 use crate::config::{Config, DetachMatcher};
 use crate::defaults::{CLIENT_READ_BYTES, REPLY_TIMEOUT_MS, REQUEST_ATTEMPTS};
 use crate::error::{Error, Result};
 use crate::procfs;
-use crate::protocol::{self, ExitStatus, Frame, FrameReader, Hello, ReplyStatus, Request};
+use crate::protocol::{
+    self, ExitStatus, Frame, FrameReader, Hello, ReplyStatus, Request, TerminalSettings,
+};
 use crate::registry::{Registry, Session};
 use crate::relay::OutputFilter;
 use crate::signals::Signals;
 use crate::sys::{self, PollFd, WinSize, POLLERR_ANY, POLLIN};
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{SocketAddr, UnixStream};
 use std::time::{Duration, Instant};
 
@@ -74,11 +79,23 @@ pub fn connect(reg: &Registry, s: &Session, short: &str) -> Result<UnixStream> {
 /// reading and closes, so a broken pipe here is not an error yet: the
 /// reply (read next) says why.
 pub fn send_hello(stream: &mut UnixStream, req: Request) -> Result<()> {
+    send_hello_with(stream, req, None)
+}
+
+/// [`send_hello`], with `fd` (the terminal of an `AttachTerminal`) sent
+/// along with the hello's bytes.
+pub fn send_hello_with(stream: &mut UnixStream, req: Request, fd: Option<RawFd>) -> Result<()> {
     let hello = Frame::Hello(Hello {
         version: protocol::PROTOCOL_VERSION,
         request: Some(req),
-    });
-    match stream.write_all(&hello.to_bytes()) {
+    })
+    .to_bytes();
+    let sent = match fd {
+        Some(fd) => sys::send_with_fd(stream.as_raw_fd(), &hello, fd)
+            .and_then(|n| stream.write_all(&hello[n..])),
+        None => stream.write_all(&hello),
+    };
+    match sent {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
             Err(Error::io("cannot talk to the supervisor", e))
         }
@@ -142,15 +159,26 @@ pub fn request(
     short: &str,
     req: Request,
 ) -> Result<(UnixStream, FrameReader)> {
+    request_with(reg, s, short, req, None).map(|(stream, reader, _)| (stream, reader))
+}
+
+/// [`request`], sending `fd` with the hello; also returns the ok reply's message.
+fn request_with(
+    reg: &Registry,
+    s: &Session,
+    short: &str,
+    req: Request,
+    fd: Option<RawFd>,
+) -> Result<(UnixStream, FrameReader, String)> {
     // A supervisor that makes room under a connect flood drops the oldest
     // connection whose hello it has not read; ours never reached it, so
     // asking again is safe.
     for _ in 1..REQUEST_ATTEMPTS {
-        if let Some(done) = request_once(reg, s, short, req)? {
+        if let Some(done) = request_once(reg, s, short, req, fd)? {
             return Ok(done);
         }
     }
-    request_once(reg, s, short, req)?.ok_or_else(|| {
+    request_once(reg, s, short, req, fd)?.ok_or_else(|| {
         Error::Msg(format!(
             "session {short} closed the connection (its supervisor is exiting)"
         ))
@@ -174,15 +202,26 @@ fn request_once(
     s: &Session,
     short: &str,
     req: Request,
-) -> Result<Option<(UnixStream, FrameReader)>> {
+    fd: Option<RawFd>,
+) -> Result<Option<(UnixStream, FrameReader, String)>> {
     let mut stream = connect(reg, s, short)?;
     let limit = Duration::from_millis(REPLY_TIMEOUT_MS);
     // Backstops for a supervisor that stops mid-reply.
     let _ = stream.set_write_timeout(Some(limit));
     let _ = stream.set_read_timeout(Some(limit));
-    send_hello(&mut stream, req)?;
-    let mut fds = [PollFd::new(stream.as_raw_fd(), POLLIN)];
-    let ready = sys::poll(&mut fds, limit.as_millis() as i32).map_err(|e| Error::io("poll", e))?;
+    send_hello_with(&mut stream, req, fd)?;
+    // A signal caught meanwhile (an attach catches SIGWINCH and SIGTERM
+    // from before its hello) interrupts the wait without ending it.
+    let deadline = Instant::now() + limit;
+    let ready = loop {
+        let mut fds = [PollFd::new(stream.as_raw_fd(), POLLIN)];
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n =
+            sys::poll(&mut fds, left.as_millis() as i32 + 1).map_err(|e| Error::io("poll", e))?;
+        if n > 0 || left.is_zero() {
+            break n;
+        }
+    };
     if ready == 0 {
         let pid = s.record.supervisor_pid;
         return Err(Error::Msg(format!(
@@ -199,10 +238,35 @@ fn request_once(
         // Anything else, expect_ok's read meets again and names.
         Err(_) => {}
     }
-    expect_ok(&mut stream, &mut reader, short)?;
+    let msg = expect_ok(&mut stream, &mut reader, short)?;
     let _ = stream.set_write_timeout(None);
     let _ = stream.set_read_timeout(None);
-    Ok(Some((stream, reader)))
+    Ok(Some((stream, reader, msg)))
+}
+
+/// Attach to a live session from `term`, handing the terminal over when
+/// it can be; the connection, and whether the supervisor took the terminal.
+pub fn attach(
+    reg: &Registry,
+    s: &Session,
+    short: &str,
+    term: &UserTerminal,
+) -> Result<(UnixStream, FrameReader, bool)> {
+    let size = window_size();
+    let req = term.attach_request(size);
+    if let Request::AttachTerminal(..) = req {
+        match request_with(reg, s, short, req, term.handoff_fd()) {
+            Ok((stream, reader, msg)) => {
+                return Ok((stream, reader, msg == protocol::ATTACHED_TERMINAL))
+            }
+            // A supervisor of an older nono does not know the request:
+            // ask again the way it does.
+            Err(Error::Msg(m)) if m.ends_with(protocol::NOT_A_HELLO) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let (stream, reader, _) = request_with(reg, s, short, Request::Attach(size), None)?;
+    Ok((stream, reader, false))
 }
 
 /// The line a client prints when the session's program ends while it is
@@ -243,6 +307,83 @@ impl Drop for RawGuard {
     }
 }
 
+/// The user's terminal for one attachment: in raw mode until this is
+/// dropped, and reopened for the supervisor when it can be.
+pub struct UserTerminal {
+    /// Raw mode (None: standard input is not a terminal).
+    guard: Option<RawGuard>,
+    /// Our own open of the terminal, to hand over, and what the supervisor
+    /// needs to serve it (None: it stays with us, and we relay).
+    handoff: Option<(OwnedFd, TerminalSettings)>,
+    /// The signals an attachment handles, caught from before the hello:
+    /// once the supervisor has the terminal, the program's screen can show
+    /// before we are in our loop, and a SIGTERM then must still detach.
+    signals: Signals,
+}
+
+impl UserTerminal {
+    /// Put standard input's terminal in raw mode (before the hello: from
+    /// the ok reply on, the supervisor may read and write it) and reopen it
+    /// for the supervisor. Not a terminal: nothing to do.
+    pub fn prepare(config: &Config) -> Result<UserTerminal> {
+        let signals = Signals::new(&[libc::SIGWINCH, libc::SIGTERM, libc::SIGHUP, libc::SIGINT])?;
+        if !sys::isatty(0) {
+            return Ok(UserTerminal {
+                guard: None,
+                handoff: None,
+                signals,
+            });
+        }
+        let saved = sys::enter_raw_mode(0).map_err(|e| Error::io("cannot set raw mode", e))?;
+        let settings = TerminalSettings::new(&config.detach_sequence, config.allow_clipboard);
+        Ok(UserTerminal {
+            guard: Some(RawGuard { saved }),
+            handoff: settings.and_then(|t| Some((reopen_terminal()?, t))),
+            signals,
+        })
+    }
+
+    /// The attach request for this terminal at `size`.
+    pub fn attach_request(&self, size: WinSize) -> Request {
+        match &self.handoff {
+            Some((_, settings)) => Request::AttachTerminal(size, *settings),
+            None => Request::Attach(size),
+        }
+    }
+
+    /// The fd to send with the attach request.
+    pub fn handoff_fd(&self) -> Option<RawFd> {
+        self.handoff.as_ref().map(|(fd, _)| fd.as_raw_fd())
+    }
+}
+
+/// Our own open of the terminal on standard input and output, for the
+/// supervisor: by its name, as a new open file description (so the
+/// O_NONBLOCK the supervisor needs never reaches the shell's), checked to
+/// be the same device as both. None where it cannot be reopened (no name,
+/// no permission as after su, or stdin and stdout are different things).
+fn reopen_terminal() -> Option<OwnedFd> {
+    if !sys::isatty(1) {
+        return None;
+    }
+    let path = std::fs::read_link("/proc/self/fd/0").ok()?;
+    if !path.starts_with("/dev/") {
+        return None;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open(&path)
+        .ok()?;
+    let fd = OwnedFd::from(file);
+    let new = sys::fstat(fd.as_raw_fd()).ok()?;
+    let same = |other: RawFd| {
+        sys::fstat(other).is_ok_and(|st| st.kind() == libc::S_IFCHR && st.rdev == new.rdev)
+    };
+    (new.kind() == libc::S_IFCHR && same(0) && same(1)).then_some(fd)
+}
+
 /// How an attachment ended.
 enum End {
     /// The program ended.
@@ -255,25 +396,29 @@ enum End {
     Signal(i32),
 }
 
-/// Relay between the user's terminal and an attached session until it
-/// ends; returns the exit status for the nono process. The hello must have
-/// been answered ok already.
+/// Stay attached to a session until it ends or we detach; returns the exit
+/// status for the nono process. The hello (from `term`) must have been
+/// answered ok already; `handed`: the supervisor took the terminal, so we
+/// only pass on window sizes and detach requests, and otherwise relay
+/// keystrokes and output between the terminal and the socket.
 pub fn run_attached(
     mut stream: UnixStream,
     mut reader: FrameReader,
     short: &str,
     config: &Config,
     sandboxed: bool,
+    term: UserTerminal,
+    handed: bool,
 ) -> Result<i32> {
-    let interactive = sys::isatty(0);
+    let UserTerminal {
+        guard,
+        handoff,
+        mut signals,
+    } = term;
+    // The supervisor has its own; ours is of no further use.
+    drop(handoff);
+    let interactive = guard.is_some();
     let stdout_tty = sys::isatty(1);
-    let mut signals = Signals::new(&[libc::SIGWINCH, libc::SIGTERM, libc::SIGHUP, libc::SIGINT])?;
-    let guard = if interactive {
-        let saved = sys::enter_raw_mode(0).map_err(|e| Error::io("cannot set raw mode", e))?;
-        Some(RawGuard { saved })
-    } else {
-        None
-    };
     let mut matcher = DetachMatcher::new(config.detach_sequence.clone());
     stream
         .set_nonblocking(true)
@@ -287,8 +432,12 @@ pub fn run_attached(
     let mut out = Vec::new();
     let mut term_out = Vec::new();
     let mut frames = Vec::new();
-    // What reaches a terminal is filtered; a file or pipe gets it all.
-    let mut filter = stdout_tty.then(|| OutputFilter::new(config.allow_clipboard, interactive));
+    // What reaches a terminal is filtered; a file or pipe gets it all (as
+    // does the terminal at the end of a hand-off: the supervisor filtered it).
+    let mut filter =
+        (stdout_tty && !handed).then(|| OutputFilter::new(config.allow_clipboard, interactive));
+    // The supervisor sent a query to the terminal we handed over.
+    let mut queried = false;
     let mut filtered = Vec::new();
     let stream_fd = stream.as_raw_fd();
     let mut last_size = window_size();
@@ -296,11 +445,17 @@ pub fn run_attached(
         // Frames already buffered are handled before sleeping; their
         // output goes to the terminal in one write.
         term_out.clear();
-        let last = match reader.take_output(&mut term_out) {
-            Ok(Some(Frame::Exited(st))) => Some(End::Exited(st)),
-            Ok(Some(Frame::Detached(_))) => Some(End::Detached),
-            Ok(Some(_)) | Err(_) => Some(End::Lost),
-            Ok(None) => None,
+        let last = loop {
+            break match reader.take_output(&mut term_out) {
+                Ok(Some(Frame::Queried)) => {
+                    queried = true;
+                    continue;
+                }
+                Ok(Some(Frame::Exited(st))) => Some(End::Exited(st)),
+                Ok(Some(Frame::Detached(_))) => Some(End::Detached),
+                Ok(Some(_)) | Err(_) => Some(End::Lost),
+                Ok(None) => None,
+            };
         };
         let shown = match filter.as_mut() {
             Some(f) => {
@@ -316,10 +471,11 @@ pub fn run_attached(
         if let Some(end) = last {
             break 'outer end;
         }
+        // A handed-over terminal is only watched for a hang-up.
         let mut fds = [
             PollFd::new(stream_fd, POLLIN),
             PollFd::new(signals.fd(), POLLIN),
-            PollFd::new(0, POLLIN),
+            PollFd::new(0, if handed { 0 } else { POLLIN }),
         ];
         let watched = if stdin_open && !detaching { 3 } else { 2 };
         let fds = &mut fds[..watched];
@@ -345,6 +501,9 @@ pub fn run_attached(
                     by_signal = Some(sig);
                 }
             }
+        }
+        if fds.len() > 2 && fds[2].revents() != 0 && handed {
+            break 'outer End::Lost;
         }
         if fds.len() > 2 && fds[2].revents() != 0 {
             match sys::read(0, &mut buf) {
@@ -387,7 +546,7 @@ pub fn run_attached(
     if stdout_tty {
         let _ = sys::write_all(1, RESTORE_TERMINAL);
     }
-    if guard.is_some() && filter.as_mut().is_some_and(OutputFilter::take_queried) {
+    if guard.is_some() && (queried || filter.as_mut().is_some_and(OutputFilter::take_queried)) {
         swallow_answers();
     }
     drop(guard);

@@ -154,6 +154,8 @@ pub const ROLLBACK_MAX_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// capture the final state before it counts as hung: a changed file of the
 /// 500 MB benchmark tree is re-read in well under this on a loaded disk,
 /// while a truly hung supervisor is still killed within about a minute.
+/// A session whose baseline took longer gets twice the baseline's time
+/// (`rollback::final_capture_grace_secs`).
 pub const ROLLBACK_FINAL_GRACE_SECS: u64 = 60;
 
 /// A capture that runs longer than this prints progress on stderr (the

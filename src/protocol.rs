@@ -6,7 +6,14 @@
 //! [`MAX_FRAME_PAYLOAD`]. The client speaks first with a [`Hello`]; the
 //! supervisor answers with one [`Frame::Reply`]. After an ok attach the
 //! client sends `Input`/`Resize`/`Eof`/`DetachMe` and the supervisor sends
-//! `Output` and finally `Exited` or `Detached`; after an ok stop the
+//! `Output` and finally `Exited` or `Detached`. An `AttachTerminal` hello
+//! carries the client's terminal (an fd, SCM_RIGHTS, sent with the hello's
+//! bytes): when the ok reply says [`ATTACHED_TERMINAL`], the supervisor
+//! reads keystrokes from it and writes output to it itself, and the socket
+//! carries only `Resize`/`DetachMe` one way and, at the end, the unwritten
+//! rest as `Output`, `Queried` and `Exited`/`Detached` the other; when it
+//! says [`ATTACHED`], the terminal was not taken and everything is relayed
+//! as for `Attach`. After an ok stop the
 //! supervisor sends `Exited` when the session has ended (preceded by
 //! `Notice`s when it could not record the end); after an ok logs
 //! request it sends the history as `Output` text and closes (or, following,
@@ -29,11 +36,66 @@ pub const MAGIC: &[u8; 4] = b"NONO";
 /// Bytes in a frame header.
 pub const HEADER_LEN: usize = 5;
 
+/// The ok reply's message to an attach whose keystrokes and output go
+/// through the client (the socket relay).
+pub const ATTACHED: &str = "attached";
+
+/// The ok reply's message to an `AttachTerminal` whose terminal the
+/// supervisor took: the client no longer reads or writes it until the end.
+pub const ATTACHED_TERMINAL: &str = "attached to the terminal";
+
+/// The refusal of whatever is not a hello, which a supervisor older than
+/// `AttachTerminal` also gives that request.
+pub const NOT_A_HELLO: &str = "expected a hello";
+
+/// Longest detach sequence an `AttachTerminal` hello carries; a longer one
+/// (no real key sequence is) makes the client attach without handing over.
+pub const MAX_DETACH_BYTES: usize = 32;
+
+/// What the supervisor needs to serve a handed-over terminal as the client
+/// would: the settings of the user at that terminal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TerminalSettings {
+    /// `[ui] allow_clipboard`: OSC 52 writes reach the terminal.
+    pub allow_clipboard: bool,
+    /// Bytes of `detach` in use.
+    detach_len: u8,
+    /// The detach sequence (`[ui] detach_sequence`), padded with zeros.
+    detach: [u8; MAX_DETACH_BYTES],
+}
+
+impl TerminalSettings {
+    /// Settings with this detach sequence (2 to `MAX_DETACH_BYTES` bytes, else None).
+    pub fn new(detach_sequence: &[u8], allow_clipboard: bool) -> Option<TerminalSettings> {
+        if !(2..=MAX_DETACH_BYTES).contains(&detach_sequence.len()) {
+            return None;
+        }
+        let mut detach = [0; MAX_DETACH_BYTES];
+        detach[..detach_sequence.len()].copy_from_slice(detach_sequence);
+        Some(TerminalSettings {
+            allow_clipboard,
+            detach_len: detach_sequence.len() as u8,
+            detach,
+        })
+    }
+
+    /// The detach sequence's bytes.
+    pub fn detach_sequence(&self) -> &[u8] {
+        &self.detach[..self.detach_len as usize]
+    }
+}
+
 /// What a client asks for in its hello.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Request {
     /// Become the session's attached client, with this window size.
     Attach(WinSize),
+    /// `Attach`, handing over the client's terminal (the fd sent with the
+    /// hello) to be served with these settings. A supervisor that refuses
+    /// the fd attaches as for `Attach` and says so in its ok reply; one
+    /// older than this request refuses the hello, and the client asks again
+    /// with `Attach`.
+    AttachTerminal(WinSize, TerminalSettings),
     /// Detach whichever client is attached.
     Detach,
     /// End the session: SIGTERM, then SIGKILL after `timeout_ms` (at once with `force`).
@@ -147,6 +209,10 @@ pub enum Frame {
     /// Something the operator should know, sent to a `stop` before its
     /// `Exited` (the session's end could not be recorded, and why).
     Notice(String),
+    /// Before `Exited`/`Detached` to a client whose terminal the supervisor
+    /// served: a query went to the terminal, whose answer may still be on
+    /// the way (the client fences it off before giving the terminal back).
+    Queried,
 }
 
 /// The hello's content.
@@ -169,6 +235,7 @@ const T_OUTPUT: u8 = 17;
 const T_EXITED: u8 = 18;
 const T_DETACHED: u8 = 19;
 const T_NOTICE: u8 = 20;
+const T_QUERIED: u8 = 21;
 
 // Request bytes inside a hello.
 const R_ATTACH: u8 = 1;
@@ -177,6 +244,7 @@ const R_STOP: u8 = 3;
 const R_LOGS: u8 = 4;
 const R_PENDING: u8 = 5;
 const R_DECIDE: u8 = 6;
+const R_ATTACH_TERMINAL: u8 = 7;
 
 /// Why a frame could not be decoded; the connection is closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -232,6 +300,12 @@ impl Frame {
                     Some(Request::Attach(size)) => {
                         out.push(R_ATTACH);
                         put_size(out, size);
+                    }
+                    Some(Request::AttachTerminal(size, t)) => {
+                        out.push(R_ATTACH_TERMINAL);
+                        put_size(out, size);
+                        out.push(t.allow_clipboard as u8);
+                        out.extend_from_slice(t.detach_sequence());
                     }
                     Some(Request::Detach) => out.push(R_DETACH),
                     Some(Request::Stop { force, timeout_ms }) => {
@@ -291,6 +365,7 @@ impl Frame {
                 out.extend_from_slice(msg.as_bytes());
                 T_NOTICE
             }
+            Frame::Queried => T_QUERIED,
         };
         let len = (out.len() - start - HEADER_LEN) as u32;
         out[start] = ty;
@@ -322,6 +397,14 @@ impl Frame {
                 let rest = &p[6..];
                 let request = match rest.split_first() {
                     Some((&R_ATTACH, s)) => Request::Attach(get_size(s).ok_or(bad)?),
+                    Some((&R_ATTACH_TERMINAL, s)) if s.len() > 9 => {
+                        let (size, rest) = s.split_at(8);
+                        let settings = match rest.split_first() {
+                            Some((&f, seq)) if f <= 1 => TerminalSettings::new(seq, f == 1),
+                            _ => None,
+                        };
+                        Request::AttachTerminal(get_size(size).ok_or(bad)?, settings.ok_or(bad)?)
+                    }
                     Some((&R_DETACH, [])) => Request::Detach,
                     Some((&R_STOP, [f, a, b, c, d])) if *f <= 1 => Request::Stop {
                         force: *f == 1,
@@ -378,7 +461,8 @@ impl Frame {
             },
             T_DETACHED => Frame::Detached(String::from_utf8_lossy(p).into_owned()),
             T_NOTICE => Frame::Notice(String::from_utf8_lossy(p).into_owned()),
-            T_EOF | T_DETACH_ME => return Err(bad),
+            T_QUERIED if p.is_empty() => Frame::Queried,
+            T_EOF | T_DETACH_ME | T_QUERIED => return Err(bad),
             other => return Err(DecodeError::UnknownType(other)),
         })
     }
@@ -555,6 +639,11 @@ mod tests {
         };
         for req in [
             Request::Attach(size),
+            Request::AttachTerminal(size, TerminalSettings::new(&[0x1d, b'd'], true).unwrap()),
+            Request::AttachTerminal(
+                size,
+                TerminalSettings::new(&[1; MAX_DETACH_BYTES], false).unwrap(),
+            ),
             Request::Detach,
             Request::Stop {
                 force: true,
@@ -591,6 +680,9 @@ mod tests {
         round_trip(Frame::Exited(ExitStatus::Signal(9)));
         round_trip(Frame::Detached("by request".into()));
         round_trip(Frame::Notice("cannot save the history".into()));
+        round_trip(Frame::Queried);
+        assert!(TerminalSettings::new(&[1; MAX_DETACH_BYTES + 1], false).is_none());
+        assert!(TerminalSettings::new(&[1], false).is_none());
     }
 
     #[test]

@@ -60,6 +60,13 @@ impl OutputFilter {
         }
     }
 
+    /// Start afresh at a frame boundary of our own (after the bytes of a
+    /// sequence in progress were dropped): whatever was held is forgotten.
+    pub fn reset(&mut self) {
+        self.state = State::Ground;
+        self.seq.clear();
+    }
+
     /// Whether a query went to the terminal since the last call: its answer
     /// may still be on the way when the attachment ends.
     pub fn take_queried(&mut self) -> bool {

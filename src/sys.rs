@@ -716,10 +716,16 @@ struct FdCmsg([u8; 32]);
 /// Send `fd` over the Unix socket `sock` (SCM_RIGHTS, with one data byte).
 /// Async-signal-safe: it runs in the child before exec.
 pub fn send_fd(sock: RawFd, fd: RawFd) -> io::Result<()> {
-    let mut byte = [0u8; 1];
+    send_with_fd(sock, &[0u8], fd).map(drop)
+}
+
+/// Send `bytes` over the Unix stream socket `sock` with `fd` attached
+/// (SCM_RIGHTS); the bytes sent (the fd goes with the first of them).
+/// Async-signal-safe: it allocates nothing.
+pub fn send_with_fd(sock: RawFd, bytes: &[u8], fd: RawFd) -> io::Result<usize> {
     let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
+        iov_base: bytes.as_ptr() as *mut libc::c_void,
+        iov_len: bytes.len(),
     };
     let mut space = FdCmsg([0; 32]);
     // SAFETY: msghdr is plain old data (musl has private padding fields, so
@@ -732,7 +738,8 @@ pub fn send_fd(sock: RawFd, fd: RawFd) -> io::Result<()> {
     msg.msg_controllen = unsafe { libc::CMSG_SPACE(4) } as _;
     // SAFETY: the control buffer is 32 bytes, aligned, and at least
     // CMSG_SPACE(4) long, so the first header and its 4 data bytes lie
-    // inside it; `msg` points at live locals for the sendmsg call.
+    // inside it; `msg` points at live locals for the sendmsg call, and
+    // sendmsg only reads through `iov_base` (the cast to *mut is the C API's).
     unsafe {
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
         if cmsg.is_null() {
@@ -742,11 +749,100 @@ pub fn send_fd(sock: RawFd, fd: RawFd) -> io::Result<()> {
         (*cmsg).cmsg_type = libc::SCM_RIGHTS;
         (*cmsg).cmsg_len = libc::CMSG_LEN(4) as _;
         std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>(), fd);
-        if libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) < 0 {
-            return Err(io::Error::last_os_error());
+        loop {
+            let n = libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL);
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
         }
     }
-    Ok(())
+}
+
+/// Space for the control messages of a read that may carry fds: room for
+/// 16 of them (more are closed by the kernel and reported as truncation).
+#[repr(C, align(8))]
+struct FdsCmsg([u8; 128]);
+
+/// recvmsg(2) of at most `max` bytes appended to `buf`, retrying on EINTR
+/// (the socket must be non-blocking, or the call may wait). Fds that came
+/// with the bytes (SCM_RIGHTS) are appended to `fds`, close-on-exec.
+/// Returns the byte count and whether fds were lost because more came
+/// than fit (the kernel closes those).
+pub fn recv_append_with_fds(
+    sock: RawFd,
+    buf: &mut Vec<u8>,
+    max: usize,
+    fds: &mut Vec<OwnedFd>,
+) -> io::Result<(usize, bool)> {
+    buf.reserve(max);
+    let spare = buf.spare_capacity_mut();
+    let max = max.min(spare.len());
+    let mut iov = libc::iovec {
+        iov_base: spare.as_mut_ptr().cast(),
+        iov_len: max,
+    };
+    let mut space = FdsCmsg([0; 128]);
+    // SAFETY: msghdr is plain old data; all-zero is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = space.0.as_mut_ptr().cast();
+    msg.msg_controllen = space.0.len() as _;
+    let n = retry(|| {
+        // SAFETY: `msg` points at live, writable locals of the sizes it
+        // names; the iovec covers the first `max` bytes of the vector's
+        // spare capacity (recvmsg writes only bytes there).
+        let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    })?;
+    // SAFETY: recvmsg initialised the first `n` bytes of the spare capacity.
+    unsafe { buf.set_len(buf.len() + n) };
+    let truncated = msg.msg_flags & libc::MSG_CTRUNC != 0;
+    // SAFETY: recvmsg filled `msg`; CMSG_FIRSTHDR and CMSG_NXTHDR check
+    // msg_controllen and return only headers that lie inside `space`,
+    // which is alive; each SCM_RIGHTS header's length bounds its ints.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                let first = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
+                for i in 0..data / 4 {
+                    let fd = std::ptr::read_unaligned(first.add(i));
+                    // SCM_RIGHTS installed a new fd in this process; we own it.
+                    fds.push(OwnedFd::from_raw_fd(fd));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok((n, truncated))
+}
+
+/// Open the slave side of the pty whose master is `master` (TIOCGPTPEER),
+/// never as a controlling terminal; close-on-exec.
+pub fn pty_peer(master: RawFd) -> io::Result<OwnedFd> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes its flags as an int argument and returns a
+    // new fd or -1.
+    let fd = cvt(unsafe { libc::ioctl(master, libc::TIOCGPTPEER, flags) })?;
+    // SAFETY: the ioctl just returned this fd; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Whether `fd` is the master side of a pty (TIOCGPTN answers only there).
+pub fn is_pty_master(fd: RawFd) -> bool {
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int to the pointer, valid for the call.
+    unsafe { libc::ioctl(fd, libc::TIOCGPTN, &mut n) == 0 }
 }
 
 /// Receive one fd sent with `send_fd`, without waiting (it was sent before
@@ -1368,6 +1464,8 @@ pub struct Stat {
     pub mtime_ns: i64,
     /// Status-change time in nanoseconds since the epoch.
     pub ctime_ns: i64,
+    /// The device a character or block special file stands for.
+    pub rdev: u64,
     /// Hard links to the inode.
     pub nlink: u64,
 }
@@ -1396,6 +1494,7 @@ fn stat_of(st: &libc::stat) -> Stat {
         size: st.st_size as u64,
         mtime_ns: st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64,
         ctime_ns: st.st_ctime as i64 * 1_000_000_000 + st.st_ctime_nsec as i64,
+        rdev: st.st_rdev as u64,
         nlink: st.st_nlink as u64,
     }
 }
@@ -1446,6 +1545,20 @@ pub fn fstat(fd: RawFd) -> io::Result<Stat> {
 /// getdents64 on a duplicate so `fd`'s own offset is untouched.
 pub fn read_dir_names(fd: RawFd) -> io::Result<Vec<std::ffi::OsString>> {
     use std::os::unix::ffi::OsStrExt;
+    let mut raw = Vec::new();
+    read_dir_raw(fd, &mut raw)?;
+    Ok(raw
+        .split(|&b| b == 0)
+        .filter(|n| !n.is_empty())
+        .map(|n| std::ffi::OsStr::from_bytes(n).to_os_string())
+        .collect())
+}
+
+/// The names in directory `fd` (without `.` and `..`) appended to `out`,
+/// each followed by its NUL: one buffer for a whole directory, no
+/// allocation per name (a capture walks tens of thousands). Read with
+/// getdents64 on a duplicate so `fd`'s own offset is untouched.
+pub fn read_dir_raw(fd: RawFd, out: &mut Vec<u8>) -> io::Result<()> {
     let dir = openat(
         Some(fd),
         std::ffi::OsStr::new("."),
@@ -1453,7 +1566,6 @@ pub fn read_dir_names(fd: RawFd) -> io::Result<Vec<std::ffi::OsString>> {
         0,
     )?;
     let mut buf = vec![0u8; 32 * 1024];
-    let mut names = Vec::new();
     loop {
         // SAFETY: `buf` is writable for `buf.len()` bytes for the call;
         // the kernel writes at most that many.
@@ -1469,7 +1581,7 @@ pub fn read_dir_names(fd: RawFd) -> io::Result<Vec<std::ffi::OsString>> {
             return Err(io::Error::last_os_error());
         }
         if n == 0 {
-            return Ok(names);
+            return Ok(());
         }
         // linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name NUL-terminated.
         let mut off = 0usize;
@@ -1480,12 +1592,23 @@ pub fn read_dir_names(fd: RawFd) -> io::Result<Vec<std::ffi::OsString>> {
             }
             let raw = &buf[off + 19..off + reclen];
             let name = &raw[..raw.iter().position(|&b| b == 0).unwrap_or(raw.len())];
-            if name != b"." && name != b".." {
-                names.push(std::ffi::OsStr::from_bytes(name).to_os_string());
+            if !name.is_empty() && name != b"." && name != b".." {
+                out.extend_from_slice(name);
+                out.push(0);
             }
             off += reclen;
         }
     }
+}
+
+/// `lstatat` with a name that is already a C string (no allocation).
+pub fn lstatat_c(dir: RawFd, name: &std::ffi::CStr) -> io::Result<Stat> {
+    // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `name` is NUL-terminated and `st` is a writable stat buffer,
+    // both valid for the call.
+    cvt(unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) })?;
+    Ok(stat_of(&st))
 }
 
 /// `mkdirat(dir, name, mode)`.

@@ -313,3 +313,136 @@ fn sigterm_to_an_attached_client_detaches_it_and_leaves_the_alternate_screen() {
     assert!(v.pty.text().contains("[detached from session"));
     assert_eq!(env.record(&id).status, "running");
 }
+
+/// Where each fd of process `pid` points.
+fn fd_targets(pid: i32) -> Vec<String> {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| fs::read_link(e.path()).ok())
+                .map(|t| t.to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The terminal a client process has on its stdin.
+fn client_tty(v: &Viewer) -> String {
+    let t = fs::read_link(format!("/proc/{}/fd/0", v.pty.child.id())).unwrap();
+    t.to_string_lossy().into_owned()
+}
+
+#[test]
+fn the_supervisor_holds_the_attached_terminal_only_while_its_client_lives() {
+    let env = Env::new();
+    let id = env.start(&["--", "sh", "-c", "stty -echo; exec cat"]);
+    let sup = env.record(&id).supervisor_pid;
+    let mut v = Viewer::attach(&env, &id, 24, 80);
+    env.wait_record(&id, "attached", |r| r.attached);
+    v.pty.send(b"first-key\r");
+    v.wait_screen("the echo", |s| s[0] == "first-key");
+    let tty = client_tty(&v);
+    assert!(fd_targets(sup).contains(&tty), "not handed over: {tty}");
+    // Detached: the terminal is the client's (and its shell's) alone again.
+    v.pty.send(b"\x1dd");
+    assert_eq!(v.pty.wait(), 0, "{}", v.pty.text());
+    assert!(v.pty.text().contains("[detached from session"));
+    common::wait_until("the supervisor to let the terminal go", WAIT, || {
+        !fd_targets(sup).contains(&tty)
+    });
+    env.wait_record(&id, "detached", |r| !r.attached);
+    // Killed with SIGKILL: the session lives on without the terminal, and
+    // a new attach gets it all back.
+    let mut v = Viewer::attach(&env, &id, 24, 80);
+    env.wait_record(&id, "attached", |r| r.attached);
+    v.pty.send(b"second-key\r");
+    v.wait_screen("the echo", |s| s.iter().any(|l| l == "second-key"));
+    let tty = client_tty(&v);
+    assert!(fd_targets(sup).contains(&tty), "not handed over: {tty}");
+    v.pty.child.kill().unwrap();
+    let _ = v.pty.child.wait();
+    let r = env.wait_record(&id, "detached", |r| !r.attached);
+    assert_eq!(r.status, "running");
+    common::wait_until("the supervisor to let the terminal go", WAIT, || {
+        !fd_targets(sup).contains(&tty)
+    });
+    let mut v = Viewer::attach(&env, &id, 24, 80);
+    env.wait_record(&id, "attached", |r| r.attached);
+    v.pty.send(b"third-key\r");
+    v.wait_screen("the echo after a killed client", |s| {
+        s.iter().any(|l| l == "third-key")
+    });
+    v.pty.send(b"\x1dd");
+    assert_eq!(v.pty.wait(), 0);
+}
+
+/// A seccomp filter under which the client cannot reopen its terminal
+/// (as after `su`, where it belongs to another user): every open with
+/// O_NOCTTY, which only that reopen uses, fails with EACCES.
+fn no_reopen() -> nono::sys::Confinement {
+    let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+    let jeq = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    let jset = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
+    let ret = (libc::BPF_RET | libc::BPF_K) as u16;
+    let ins = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    nono::sys::Confinement {
+        seccomp: Some(vec![
+            ins(ld, 0, 0, 0),
+            ins(jeq, 0, 3, libc::SYS_openat as u32),
+            // The low half of the flags (args[2]).
+            ins(ld, 0, 0, 32),
+            ins(jset, 0, 1, libc::O_NOCTTY as u32),
+            ins(ret, 0, 0, libc::SECCOMP_RET_ERRNO | libc::EACCES as u32),
+            ins(ret, 0, 0, libc::SECCOMP_RET_ALLOW),
+        ]),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_terminal_that_cannot_be_reopened_is_relayed_by_its_client_as_before() {
+    let env = Env::new();
+    let id = env.start(&[
+        "--",
+        "sh",
+        "-c",
+        r"stty -echo; read go; printf '\033]52;c;c2VjcmV0\007\033[?1049hon-the-alternate-screen\r\n'; exec cat",
+    ]);
+    let sup = env.record(&id).supervisor_pid;
+    let attach = |env: &Env| Viewer {
+        pty: common::Pty::spawn_confined(env.cmd(&["attach", &id]), 24, 80, no_reopen()),
+        term: Terminal::new(24, 80, 1000),
+        fed: 0,
+    };
+    let mut v = attach(&env);
+    env.wait_record(&id, "attached", |r| r.attached);
+    v.pty.send(b"\r");
+    v.wait_screen("the program's screen", |s| {
+        s[0] == "on-the-alternate-screen"
+    });
+    let tty = client_tty(&v);
+    assert!(!fd_targets(sup).contains(&tty), "handed over after all");
+    // Keys, the output filter and the detach keys work as ever.
+    v.pty.send(b"relayed\r");
+    v.wait_screen("the echo", |s| s.iter().any(|l| l == "relayed"));
+    assert!(
+        !v.pty.text().contains("\x1b]52;"),
+        "the clipboard write passed"
+    );
+    v.pty.send(b"\x1dd");
+    assert_eq!(v.pty.wait(), 0, "{}", v.pty.text());
+    v.sync();
+    assert!(
+        !v.term.alternate_screen_active(),
+        "left on the alternate screen"
+    );
+    assert!(v.pty.text().contains("[detached from session"));
+    // And the next client, which can reopen it, gets the same screen.
+    let mut w = Viewer::attach(&env, &id, 24, 80);
+    w.wait_screen("the same screen", |s| {
+        s[0] == "on-the-alternate-screen" && s[1] == "relayed"
+    });
+    assert!(fd_targets(sup).contains(&client_tty(&w)));
+    w.pty.send(b"\x1dd");
+    assert_eq!(w.pty.wait(), 0);
+}

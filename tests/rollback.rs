@@ -944,3 +944,128 @@ fn a_restore_killed_in_the_middle_of_rewriting_a_file_finishes_it_when_run_again
     assert!(o.stdout.contains(", 0 conflicts"), "{o:?}");
     assert_eq!(snapshot(&dir), before);
 }
+
+#[test]
+fn a_supervisor_killed_during_the_final_capture_leaves_a_baseline_that_lists_restores_and_prunes() {
+    let env = Env::new();
+    let dir = project(&env, &[("a", "a0\n")]);
+    // The agent's last act: 64 MiB of new content, so the final capture is
+    // still storing it when the supervisor is killed.
+    let id = start_in(
+        &env,
+        &dir,
+        &[
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo a1 > a; mkdir out; i=0; while [ $i -lt 64 ]; do head -c 1048576 /dev/urandom > out/$i; i=$((i+1)); done",
+        ],
+    );
+    let r = env.record(&id);
+    let objects = env.home.join("state/nono/rollback/objects");
+    // Kill it once the final capture writes into the store (spin, no sleep).
+    let storing = || {
+        fs::read_dir(&objects).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("tmp."))
+        })
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    while !storing() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the final capture never began storing"
+        );
+        std::thread::yield_now();
+    }
+    nono::sys::kill(r.supervisor_pid, libc::SIGKILL).unwrap();
+    wait_until("the supervisor to die", WAIT, || {
+        !common::alive(r.supervisor_pid)
+    });
+    let list = env.run(&["rollback", "list"]);
+    assert!(list.stdout.contains("no-final"), "{list:?}");
+    let show = rollback(&env, &dir, &["show", &id]);
+    assert_eq!(show.code, 0, "{show:?}");
+    assert!(show.stdout.contains("never captured"), "{show:?}");
+    assert!(show.stdout.contains("~ a"), "{show:?}");
+    let o = rollback(&env, &dir, &["restore", &id, "--yes", "--force"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "a0\n");
+    // Not in the baseline and the final state unknown: never deleted.
+    assert!(dir.join("out/0").exists());
+    let o = env.run(&["rollback", "verify", &id]);
+    assert_eq!(o.code, 0, "{o:?}");
+    let o = env.run(&["rollback", "prune"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(
+        !storing(),
+        "prune left the cut-off capture's temporary files"
+    );
+    assert!(env
+        .run(&["rollback", "list"])
+        .stdout
+        .starts_with("No rollback sessions"),);
+}
+
+#[test]
+fn a_program_killed_from_outside_gets_its_final_capture() {
+    let env = Env::new();
+    let dir = project(&env, &[("a", "a0\n")]);
+    // A sleep no other test runs, so it can be found in /proc.
+    let nap = format!("{}", 600_000 + std::process::id() % 100_000);
+    let id = start_in(
+        &env,
+        &dir,
+        &[
+            "--",
+            "/bin/sh",
+            "-c",
+            &format!("echo a1 > a; echo x > made; exec sleep {nap}"),
+        ],
+    );
+    wait_until("the agent to write", WAIT, || dir.join("made").exists());
+    let program = || {
+        fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmd = fs::read(e.path().join("cmdline")).ok()?;
+            (cmd == format!("sleep\0{nap}\0").as_bytes()).then_some(pid)
+        })
+    };
+    let mut pid = None;
+    wait_until("the program to be found", WAIT, || {
+        pid = program();
+        pid.is_some()
+    });
+    nono::sys::kill(pid.unwrap(), libc::SIGKILL).unwrap();
+    env.wait_record(&id, "the session to end", |r| r.status == "exited");
+    let list = env.run(&["rollback", "list"]);
+    assert!(list.stdout.contains("ended"), "{list:?}");
+    let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(o.stdout.contains("2 to apply, 0 conflicts"), "{o:?}");
+    assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "a0\n");
+    assert!(!dir.join("made").exists());
+}
+
+#[test]
+fn a_restore_never_writes_through_a_hard_link_to_a_file_outside_the_tree() {
+    let env = Env::new();
+    let dir = project(&env, &[("f", "f0\n")]);
+    let outside = env.home.join("store");
+    fs::create_dir(&outside).unwrap();
+    let id = agent(&env, &dir, "echo f1 > f", &[]);
+    // After the session a tool (a package manager's store, `cp -al`)
+    // replaces the file with a hard link to a file outside the tree that
+    // holds the same content as the agent left.
+    fs::write(outside.join("shared"), "f1\n").unwrap();
+    fs::remove_file(dir.join("f")).unwrap();
+    fs::hard_link(outside.join("shared"), dir.join("f")).unwrap();
+    let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(fs::read_to_string(dir.join("f")).unwrap(), "f0\n");
+    assert_eq!(
+        fs::read_to_string(outside.join("shared")).unwrap(),
+        "f1\n",
+        "the restore wrote through the hard link"
+    );
+}

@@ -2300,3 +2300,219 @@ fn an_attach_detach_loop_cannot_grow_the_event_log_past_its_bound() {
         &ev[ev.len() - 500..]
     );
 }
+
+// ------------------------------------- 11. what an attach hands over
+
+/// Read frames from `s` until `done` says enough arrived (or `WAIT` passes).
+fn frames_until(s: &mut UnixStream, done: impl Fn(&[Frame]) -> bool) -> Vec<Frame> {
+    let deadline = Instant::now() + WAIT;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let f = frames(&got);
+        if done(&f) || Instant::now() > deadline {
+            return f;
+        }
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return frames(&got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+}
+
+#[test]
+fn what_an_attach_hands_over_must_be_a_terminal_and_anything_else_is_refused() {
+    use nono::protocol::{TerminalSettings, ATTACHED, ATTACHED_TERMINAL};
+    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::os::unix::fs::OpenOptionsExt;
+    let env = Env::new();
+    let id = env.start(&["--", "sh", "-c", "stty -echo; exec cat"]);
+    let r = env.record(&id);
+    let sup = r.supervisor_pid;
+    let sock = endpoint(&env, &r.id);
+    let base = fds(sup);
+    let settings = TerminalSettings::new(&[0x1d, b'd'], false).unwrap();
+    let attach = hello(Request::AttachTerminal(WinSize::cells(24, 80), settings));
+    let connect_with = |fd: &OwnedFd, bytes: &[u8]| {
+        let s = UnixStream::connect_addr(&sock).unwrap();
+        let n = nono::sys::send_with_fd(s.as_raw_fd(), bytes, fd.as_raw_fd()).unwrap();
+        (&s).write_all(&bytes[n..]).unwrap();
+        s
+    };
+    let detached = || env.wait_record(&id, "detached", |r| !r.attached);
+
+    // A real terminal is taken: keys typed on it reach the program, and its
+    // output comes back on it, not over the socket.
+    let (master, slave) = nono::sys::open_pty(WinSize::cells(24, 80)).unwrap();
+    let mut s = connect_with(&slave, &attach);
+    drop(slave);
+    let got = frames_until(&mut s, |f| !f.is_empty());
+    assert_eq!(
+        got.first(),
+        Some(&Frame::Reply(ReplyStatus::Ok, ATTACHED_TERMINAL.into()))
+    );
+    nono::sys::set_nonblocking(master.as_raw_fd(), true).unwrap();
+    nono::sys::write_all(master.as_raw_fd(), b"typed-on-the-terminal\r").unwrap();
+    let mut seen = Vec::new();
+    wait_until("the echo on the handed-over terminal", WAIT, || {
+        let mut fds = [nono::sys::PollFd::new(
+            master.as_raw_fd(),
+            nono::sys::POLLIN,
+        )];
+        let _ = nono::sys::poll(&mut fds, 50);
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = nono::sys::read(master.as_raw_fd(), &mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&seen).contains("typed-on-the-terminal")
+    });
+    s.write_all(&Frame::DetachMe.to_bytes()).unwrap();
+    let got = frames_until(&mut s, |f| {
+        f.iter().any(|f| matches!(f, Frame::Detached(_)))
+    });
+    assert!(
+        !got.iter().any(
+            |f| matches!(f, Frame::Output(o) if String::from_utf8_lossy(o).contains("typed-on"))
+        ),
+        "program output went over the socket: {got:?}"
+    );
+    assert!(matches!(got.last(), Some(Frame::Detached(_))), "{got:?}");
+    drop(s);
+    detached();
+
+    // Anything else is refused with an event naming it, and the client is
+    // served over the socket as one that kept its terminal.
+    let file_path = env.home.join("a-file");
+    fs::write(&file_path, "x").unwrap();
+    let (pipe_r, _pipe_w) = nono::sys::pipe().unwrap();
+    let (pty_master, _pty_slave) = nono::sys::open_pty(WinSize::cells(24, 80)).unwrap();
+    let (sock_a, _sock_b) = UnixStream::pair().unwrap();
+    let own_pty: OwnedFd = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(format!("/proc/{}/fd/0", r.child_pid.unwrap()))
+        .unwrap()
+        .into();
+    let cases: Vec<(&str, OwnedFd, &str)> = vec![
+        ("a pipe", pipe_r, "it is a pipe, not a terminal"),
+        (
+            "a regular file",
+            fs::File::open(&file_path).unwrap().into(),
+            "it is a regular file, not a terminal",
+        ),
+        (
+            "/dev/null",
+            fs::File::open("/dev/null").unwrap().into(),
+            "a character device but not a terminal",
+        ),
+        ("a socket", sock_a.into(), "it is a socket, not a terminal"),
+        ("a pty master", pty_master, "the master side of a pty"),
+        (
+            "the session's own pty",
+            own_pty,
+            "this session's own terminal",
+        ),
+    ];
+    for (what, fd, why) in &cases {
+        let mut s = connect_with(fd, &attach);
+        let got = frames_until(&mut s, |f| !f.is_empty());
+        assert_eq!(
+            got.first(),
+            Some(&Frame::Reply(ReplyStatus::Ok, ATTACHED.into())),
+            "{what}"
+        );
+        // Served over the socket: keys in, echo out.
+        s.write_all(&Frame::Input(format!("relayed-{}\r", what.len()).into_bytes()).to_bytes())
+            .unwrap();
+        let want = format!("relayed-{}", what.len());
+        let got = frames_until(&mut s, |f| {
+            f.iter().any(
+                |f| matches!(f, Frame::Output(o) if String::from_utf8_lossy(o).contains(&want)),
+            )
+        });
+        assert!(
+            got.iter().any(
+                |f| matches!(f, Frame::Output(o) if String::from_utf8_lossy(o).contains(&want))
+            ),
+            "{what}: no relayed echo in {got:?}"
+        );
+        drop(s);
+        detached();
+        let ev = events(&env, &id);
+        assert!(ev.contains(why), "{what}: no '{why}' in\n{ev}");
+    }
+
+    // Two fds with one hello: the connection is closed, nothing is attached.
+    let (p1, _w1) = nono::sys::pipe().unwrap();
+    let (p2, _w2) = nono::sys::pipe().unwrap();
+    let mut s = UnixStream::connect_addr(&sock).unwrap();
+    nono::sys::send_with_fd(s.as_raw_fd(), &attach[..1], p1.as_raw_fd()).unwrap();
+    nono::sys::send_with_fd(s.as_raw_fd(), &attach[1..], p2.as_raw_fd()).unwrap();
+    let (got, closed, _) = read_to_close(&mut s, WAIT);
+    assert!(closed && got.is_empty(), "{got:?}");
+    assert!(events(&env, &id).contains("more than one file descriptor"));
+    // An fd with a request that takes none is closed; the request is served.
+    let mut s = connect_with(
+        &p1,
+        &hello(Request::Logs {
+            follow: false,
+            lines: 0,
+        }),
+    );
+    let (got, closed, _) = read_to_close(&mut s, WAIT);
+    assert!(closed, "logs did not end");
+    assert!(
+        matches!(frames(&got).first(), Some(Frame::Reply(ReplyStatus::Ok, _))),
+        "{got:?}"
+    );
+    assert!(events(&env, &id).contains("a request that takes none"));
+
+    // Nothing was kept, and a real attach works as ever.
+    wait_until("the supervisor to hold no fd it was sent", WAIT, || {
+        fds(sup) == base
+    });
+    let mut a = env.spawn_pty(&["attach", &id], 24, 80);
+    a.send(b"after-it-all\r");
+    a.expect("after-it-all");
+    a.send(b"\x1dd");
+    assert_eq!(a.wait(), 0, "{}", a.text());
+    assert_eq!(env.record(&id).status, "running");
+}
+
+#[test]
+fn a_sandboxed_program_cannot_reach_the_terminal_handed_to_its_supervisor() {
+    // Told where the operator's terminal sits in its supervisor, the
+    // program tries to open it and to list the supervisor's fds.
+    let script = r#"printf 'ready\r\n'; read sup fd
+( : < "/proc/$sup/fd/$fd" ) 2>/dev/null && echo "tty OPENED" || echo "tty REFUSED"
+ls "/proc/$sup/fd" >/dev/null 2>&1 && echo "fds LISTED" || echo "fds UNLISTED"
+exec cat"#;
+    let env = Env::new();
+    let id = env.start(&["--", "sh", "-c", script]);
+    let r = env.record(&id);
+    assert!(r.sandbox.is_some(), "{r:?}");
+    let sup = r.supervisor_pid;
+    let mut a = env.spawn_pty(&["attach", &id], 24, 80);
+    a.expect("ready");
+    env.wait_record(&id, "attached", |r| r.attached);
+    let tty = fs::read_link(format!("/proc/{}/fd/0", a.child.id())).unwrap();
+    let fd = fds(sup)
+        .into_iter()
+        .find(|fd| fs::read_link(format!("/proc/{sup}/fd/{fd}")).ok().as_ref() == Some(&tty))
+        .expect("the supervisor holds the attached terminal");
+    a.send(format!("{sup} {fd}\r").as_bytes());
+    a.expect("fds ");
+    a.pump(100);
+    let text = a.text();
+    assert!(text.contains("tty REFUSED"), "{text}");
+    assert!(text.contains("fds UNLISTED"), "{text}");
+    a.send(b"\x1dd");
+    assert_eq!(a.wait(), 0, "{}", a.text());
+}

@@ -75,9 +75,10 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
             Err(e) => return Err(e),
         }
     }
-    let (stream, reader) =
-        client::request(&reg, &s, &short, Request::Attach(client::window_size()))?;
-    client::run_attached(stream, reader, &short, &config, s.record.sandbox.is_some())
+    let term = client::UserTerminal::prepare(&config)?;
+    let (stream, reader, handed) = client::attach(&reg, &s, &short, &term)?;
+    let sandboxed = s.record.sandbox.is_some();
+    client::run_attached(stream, reader, &short, &config, sandboxed, term, handed)
 }
 
 /// "exited (code 0)", "exited (killed by SIGTERM)", "exited (status unknown)".

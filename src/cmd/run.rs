@@ -8,7 +8,7 @@ use crate::defaults::START_TIMEOUT_MS;
 use crate::error::{Error, Result};
 use crate::out::{print, warn};
 use crate::program;
-use crate::protocol::{FrameReader, Request};
+use crate::protocol::{self, FrameReader};
 use crate::registry::{self, Registry};
 use crate::sandbox::{self, Policy};
 use crate::supervisor::{self, Ready, StartSpec};
@@ -298,13 +298,19 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         Fork::Parent(_) => {
             drop(ready_w);
             let mut ours = pair.map(|(ours, _)| ours);
+            let mut term = None;
             if let Some(s) = ours.as_mut() {
-                // The supervisor reads this before it opens the pty.
-                client::send_hello(s, Request::Attach(spec.size))?;
+                // The supervisor reads this before it opens the pty; it
+                // may use the terminal from then on, so raw mode comes first.
+                let t = client::UserTerminal::prepare(&config)?;
+                client::send_hello_with(s, t.attach_request(spec.size), t.handoff_fd())?;
+                term = Some(t);
             }
             let id = match wait_ready(ready_r)? {
                 Ready::Started(id) => id,
                 Ready::Failed(code, msg) => {
+                    // The terminal back to normal before the message.
+                    drop(term);
                     if let Some(id) = &rollback_id {
                         crate::rollback::discard(id);
                     }
@@ -322,8 +328,10 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                 }
                 Some(mut stream) => {
                     let mut reader = FrameReader::new();
-                    client::expect_ok(&mut stream, &mut reader, &short)?;
-                    client::run_attached(stream, reader, &short, &config, sandboxed)
+                    let msg = client::expect_ok(&mut stream, &mut reader, &short)?;
+                    let handed = msg == protocol::ATTACHED_TERMINAL;
+                    let term = term.ok_or_else(|| Error::Msg("no terminal state".into()))?;
+                    client::run_attached(stream, reader, &short, &config, sandboxed, term, handed)
                 }
             }
         }

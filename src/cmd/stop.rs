@@ -3,7 +3,7 @@
 
 use super::parse_session_command;
 use crate::client;
-use crate::defaults::{ROLLBACK_FINAL_GRACE_SECS, STOP_SUPERVISOR_GRACE_SECS, STOP_TIMEOUT_SECS};
+use crate::defaults::{STOP_SUPERVISOR_GRACE_SECS, STOP_TIMEOUT_SECS};
 use crate::error::{Error, Result};
 use crate::out::{print, warn};
 use crate::protocol::{ExitStatus, Frame, FrameReader, Request};
@@ -64,7 +64,7 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         + s.record
             .rollback_session
             .as_ref()
-            .map_or(0, |_| ROLLBACK_FINAL_GRACE_SECS);
+            .map_or(0, |id| crate::rollback::final_capture_grace_secs(id));
     let deadline = Instant::now() + timeout + Duration::from_secs(grace);
     let left = || {
         deadline
@@ -118,6 +118,13 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         warn(&format!(
             "the supervisor of session {short} (pid {sup}) did not finish within {grace}s of the timeout; killed it (the program dies with it)"
         ));
+        if let Some(id) = &s.record.rollback_session {
+            if !crate::rollback::has_final_capture(id) {
+                warn(&format!(
+                    "session {short}'s final rollback capture was cut off: 'nono rollback show {short}' shows the tree now against the baseline, and a restore takes every difference for a conflict (applied with --force)"
+                ));
+            }
+        }
     }
     for n in &notices {
         warn(&format!("session {short}: {}", crate::escape::text(n)));

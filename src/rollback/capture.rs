@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::sys::{self, Stat};
 use nanoserde::SerJson;
 use std::collections::BTreeMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::{CStr, OsStr, OsString};
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -144,20 +144,29 @@ fn walk_dir(
             });
         }
     }
-    let mut names = sys::read_dir_names(fd.as_raw_fd()).map_err(|e| {
+    // One buffer of NUL-terminated names per directory: the only
+    // allocation per entry is its path, which becomes the index key.
+    let mut raw = Vec::new();
+    sys::read_dir_raw(fd.as_raw_fd(), &mut raw).map_err(|e| {
         Error::Msg(format!(
             "cannot list {}: {e}; exclude it with --rollback-exclude",
             shown(&prefix)
         ))
     })?;
-    names.sort();
-    for name in names {
-        let mut path = prefix.clone();
+    let mut names: Vec<&CStr> = raw
+        .split_inclusive(|&b| b == 0)
+        .filter_map(|n| CStr::from_bytes_with_nul(n).ok())
+        .collect();
+    names.sort_unstable_by(|a, b| a.to_bytes().cmp(b.to_bytes()));
+    for cname in names {
+        let name = OsStr::from_bytes(cname.to_bytes());
+        let mut path = Vec::with_capacity(prefix.len() + 1 + name.len());
+        path.extend_from_slice(&prefix);
         if !path.is_empty() {
             path.push(b'/');
         }
         path.extend_from_slice(name.as_bytes());
-        let st = match sys::lstatat(fd.as_raw_fd(), &name) {
+        let st = match sys::lstatat_c(fd.as_raw_fd(), cname) {
             Ok(st) => st,
             // Gone since the listing: nothing to capture.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -168,7 +177,7 @@ fn walk_dir(
                 if rules.excluded(&path, true) {
                     continue;
                 }
-                let sub = open_dir(Some(fd.as_raw_fd()), &name).map_err(|e| {
+                let sub = open_dir(Some(fd.as_raw_fd()), name).map_err(|e| {
                     Error::Msg(format!(
                         "cannot open {}: {e}; exclude it with --rollback-exclude",
                         shown(&path)
@@ -194,7 +203,7 @@ fn walk_dir(
                 if rules.excluded(&path, false) {
                     continue;
                 }
-                let target = sys::readlinkat(fd.as_raw_fd(), &name).map_err(|e| {
+                let target = sys::readlinkat(fd.as_raw_fd(), name).map_err(|e| {
                     Error::Msg(format!("cannot read the link {}: {e}", shown(&path)))
                 })?;
                 w.entries.push(Walked {
@@ -239,7 +248,9 @@ pub fn build(
         special: walk.special,
         ..CaptureInfo::default()
     };
-    let mut index = Index::new();
+    // Collected, then built in one go (a sort of nearly sorted paths and a
+    // bulk build beat an insert per path).
+    let mut index: Vec<(Vec<u8>, Entry)> = Vec::with_capacity(walk.entries.len());
     let mut todo: Vec<usize> = Vec::new();
     for (i, w) in walk.entries.iter_mut().enumerate() {
         let mode = w.st.mode & 0o7777;
@@ -291,7 +302,7 @@ pub fn build(
                 }
             }
         };
-        index.insert(std::mem::take(&mut w.path), entry);
+        index.push((std::mem::take(&mut w.path), entry));
     }
     // Read what changed, one directory at a time.
     let parent = |p: &[u8]| {
@@ -334,14 +345,14 @@ pub fn build(
             // Unreadable (mode 000 and the like): present, not captured, never touched.
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                 info.big += 1;
-                index.insert(
+                index.push((
                     w.path.clone(),
                     Entry {
                         kind: Kind::Big(w.st.size),
                         mode,
                         stat: key(&w.st),
                     },
-                );
+                ));
                 continue;
             }
             Err(e) => return Err(Error::Msg(format!("cannot read {}: {e}", shown()))),
@@ -376,17 +387,17 @@ pub fn build(
         } else {
             StatKey::default()
         };
-        index.insert(
+        index.push((
             w.path.clone(),
             Entry {
                 kind: Kind::File { hash, size },
                 mode: now.mode & 0o7777,
                 stat,
             },
-        );
+        ));
     }
     info.ms = started.elapsed().as_millis() as u64;
-    Ok((index, info))
+    Ok((index.into_iter().collect(), info))
 }
 
 /// Progress on stderr for slow captures (the launcher's; the supervisor has none).

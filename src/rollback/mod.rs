@@ -184,7 +184,8 @@ pub fn index_from_text(text: &str) -> std::result::Result<Index, String> {
     if lines.next() != Some(INDEX_HEADER) {
         return Err("not a rollback index (or written by a newer nono)".into());
     }
-    let mut index = Index::new();
+    // Collected, then built in one go: the lines are sorted already.
+    let mut index = Vec::new();
     for (n, line) in lines.enumerate() {
         let bad = || format!("line {}: malformed", n + 2);
         // At most 9 fields; no allocation per line.
@@ -264,9 +265,9 @@ pub fn index_from_text(text: &str) -> std::result::Result<Index, String> {
         if !valid_rel(&path) {
             return Err(format!("line {}: invalid path", n + 2));
         }
-        index.insert(path, entry);
+        index.push((path, entry));
     }
-    Ok(index)
+    Ok(index.into_iter().collect())
 }
 
 /// A relative path that stays beneath its root: no empty, `.` or `..`
@@ -524,6 +525,24 @@ pub fn roots_of(policy: &crate::sandbox::Policy) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Seconds `nono stop` gives the supervisor of rollback session `id` for
+/// its final capture: the default grace, or twice what the baseline took
+/// when that is longer (the final capture reads at most what the baseline
+/// read, and a big tree must not be cut off just for being big).
+pub fn final_capture_grace_secs(id: &str) -> u64 {
+    let baseline_ms = session_dir(id)
+        .and_then(|d| read_meta(&d))
+        .map_or(0, |m| m.baseline.ms);
+    crate::defaults::ROLLBACK_FINAL_GRACE_SECS.max(baseline_ms.saturating_mul(2) / 1000)
+}
+
+/// Whether rollback session `id` has its final capture.
+pub fn has_final_capture(id: &str) -> bool {
+    session_dir(id)
+        .and_then(|d| read_meta(&d))
+        .is_ok_and(|m| m.final_capture.is_some())
 }
 
 /// Remove a session's captures (its supervisor never started).

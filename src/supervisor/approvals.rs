@@ -1192,18 +1192,18 @@ impl Supervisor {
             c.overlay = true;
             if !c.needs_redraw {
                 if let Some(a) = approvals.as_ref() {
-                    c.out.push_output(&overlay_bytes(a, term));
+                    c.push_output(&overlay_bytes(a, term));
                 }
             }
         } else if c.overlay {
             c.overlay = false;
             if !c.needs_redraw {
-                c.out.push_output(&term.render_screen());
+                c.push_output(&term.render_screen());
             }
         } else {
             return;
         }
-        let _ = c.out.flush(c.stream.as_raw_fd());
+        let _ = c.flush();
     }
 
     /// The client's screen from the model, with the overlay on top (program
@@ -1222,13 +1222,13 @@ impl Supervisor {
         if !c.overlay || c.leaving || c.needs_redraw {
             return;
         }
-        if c.out.pending() > crate::defaults::CLIENT_QUEUE_MAX_BYTES {
-            c.out.drop_unsent();
+        if c.pending() > crate::defaults::CLIENT_QUEUE_MAX_BYTES {
+            c.drop_unsent();
             c.needs_redraw = true;
             return;
         }
-        c.out.push_output(&term.render_screen());
-        c.out.push_output(&overlay_bytes(a, term));
+        c.push_output(&term.render_screen());
+        c.push_output(&overlay_bytes(a, term));
     }
 
     /// The overlay bytes, for a redraw of the client (empty when none shows).

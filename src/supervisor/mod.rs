@@ -9,6 +9,7 @@ pub mod child;
 mod follow;
 pub use follow::tail as log_tail;
 mod queue;
+mod terminal;
 
 pub use approvals::AskSpec;
 
@@ -19,7 +20,9 @@ use crate::defaults::{
 };
 use crate::error::Error;
 use crate::procfs;
-use crate::protocol::{self, ExitStatus, Frame, FrameReader, Hello, ReplyStatus, Request};
+use crate::protocol::{
+    self, ExitStatus, Frame, FrameReader, Hello, ReplyStatus, Request, TerminalSettings,
+};
 use crate::registry::{self, Record, Registry, RECORD_VERSION};
 use crate::sandbox::{self, Policy};
 use crate::signals::Signals;
@@ -30,12 +33,13 @@ use nanoserde::SerJson;
 use queue::OutQueue;
 use registry::Event;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use terminal::Tty;
 
 /// What the launcher asks the supervisor to start.
 pub struct StartSpec {
@@ -67,6 +71,8 @@ struct Pending {
     stream: UnixStream,
     /// Partial frames.
     reader: FrameReader,
+    /// An fd sent with the hello (an `AttachTerminal`'s terminal); at most one.
+    fd: Option<OwnedFd>,
     /// When it is dropped if still silent.
     deadline: Instant,
 }
@@ -88,13 +94,21 @@ struct Client {
     /// An approval overlay covers the bottom row: program output reaches
     /// this client as redraws from the model, and keys answer the overlay.
     overlay: bool,
+    /// The client's terminal, when it handed it over: keystrokes are read
+    /// and output written here, and `out` carries only control frames.
+    tty: Option<Tty>,
 }
 
 impl Client {
-    /// A newly attached client, its ok reply already queued.
-    fn new(stream: UnixStream) -> Client {
+    /// A newly attached client, its ok reply already queued (saying
+    /// whether its terminal was taken).
+    fn new(stream: UnixStream, tty: Option<Tty>) -> Client {
         let mut out = OutQueue::default();
-        out.push(&Frame::Reply(ReplyStatus::Ok, "attached".into()));
+        let msg = match tty {
+            Some(_) => protocol::ATTACHED_TERMINAL,
+            None => protocol::ATTACHED,
+        };
+        out.push(&Frame::Reply(ReplyStatus::Ok, msg.into()));
         Client {
             stream,
             reader: FrameReader::new(),
@@ -103,6 +117,7 @@ impl Client {
             leaving: false,
             stall_at: None,
             overlay: false,
+            tty,
         }
     }
 
@@ -114,7 +129,50 @@ impl Client {
 
     /// The backlog is over the bound: hold the program's output back.
     fn backlogged(&self) -> bool {
-        self.takes_output() && self.out.pending() > CLIENT_QUEUE_MAX_BYTES
+        self.takes_output() && self.pending() > CLIENT_QUEUE_MAX_BYTES
+    }
+
+    /// Queue bytes for the client's terminal: on the terminal itself (filtered), or as frames.
+    fn push_output(&mut self, bytes: &[u8]) {
+        match self.tty.as_mut() {
+            Some(t) => t.push_output(bytes),
+            None => self.out.push_output(bytes),
+        }
+    }
+
+    /// Output for the client's terminal not yet written.
+    fn pending(&self) -> usize {
+        self.tty.as_ref().map_or(self.out.pending(), Tty::pending)
+    }
+
+    /// Drop the terminal's unwritten output (a stalled client, a detach).
+    fn drop_unsent(&mut self) {
+        match self.tty.as_mut() {
+            Some(t) => t.drop_unsent(),
+            None => self.out.drop_unsent(),
+        }
+    }
+
+    /// Write what the terminal and the socket take; Err: the client is gone.
+    fn flush(&mut self) -> io::Result<()> {
+        if let Some(t) = self.tty.as_mut() {
+            t.flush()?;
+        }
+        self.out.flush(self.stream.as_raw_fd())
+    }
+
+    /// The attachment ends: a handed-over terminal goes back to the client,
+    /// with what was not written to it yet (as `Output`), and `Queried`
+    /// when a query's answer may still be on its way. Frames pushed after
+    /// this reach the terminal after everything we wrote to it.
+    fn hand_back(&mut self) {
+        if let Some(t) = self.tty.take() {
+            let (rest, queried) = t.into_rest();
+            self.out.push_output(&rest);
+            if queried {
+                self.out.push(&Frame::Queried);
+            }
+        }
     }
 }
 
@@ -193,6 +251,9 @@ struct Supervisor {
     exit: Option<ExitStatus>,
     /// `--ask`: the seccomp listener and the waiting requests.
     approvals: Option<approvals::Approvals>,
+    /// Device and inode of the session's own pty (its slave side), which
+    /// no client may hand over as its terminal.
+    own_pty: Option<(u64, u64)>,
     /// What went wrong recording the end (a full disk), for `nono stop`.
     end_errors: Vec<String>,
 }
@@ -250,26 +311,36 @@ pub fn parse_ready(text: &str) -> Option<Ready> {
     Some(Ready::Failed(code.parse().ok()?, msg.to_string()))
 }
 
+/// A pre-attached client's hello: its window size, and its terminal and
+/// settings when it hands the terminal over.
+type PreHello = (WinSize, Option<(OwnedFd, TerminalSettings)>);
+
 /// Read a pre-attached client's hello, blocking briefly: it is sent by our
 /// own launcher right after fork.
-fn read_pre_hello(stream: &mut UnixStream) -> Option<WinSize> {
+fn read_pre_hello(stream: &mut UnixStream) -> Option<PreHello> {
     stream
         .set_read_timeout(Some(Duration::from_millis(HELLO_TIMEOUT_MS)))
         .ok()?;
     let mut reader = FrameReader::new();
-    let mut buf = [0u8; 256];
+    let mut bytes = Vec::new();
+    let mut fds = Vec::new();
     loop {
         match reader.next_frame() {
             Ok(Some(Frame::Hello(Hello {
                 request: Some(Request::Attach(size)),
                 ..
-            }))) => return Some(size),
+            }))) => return Some((size, None)),
+            Ok(Some(Frame::Hello(Hello {
+                request: Some(Request::AttachTerminal(size, settings)),
+                ..
+            }))) => return Some((size, fds.pop().map(|fd| (fd, settings)))),
             Ok(None) => {}
             _ => return None,
         }
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => reader.push(&buf[..n]),
+        bytes.clear();
+        match sys::recv_append_with_fds(stream.as_raw_fd(), &mut bytes, 256, &mut fds) {
+            Ok((0, _)) | Err(_) => return None,
+            Ok(_) => reader.push(&bytes),
         }
     }
 }
@@ -288,8 +359,10 @@ impl Supervisor {
             .map_err(fail)?;
         let reg = Registry::open().map_err(fail)?;
         let mut size = spec.size;
+        let mut pre_tty = None;
         if let Some(p) = pre.as_mut() {
-            size = read_pre_hello(p).ok_or((1, "the launcher sent no attach request".into()))?;
+            (size, pre_tty) =
+                read_pre_hello(p).ok_or((1, "the launcher sent no attach request".into()))?;
         }
         let size = clamp_size(size);
         let me = sys::getpid();
@@ -434,6 +507,10 @@ impl Supervisor {
         record.containment = Some(spawned.containment.word().into());
         let mut term = Terminal::new(size.rows, size.cols, spec.scrollback);
         term.resize(size.rows, size.cols);
+        let own_pty = sys::pty_peer(master.as_raw_fd())
+            .and_then(|slave| sys::fstat(slave.as_raw_fd()))
+            .ok()
+            .map(|st| (st.dev, st.ino));
         let mut sup = Supervisor {
             reg,
             record,
@@ -465,6 +542,7 @@ impl Supervisor {
             report_buf: Vec::new(),
             program_end: None,
             approvals: notify,
+            own_pty,
             end_errors: Vec::new(),
         };
         sup.record.status = "running".into();
@@ -487,7 +565,8 @@ impl Supervisor {
         if let Some(stream) = pre {
             let _ = stream.set_read_timeout(None);
             let _ = stream.set_nonblocking(true);
-            sup.client = Some(Client::new(stream));
+            let tty = pre_tty.and_then(|(fd, settings)| sup.take_terminal(fd, &settings));
+            sup.client = Some(Client::new(stream, tty));
             sup.record.attached = true;
             sup.event("attached", "by the launching terminal");
         }
@@ -580,6 +659,7 @@ impl Supervisor {
             Pty,
             Listener,
             Client,
+            Tty,
             Pending(usize),
             Follower(usize),
             Init,
@@ -610,15 +690,27 @@ impl Supervisor {
                 tokens.push(Token::Listener);
             }
             if let Some(c) = &self.client {
+                let takes_keys = self.to_pty.len() < TO_PTY_MAX && !c.leaving;
+                // With a terminal the socket carries only control frames.
                 let mut ev = 0;
-                if self.to_pty.len() < TO_PTY_MAX && !c.leaving {
+                if takes_keys || c.tty.is_some() {
                     ev |= POLLIN;
                 }
-                if c.out.pending() > 0 || c.needs_redraw {
+                if c.out.pending() > 0 || (c.needs_redraw && c.tty.is_none()) {
                     ev |= POLLOUT;
                 }
                 fds.push(PollFd::new(c.stream.as_raw_fd(), ev));
                 tokens.push(Token::Client);
+                // After the socket, so a client that hung up is let go
+                // before a key meant for the shell behind it is read.
+                if let Some(t) = &c.tty {
+                    let mut ev = if takes_keys { POLLIN } else { 0 };
+                    if t.pending() > 0 || c.needs_redraw {
+                        ev |= POLLOUT;
+                    }
+                    fds.push(PollFd::new(t.fd(), ev));
+                    tokens.push(Token::Tty);
+                }
             }
             for (i, p) in self.pending.iter().enumerate() {
                 fds.push(PollFd::new(p.stream.as_raw_fd(), POLLIN));
@@ -659,6 +751,7 @@ impl Supervisor {
                     Token::Pty => self.pty_activity(rev),
                     Token::Listener => self.listener_activity(),
                     Token::Client => self.client_activity(rev),
+                    Token::Tty => self.tty_activity(rev),
                     Token::Pending(i) => pending_ready.push(i),
                     Token::Follower(i) => followers_ready.push((i, rev)),
                     Token::Init => self.init_activity(),
@@ -708,7 +801,7 @@ impl Supervisor {
                 c.stall_at = None;
                 if c.backlogged() {
                     // Slow or stopped: stop holding the program back; redraw later.
-                    c.out.drop_unsent();
+                    c.drop_unsent();
                     c.needs_redraw = true;
                 }
             }
@@ -878,7 +971,7 @@ impl Supervisor {
         // client wakeups, and an echo still goes out in this same wakeup.
         if let Some(c) = self.client.as_mut() {
             // A failure shows up as a hang-up on the next poll.
-            let _ = c.out.flush(c.stream.as_raw_fd());
+            let _ = c.flush();
             if c.backlogged() && c.stall_at.is_none() {
                 c.stall_at = Some(Instant::now() + Duration::from_millis(CLIENT_STALL_MS));
             }
@@ -898,9 +991,14 @@ impl Supervisor {
         let fd = self.master.as_raw_fd();
         let mut total = 0;
         while budget > 0 {
-            // With a client taking output, the bytes are read straight
-            // into its queue as a frame (no copy); otherwise into `buf`.
-            let read = match self.client.as_mut().filter(|c| c.takes_output()) {
+            // With a client taking output over the socket, the bytes are
+            // read straight into its queue as a frame (no copy); otherwise
+            // into `buf` (and from there, filtered, to a handed-over terminal).
+            let read = match self
+                .client
+                .as_mut()
+                .filter(|c| c.takes_output() && c.tty.is_none())
+            {
                 Some(c) => c.out.read_output(fd, PTY_READ_BYTES).map(|n| (n, true)),
                 None => sys::read(fd, buf).map(|n| (n, false)),
             };
@@ -918,15 +1016,35 @@ impl Supervisor {
                         client,
                         ..
                     } = self;
-                    let bytes = match client {
-                        Some(c) if queued => c.out.tail(n),
-                        _ => buf.get(..n).unwrap_or(&[]),
+                    let read_bytes = buf.get(..n).unwrap_or(&[]);
+                    // Whether a terminal will see these bytes.
+                    let shown = match client.as_mut() {
+                        Some(c) if queued => {
+                            model_output(term, followers, c.out.tail(n));
+                            true
+                        }
+                        // A handed-over terminal gets them filtered (written
+                        // once per wakeup, in `read_pty`).
+                        Some(Client {
+                            tty: Some(t),
+                            leaving: false,
+                            needs_redraw: false,
+                            overlay: false,
+                            ..
+                        }) => {
+                            t.push_output(read_bytes);
+                            model_output(term, followers, read_bytes);
+                            true
+                        }
+                        _ => {
+                            model_output(term, followers, read_bytes);
+                            false
+                        }
                     };
-                    model_output(term, followers, bytes);
                     // Queries in bytes no terminal will see (none attached,
                     // or one waiting for a redraw) are answered from the model.
                     let replies = term.take_replies();
-                    if !queued && self.to_pty.len() + replies.len() <= TO_PTY_MAX {
+                    if !shown && self.to_pty.len() + replies.len() <= TO_PTY_MAX {
                         self.to_pty.extend_from_slice(&replies);
                     }
                     // A short read found the pty drained: the next read
@@ -1003,6 +1121,7 @@ impl Supervisor {
             self.pending.push(Pending {
                 stream,
                 reader: FrameReader::new(),
+                fd: None,
                 deadline: Instant::now() + Duration::from_millis(HELLO_TIMEOUT_MS),
             });
             // A real client's hello is usually there already: answer it now,
@@ -1011,16 +1130,31 @@ impl Supervisor {
         }
     }
 
-    /// A not-yet-hello'd connection sent bytes (or hung up).
+    /// A not-yet-hello'd connection sent bytes (or hung up). The bytes are
+    /// read with any fds that came with them (an attach's terminal).
     fn pending_activity(&mut self, i: usize) {
-        let mut buf = [0u8; 512];
+        let mut buf = Vec::new();
+        let mut fds = Vec::new();
         let p = &mut self.pending[i];
-        match sys::read(p.stream.as_raw_fd(), &mut buf) {
-            Ok(0) => {
+        match sys::recv_append_with_fds(p.stream.as_raw_fd(), &mut buf, 512, &mut fds) {
+            Ok((0, _)) => {
                 self.pending.swap_remove(i);
                 return;
             }
-            Ok(n) => p.reader.push(&buf[..n]),
+            Ok((_, truncated)) => {
+                p.reader.push(&buf);
+                // At most one fd per connection is ever held.
+                if truncated || fds.len() + usize::from(p.fd.is_some()) > 1 {
+                    self.pending.swap_remove(i);
+                    self.denied_event(
+                        "a connection sent more than one file descriptor; it was closed",
+                    );
+                    return;
+                }
+                if let Some(fd) = fds.pop() {
+                    p.fd = Some(fd);
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(_) => {
                 self.pending.swap_remove(i);
@@ -1031,20 +1165,45 @@ impl Supervisor {
             Ok(None) => {}
             Ok(Some(Frame::Hello(h))) => {
                 let p = self.pending.swap_remove(i);
-                self.hello(p.stream, h);
+                self.hello(p.stream, h, p.fd);
             }
             Ok(Some(_)) | Err(_) => {
                 let p = self.pending.swap_remove(i);
-                let reply = Frame::Reply(ReplyStatus::Refused, "expected a hello".into());
+                let reply = Frame::Reply(ReplyStatus::Refused, protocol::NOT_A_HELLO.into());
                 let _ = sys::write(p.stream.as_raw_fd(), &reply.to_bytes());
             }
         }
     }
 
-    /// Answer a hello.
-    fn hello(&mut self, stream: UnixStream, h: Hello) {
+    /// The terminal an attach request handed over, if it is one we may
+    /// serve; anything else is refused (closed) with an event, and the
+    /// client is served over the socket instead.
+    fn take_terminal(&mut self, fd: OwnedFd, settings: &TerminalSettings) -> Option<Tty> {
+        match Tty::accept(fd, settings, self.own_pty) {
+            Ok(t) => Some(t),
+            Err(why) => {
+                self.denied_event(&format!(
+                    "the terminal sent with an attach request was refused: {why}; the client is served over the socket"
+                ));
+                None
+            }
+        }
+    }
+
+    /// Answer a hello (`fd`: a file descriptor that came with it).
+    fn hello(&mut self, stream: UnixStream, h: Hello, fd: Option<OwnedFd>) {
         let reply = |status, msg: String| {
             let _ = sys::write(stream.as_raw_fd(), &Frame::Reply(status, msg).to_bytes());
+        };
+        let fd = match (h.request, fd) {
+            (Some(Request::AttachTerminal(..)), fd) => fd,
+            (_, Some(_)) => {
+                self.denied_event(
+                    "a file descriptor came with a request that takes none; it was closed",
+                );
+                None
+            }
+            (_, None) => None,
         };
         let Some(req) = h
             .request
@@ -1060,7 +1219,7 @@ impl Supervisor {
             return;
         };
         match req {
-            Request::Attach(size) => {
+            Request::Attach(size) | Request::AttachTerminal(size, _) => {
                 if self.client.as_ref().is_some_and(|c| !c.leaving) {
                     reply(
                         ReplyStatus::Busy,
@@ -1068,7 +1227,13 @@ impl Supervisor {
                     );
                     return;
                 }
-                self.attach(stream, size);
+                let tty = match (req, fd) {
+                    (Request::AttachTerminal(_, settings), Some(fd)) => {
+                        self.take_terminal(fd, &settings)
+                    }
+                    _ => None,
+                };
+                self.attach(stream, size, tty);
             }
             Request::Detach => match self.client.as_ref() {
                 Some(c) if !c.leaving => {
@@ -1110,14 +1275,15 @@ impl Supervisor {
         }
     }
 
-    /// Make `stream` the attached client at `size`, and draw the screen for it.
-    fn attach(&mut self, stream: UnixStream, size: WinSize) {
+    /// Make `stream` the attached client at `size` (serving its terminal
+    /// `tty` when it handed one over), and draw the screen for it.
+    fn attach(&mut self, stream: UnixStream, size: WinSize, tty: Option<Tty>) {
         let size = clamp_size(size);
         self.client = None; // a leaving client is let go at once
         self.apply_size(size, true);
-        let mut c = Client::new(stream);
-        c.out.push_output(&self.term.render());
-        let _ = c.out.flush(c.stream.as_raw_fd());
+        let mut c = Client::new(stream, tty);
+        c.push_output(&self.term.render());
+        let _ = c.flush();
         self.client = Some(c);
         // Requests that arrived while detached show now.
         self.overlay_on_attach();
@@ -1149,7 +1315,8 @@ impl Supervisor {
         let Some(c) = self.client.as_mut() else {
             return;
         };
-        c.out.drop_unsent();
+        c.drop_unsent();
+        c.hand_back();
         c.out.push(&Frame::Output(leave_screen(&self.term)));
         c.out.push(&Frame::Detached(why.into()));
         c.leaving = true;
@@ -1188,6 +1355,46 @@ impl Supervisor {
         }
     }
 
+    /// The client's handed-over terminal is readable (keys) or writable.
+    fn tty_activity(&mut self, rev: i16) {
+        if rev & POLLOUT != 0 {
+            self.flush_client();
+        }
+        if rev & (POLLIN | POLLERR_ANY) != 0 {
+            self.read_tty();
+        }
+    }
+
+    /// Keystrokes from the handed-over terminal: through the detach matcher
+    /// to the program (or the approval overlay), as the client would relay them.
+    fn read_tty(&mut self) {
+        let Supervisor { client, to_pty, .. } = self;
+        let Some(c) = client.as_mut() else {
+            return;
+        };
+        let Some(t) = c.tty.as_mut() else {
+            return;
+        };
+        match t.read_keys(CLIENT_INPUT_READ_BYTES) {
+            Ok(0) => return self.client_gone(),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            // EIO: the terminal hung up (its client gets SIGHUP).
+            Err(_) => return self.client_gone(),
+        }
+        let (keys, detach) = t.feed();
+        if c.overlay {
+            let keys = keys.to_vec();
+            self.overlay_input(&keys);
+        } else {
+            to_pty.extend_from_slice(keys);
+        }
+        self.write_to_pty();
+        if detach {
+            self.detach_client("by the detach keys");
+        }
+    }
+
     /// The attached client is readable or writable.
     fn client_activity(&mut self, rev: i16) {
         if rev & POLLOUT != 0 {
@@ -1203,24 +1410,22 @@ impl Supervisor {
         let Some(c) = self.client.as_mut() else {
             return;
         };
-        if c.out.flush(c.stream.as_raw_fd()).is_err() {
+        if c.flush().is_err() {
             self.client_gone();
             return;
         }
         if !c.backlogged() {
             c.stall_at = None;
         }
-        if c.out.pending() == 0 {
-            if c.leaving {
-                self.client = None;
-            } else if c.needs_redraw {
-                c.needs_redraw = false;
-                c.out.push_output(&self.term.render());
-                if c.overlay {
-                    let overlay = self.overlay_now();
-                    if let Some(c) = self.client.as_mut() {
-                        c.out.push_output(&overlay);
-                    }
+        if c.leaving && c.out.pending() == 0 {
+            self.client = None;
+        } else if c.needs_redraw && c.pending() == 0 {
+            c.needs_redraw = false;
+            c.push_output(&self.term.render());
+            if c.overlay {
+                let overlay = self.overlay_now();
+                if let Some(c) = self.client.as_mut() {
+                    c.push_output(&overlay);
                 }
             }
         }
@@ -1352,8 +1557,9 @@ impl Supervisor {
         if let Some(c) = self.client.as_mut() {
             if !c.leaving {
                 if c.needs_redraw {
-                    c.out.push_output(&self.term.render());
+                    c.push_output(&self.term.render());
                 }
+                c.hand_back();
                 c.out.push(&Frame::Output(leave_screen(&self.term)));
                 c.out.push(&Frame::Exited(st));
             }
