@@ -627,11 +627,11 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
         None
     } else {
         let who = format!(
-            "pid {} ('nono rollback restore {short}', started {})",
+            "'nono rollback restore {short}' is writing there (pid {}, since {})",
             std::process::id(),
             fmt_time(registry::now())
         );
-        Some(rb::lock_roots(&meta.roots, &who)?)
+        Some(rb::lock_roots(&meta.roots, &who, true)?)
     };
     let _lock = rb::lock_store(false)?;
     let store = Store::open(&rb::base_dir()?)?;
