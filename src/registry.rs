@@ -81,6 +81,12 @@ pub struct Record {
     /// Approval requests waiting for a person now.
     #[nserde(default)]
     pub waiting: u32,
+    /// With `--ask`: `sync` when the kernel hands the CPU straight from the
+    /// asking thread to the supervisor and back (Linux 6.6+), `plain`
+    /// otherwise (each open then costs more); null without `--ask` and in
+    /// records of older versions.
+    #[nserde(default)]
+    pub ask_wakeup: Option<String>,
     /// How the session's processes are contained: `namespaces` (own user,
     /// PID and mount namespaces; nothing outlives the supervisor) or
     /// `descendants` (the supervisor ends every descendant it finds at the

@@ -1545,6 +1545,20 @@ pub fn fstat(fd: RawFd) -> io::Result<Stat> {
 /// getdents64 on a duplicate so `fd`'s own offset is untouched.
 pub fn read_dir_names(fd: RawFd) -> io::Result<Vec<std::ffi::OsString>> {
     use std::os::unix::ffi::OsStrExt;
+    let mut raw = Vec::new();
+    read_dir_raw(fd, &mut raw)?;
+    Ok(raw
+        .split(|&b| b == 0)
+        .filter(|n| !n.is_empty())
+        .map(|n| std::ffi::OsStr::from_bytes(n).to_os_string())
+        .collect())
+}
+
+/// The names in directory `fd` (without `.` and `..`) appended to `out`,
+/// each followed by its NUL: one buffer for a whole directory, no
+/// allocation per name (a capture walks tens of thousands). Read with
+/// getdents64 on a duplicate so `fd`'s own offset is untouched.
+pub fn read_dir_raw(fd: RawFd, out: &mut Vec<u8>) -> io::Result<()> {
     let dir = openat(
         Some(fd),
         std::ffi::OsStr::new("."),
@@ -1552,7 +1566,6 @@ pub fn read_dir_names(fd: RawFd) -> io::Result<Vec<std::ffi::OsString>> {
         0,
     )?;
     let mut buf = vec![0u8; 32 * 1024];
-    let mut names = Vec::new();
     loop {
         // SAFETY: `buf` is writable for `buf.len()` bytes for the call;
         // the kernel writes at most that many.
@@ -1568,7 +1581,7 @@ pub fn read_dir_names(fd: RawFd) -> io::Result<Vec<std::ffi::OsString>> {
             return Err(io::Error::last_os_error());
         }
         if n == 0 {
-            return Ok(names);
+            return Ok(());
         }
         // linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name NUL-terminated.
         let mut off = 0usize;
@@ -1579,12 +1592,23 @@ pub fn read_dir_names(fd: RawFd) -> io::Result<Vec<std::ffi::OsString>> {
             }
             let raw = &buf[off + 19..off + reclen];
             let name = &raw[..raw.iter().position(|&b| b == 0).unwrap_or(raw.len())];
-            if name != b"." && name != b".." {
-                names.push(std::ffi::OsStr::from_bytes(name).to_os_string());
+            if !name.is_empty() && name != b"." && name != b".." {
+                out.extend_from_slice(name);
+                out.push(0);
             }
             off += reclen;
         }
     }
+}
+
+/// `lstatat` with a name that is already a C string (no allocation).
+pub fn lstatat_c(dir: RawFd, name: &std::ffi::CStr) -> io::Result<Stat> {
+    // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `name` is NUL-terminated and `st` is a writable stat buffer,
+    // both valid for the call.
+    cvt(unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) })?;
+    Ok(stat_of(&st))
 }
 
 /// `mkdirat(dir, name, mode)`.

@@ -1006,3 +1006,66 @@ fn a_supervisor_killed_during_the_final_capture_leaves_a_baseline_that_lists_res
         .stdout
         .starts_with("No rollback sessions"),);
 }
+
+#[test]
+fn a_program_killed_from_outside_gets_its_final_capture() {
+    let env = Env::new();
+    let dir = project(&env, &[("a", "a0\n")]);
+    // A sleep no other test runs, so it can be found in /proc.
+    let nap = format!("{}", 600_000 + std::process::id() % 100_000);
+    let id = start_in(
+        &env,
+        &dir,
+        &[
+            "--",
+            "/bin/sh",
+            "-c",
+            &format!("echo a1 > a; echo x > made; exec sleep {nap}"),
+        ],
+    );
+    wait_until("the agent to write", WAIT, || dir.join("made").exists());
+    let program = || {
+        fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmd = fs::read(e.path().join("cmdline")).ok()?;
+            (cmd == format!("sleep\0{nap}\0").as_bytes()).then_some(pid)
+        })
+    };
+    let mut pid = None;
+    wait_until("the program to be found", WAIT, || {
+        pid = program();
+        pid.is_some()
+    });
+    nono::sys::kill(pid.unwrap(), libc::SIGKILL).unwrap();
+    env.wait_record(&id, "the session to end", |r| r.status == "exited");
+    let list = env.run(&["rollback", "list"]);
+    assert!(list.stdout.contains("ended"), "{list:?}");
+    let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(o.stdout.contains("2 to apply, 0 conflicts"), "{o:?}");
+    assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "a0\n");
+    assert!(!dir.join("made").exists());
+}
+
+#[test]
+fn a_restore_never_writes_through_a_hard_link_to_a_file_outside_the_tree() {
+    let env = Env::new();
+    let dir = project(&env, &[("f", "f0\n")]);
+    let outside = env.home.join("store");
+    fs::create_dir(&outside).unwrap();
+    let id = agent(&env, &dir, "echo f1 > f", &[]);
+    // After the session a tool (a package manager's store, `cp -al`)
+    // replaces the file with a hard link to a file outside the tree that
+    // holds the same content as the agent left.
+    fs::write(outside.join("shared"), "f1\n").unwrap();
+    fs::remove_file(dir.join("f")).unwrap();
+    fs::hard_link(outside.join("shared"), dir.join("f")).unwrap();
+    let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(fs::read_to_string(dir.join("f")).unwrap(), "f0\n");
+    assert_eq!(
+        fs::read_to_string(outside.join("shared")).unwrap(),
+        "f1\n",
+        "the restore wrote through the hard link"
+    );
+}

@@ -141,7 +141,15 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         (
             "Approvals",
             if r.ask {
-                format!("opens outside the grant ask (--ask); {} waiting", r.waiting)
+                let wakeup = match r.ask_wakeup.as_deref() {
+                    Some("sync") => ", synchronous wakeups",
+                    Some("plain") => ", plain wakeups (Linux 6.6 makes opens cheaper)",
+                    _ => "",
+                };
+                format!(
+                    "opens outside the grant ask (--ask{wakeup}); {} waiting",
+                    r.waiting
+                )
             } else {
                 "off: opens outside the grant fail (--ask makes them ask)".into()
             },

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::sys::{self, Stat};
 use nanoserde::SerJson;
 use std::collections::BTreeMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::{CStr, OsStr, OsString};
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -144,20 +144,29 @@ fn walk_dir(
             });
         }
     }
-    let mut names = sys::read_dir_names(fd.as_raw_fd()).map_err(|e| {
+    // One buffer of NUL-terminated names per directory: the only
+    // allocation per entry is its path, which becomes the index key.
+    let mut raw = Vec::new();
+    sys::read_dir_raw(fd.as_raw_fd(), &mut raw).map_err(|e| {
         Error::Msg(format!(
             "cannot list {}: {e}; exclude it with --rollback-exclude",
             shown(&prefix)
         ))
     })?;
-    names.sort();
-    for name in names {
-        let mut path = prefix.clone();
+    let mut names: Vec<&CStr> = raw
+        .split_inclusive(|&b| b == 0)
+        .filter_map(|n| CStr::from_bytes_with_nul(n).ok())
+        .collect();
+    names.sort_unstable_by(|a, b| a.to_bytes().cmp(b.to_bytes()));
+    for cname in names {
+        let name = OsStr::from_bytes(cname.to_bytes());
+        let mut path = Vec::with_capacity(prefix.len() + 1 + name.len());
+        path.extend_from_slice(&prefix);
         if !path.is_empty() {
             path.push(b'/');
         }
         path.extend_from_slice(name.as_bytes());
-        let st = match sys::lstatat(fd.as_raw_fd(), &name) {
+        let st = match sys::lstatat_c(fd.as_raw_fd(), cname) {
             Ok(st) => st,
             // Gone since the listing: nothing to capture.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -168,7 +177,7 @@ fn walk_dir(
                 if rules.excluded(&path, true) {
                     continue;
                 }
-                let sub = open_dir(Some(fd.as_raw_fd()), &name).map_err(|e| {
+                let sub = open_dir(Some(fd.as_raw_fd()), name).map_err(|e| {
                     Error::Msg(format!(
                         "cannot open {}: {e}; exclude it with --rollback-exclude",
                         shown(&path)
@@ -194,7 +203,7 @@ fn walk_dir(
                 if rules.excluded(&path, false) {
                     continue;
                 }
-                let target = sys::readlinkat(fd.as_raw_fd(), &name).map_err(|e| {
+                let target = sys::readlinkat(fd.as_raw_fd(), name).map_err(|e| {
                     Error::Msg(format!("cannot read the link {}: {e}", shown(&path)))
                 })?;
                 w.entries.push(Walked {

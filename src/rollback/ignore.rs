@@ -139,8 +139,14 @@ impl Rules {
         if self.sets.is_empty() && self.exclude_file.is_empty() {
             return false;
         }
-        let mut full = self.prefix.clone();
-        full.extend_from_slice(path);
+        // Relative to the repository top; no copy when the root is the top.
+        let full: std::borrow::Cow<[u8]> = if self.prefix.is_empty() {
+            path.into()
+        } else {
+            let mut full = self.prefix.clone();
+            full.extend_from_slice(path);
+            full.into()
+        };
         // The deepest .gitignore with a matching line decides.
         let mut best: Option<(usize, bool)> = None;
         for s in &self.sets {

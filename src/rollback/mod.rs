@@ -184,7 +184,8 @@ pub fn index_from_text(text: &str) -> std::result::Result<Index, String> {
     if lines.next() != Some(INDEX_HEADER) {
         return Err("not a rollback index (or written by a newer nono)".into());
     }
-    let mut index = Index::new();
+    // Collected, then built in one go: the lines are sorted already.
+    let mut index = Vec::new();
     for (n, line) in lines.enumerate() {
         let bad = || format!("line {}: malformed", n + 2);
         // At most 9 fields; no allocation per line.
@@ -264,9 +265,9 @@ pub fn index_from_text(text: &str) -> std::result::Result<Index, String> {
         if !valid_rel(&path) {
             return Err(format!("line {}: invalid path", n + 2));
         }
-        index.insert(path, entry);
+        index.push((path, entry));
     }
-    Ok(index)
+    Ok(index.into_iter().collect())
 }
 
 /// A relative path that stays beneath its root: no empty, `.` or `..`

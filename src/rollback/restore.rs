@@ -459,20 +459,19 @@ impl Writer<'_> {
         if st.kind() != libc::S_IFREG || st.nlink != 1 || capture::key(&st) != now.stat {
             return None;
         }
+        // A mode-only change: the content stays.
+        if old_hash == hash && *old_size == size {
+            return Some(sys::fchmod(fd.as_raw_fd(), mode).map_err(|e| e.to_string()));
+        }
         let file = File::from(fd);
         journal.note("inplace", root, path);
         journal.flush();
         let mut copies = self.copies.borrow_mut();
+        // The mode is set after the write, which clears set-id bits.
         let res = file
             .set_len(0)
             .and_then(|_| self.store.copy_out(hash, size, &file, &mut copies))
-            .and_then(|_| {
-                if st.mode & 0o7777 == mode {
-                    Ok(())
-                } else {
-                    sys::fchmod(file.as_raw_fd(), mode)
-                }
-            });
+            .and_then(|_| sys::fchmod(file.as_raw_fd(), mode));
         let res = match res {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -529,6 +528,11 @@ impl Writer<'_> {
                     let res = self
                         .store
                         .copy_out(hash, *size, &file, &mut self.copies.borrow_mut())
+                        // Writing cleared any set-id bit the creation gave.
+                        .and_then(|_| match to.mode & 0o6000 {
+                            0 => Ok(()),
+                            _ => sys::fchmod(file.as_raw_fd(), to.mode),
+                        })
                         .and_then(|_| sys::renameat(d, &tmp, d, name));
                     if res.is_err() {
                         let _ = sys::unlinkat(d, &tmp, false);

@@ -25,12 +25,19 @@ pub const OFF_ARCH: u32 = 4;
 /// Low 32 bits of args[0] (little-endian).
 pub const OFF_ARG0_LOW: u32 = 16;
 
+/// Offset of the low 32 bits of args[i] (little-endian; each arg is a u64).
+pub const fn off_arg_low(i: usize) -> u32 {
+    OFF_ARG0_LOW + 8 * i as u32
+}
+
 /// A = the 32-bit word at offset k.
 pub const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
 /// Jump on A == k.
 pub const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
 /// Jump on A >= k.
 pub const JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
+/// Jump on A & k != 0.
+pub const JSET_K: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
 /// Return k (the seccomp action).
 pub const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
 
@@ -56,6 +63,12 @@ pub const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
 /// through ABI `arch`, first argument `arg0`).
 #[cfg(test)]
 pub fn eval(prog: &[sock_filter], arch: u32, nr: u32, arg0: u32) -> u32 {
+    eval_args(prog, arch, nr, [arg0, 0, 0, 0, 0, 0])
+}
+
+/// `eval` with the low 32 bits of all six arguments.
+#[cfg(test)]
+pub fn eval_args(prog: &[sock_filter], arch: u32, nr: u32, args: [u32; 6]) -> u32 {
     let mut pc = 0;
     let mut a = 0u32;
     loop {
@@ -65,13 +78,19 @@ pub fn eval(prog: &[sock_filter], arch: u32, nr: u32, arg0: u32) -> u32 {
                 a = match i.k {
                     OFF_NR => nr,
                     OFF_ARCH => arch,
-                    OFF_ARG0_LOW => arg0,
+                    k if k >= OFF_ARG0_LOW && (k - OFF_ARG0_LOW) % 8 == 0 => {
+                        args[((k - OFF_ARG0_LOW) / 8) as usize]
+                    }
                     k => panic!("load of offset {k}"),
                 };
                 pc += 1;
             }
-            JEQ_K | JGE_K => {
-                let hit = if i.code == JEQ_K { a == i.k } else { a >= i.k };
+            JEQ_K | JGE_K | JSET_K => {
+                let hit = match i.code {
+                    JEQ_K => a == i.k,
+                    JGE_K => a >= i.k,
+                    _ => a & i.k != 0,
+                };
                 pc += 1 + if hit { i.jt } else { i.jf } as usize;
             }
             RET_K => return i.k,

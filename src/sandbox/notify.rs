@@ -19,37 +19,63 @@ pub const SUPPORTED: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarc
 /// The oldest kernel with everything `--ask` uses (ADDFD with SEND).
 pub const MIN_KERNEL: (u32, u32) = (5, 14);
 
-/// Syscalls that open by path: (number, name).
+/// Syscalls that open by path: (number, name, which argument holds the
+/// open flags when the filter can see them; openat2's are in memory).
 #[cfg(target_arch = "x86_64")]
-const OPEN_FAMILY: [(i64, &str); 4] = [
-    (libc::SYS_open, "open"),
-    (libc::SYS_openat, "openat"),
-    (libc::SYS_openat2, "openat2"),
-    (libc::SYS_creat, "creat"),
+const OPEN_FAMILY: [(i64, &str, Option<usize>); 4] = [
+    (libc::SYS_open, "open", Some(1)),
+    (libc::SYS_openat, "openat", Some(2)),
+    (libc::SYS_openat2, "openat2", None),
+    (libc::SYS_creat, "creat", None),
 ];
-/// Syscalls that open by path: (number, name). aarch64 has no open/creat.
+/// Syscalls that open by path. aarch64 has no open/creat.
 #[cfg(target_arch = "aarch64")]
-const OPEN_FAMILY: [(i64, &str); 2] =
-    [(libc::SYS_openat, "openat"), (libc::SYS_openat2, "openat2")];
+const OPEN_FAMILY: [(i64, &str, Option<usize>); 2] = [
+    (libc::SYS_openat, "openat", Some(2)),
+    (libc::SYS_openat2, "openat2", None),
+];
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-const OPEN_FAMILY: [(i64, &str); 0] = [];
+const OPEN_FAMILY: [(i64, &str, Option<usize>); 0] = [];
 
 const NOTIFY: u32 = libc::SECCOMP_RET_USER_NOTIF;
 
-/// The filter: the open family goes to the supervisor; everything else,
-/// and calls through another ABI (i386, x32: Landlock still decides
-/// those, they are just never asked about), passes untouched.
+/// The filter: the open family goes to the supervisor, except O_PATH
+/// opens where the filter can see the flags (Landlock never checks an
+/// O_PATH open, so there is nothing to ask and no round trip to pay);
+/// everything else, and calls through another ABI (i386, x32: Landlock
+/// still decides those, they are just never asked about), passes untouched.
 pub fn filter() -> Vec<sock_filter> {
-    let n = OPEN_FAMILY.len();
-    let allow = 4 + n; // index of "ret allow"
+    // Instructions: 4 in the head, 3 per member with visible flags, 1 per
+    // other member, then "ret allow" and "ret notify".
+    let body: usize = OPEN_FAMILY
+        .iter()
+        .map(|(_, _, f)| if f.is_some() { 3 } else { 1 })
+        .sum();
+    let allow = 4 + body;
+    let notify = allow + 1;
+    // The offset of a jump at `from` to `to`.
+    let to = |from: usize, to: usize| (to - from - 1) as u8;
     let mut p = vec![
-        op(LD_W_ABS, OFF_ARCH),                             // A = arch
-        jump(JEQ_K, AUDIT_ARCH, 0, (allow - 2) as u8),      // foreign ABI -> allow
-        op(LD_W_ABS, OFF_NR),                               // A = syscall number
-        jump(JGE_K, X32_SYSCALL_BIT, (allow - 4) as u8, 0), // x32 -> allow
+        op(LD_W_ABS, OFF_ARCH),                        // A = arch
+        jump(JEQ_K, AUDIT_ARCH, 0, to(1, allow)),      // foreign ABI -> allow
+        op(LD_W_ABS, OFF_NR),                          // A = syscall number
+        jump(JGE_K, X32_SYSCALL_BIT, to(3, allow), 0), // x32 -> allow
     ];
-    for (k, (nr, _)) in OPEN_FAMILY.iter().enumerate() {
-        p.push(jump(JEQ_K, *nr as u32, (n - k) as u8, 0)); // open family -> notify
+    for (nr, _, flags) in OPEN_FAMILY {
+        let at = p.len();
+        match flags {
+            Some(arg) => {
+                p.push(jump(JEQ_K, nr as u32, 0, 2)); // not this call -> next member
+                p.push(op(LD_W_ABS, off_arg_low(arg))); // A = its open flags
+                p.push(jump(
+                    JSET_K,
+                    libc::O_PATH as u32,
+                    to(at + 2, allow),
+                    to(at + 2, notify),
+                ));
+            }
+            None => p.push(jump(JEQ_K, nr as u32, to(at, notify), 0)), // -> notify
+        }
     }
     p.push(op(RET_K, ALLOW));
     p.push(op(RET_K, NOTIFY));
@@ -209,15 +235,15 @@ pub fn granted(rules: &[(PathBuf, u8)], path: &Path) -> u8 {
 pub fn call_name(nr: i32) -> &'static str {
     OPEN_FAMILY
         .iter()
-        .find(|(n, _)| *n == nr as i64)
-        .map_or("open", |(_, s)| s)
+        .find(|(n, _, _)| *n == nr as i64)
+        .map_or("open", |(_, s, _)| s)
 }
 
 #[cfg(all(test, any(target_arch = "x86_64", target_arch = "aarch64")))]
 mod tests {
     use super::*;
 
-    /// The filter only looks at the number and the ABI.
+    /// The filter, for a call with no flags set.
     fn eval(prog: &[sock_filter], arch: u32, nr: u32) -> u32 {
         super::super::bpf::eval(prog, arch, nr, 0)
     }
@@ -225,8 +251,21 @@ mod tests {
     #[test]
     fn the_filter_notifies_the_open_family_and_nothing_else() {
         let p = filter();
-        for (nr, _) in OPEN_FAMILY {
+        for (nr, _, flags) in OPEN_FAMILY {
             assert_eq!(eval(&p, AUDIT_ARCH, nr as u32), NOTIFY);
+            // O_PATH (never checked by Landlock) passes where the flags are visible.
+            if let Some(i) = flags {
+                let mut args = [0; 6];
+                args[i] = (libc::O_PATH | libc::O_CLOEXEC) as u32;
+                assert_eq!(eval_args(&p, AUDIT_ARCH, nr as u32, args), ALLOW);
+                args[i] = (libc::O_RDWR | libc::O_CREAT | libc::O_CLOEXEC) as u32;
+                assert_eq!(eval_args(&p, AUDIT_ARCH, nr as u32, args), NOTIFY);
+                // Another argument with the bit set changes nothing.
+                let other = if i == 1 { 2 } else { 1 };
+                let mut args = [0; 6];
+                args[other] = libc::O_PATH as u32;
+                assert_eq!(eval_args(&p, AUDIT_ARCH, nr as u32, args), NOTIFY);
+            }
         }
         for nr in [libc::SYS_read, libc::SYS_execve, libc::SYS_mkdirat] {
             assert_eq!(eval(&p, AUDIT_ARCH, nr as u32), ALLOW);

@@ -57,7 +57,6 @@ pub fn network_filter() -> Vec<sock_filter> {
 /// to clone(), whose flags a filter can see). Tests and benchmarks put it
 /// on a launcher to take the fallback path on a kernel that has them.
 pub fn no_user_namespaces_filter() -> Vec<sock_filter> {
-    const JSET_K: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
     let eperm = errno(libc::EPERM);
     let enosys = errno(libc::ENOSYS);
     vec![

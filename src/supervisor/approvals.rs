@@ -48,6 +48,8 @@ pub struct Approvals {
     never: Vec<PathBuf>,
     /// Set when the program has its own mount namespace.
     view: Option<InView>,
+    /// The kernel wakes us synchronously (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP).
+    sync_wakeup: bool,
     /// The directory grants, opened, shallowest first: the fast check that
     /// an open stays inside one (see `inside_grant`).
     dirs: Vec<GrantDir>,
@@ -345,9 +347,12 @@ impl Approvals {
         spec: AskSpec,
         masks: Option<Vec<PathBuf>>,
     ) -> Approvals {
-        // Wake us on the asking thread's CPU (Linux 6.6): a round trip per
-        // open is the whole cost of --ask; older kernels just lack the hint.
-        let _ = sys::notif_sync_wakeup(listener.as_raw_fd());
+        // Wake us on the asking thread's CPU and hand it back the same way
+        // (Linux 6.6): a round trip per open is most of what --ask costs,
+        // and on an idle machine a wakeup on the other CPU costs two to
+        // three times as much (make bench's floor rows). Older kernels
+        // lack the flag and work as before.
+        let sync_wakeup = sys::notif_sync_wakeup(listener.as_raw_fd()).is_ok();
         let canon = |p: PathBuf| p.canonicalize().unwrap_or(p);
         let mut never: Vec<PathBuf> = registry::state_dir()
             .ok()
@@ -385,6 +390,7 @@ impl Approvals {
             grants,
             never,
             view,
+            sync_wakeup,
             dirs,
             asks: Vec::new(),
             next_id: 1,
@@ -395,6 +401,16 @@ impl Approvals {
             budget: (APPROVAL_EVENTS_PER_MINUTE, Instant::now()),
             unlogged: 0,
             hidden_upto: 0,
+        }
+    }
+
+    /// How the kernel wakes us for a notification, as the record says it:
+    /// `sync` (Linux 6.6+) or `plain`.
+    pub fn wakeup(&self) -> &'static str {
+        if self.sync_wakeup {
+            "sync"
+        } else {
+            "plain"
         }
     }
 

@@ -395,6 +395,7 @@ impl Supervisor {
             rollback_session: spec.rollback.as_ref().map(|(id, _)| id.clone()),
             ask: spec.ask.is_some(),
             waiting: 0,
+            ask_wakeup: None,
             containment: None,
         };
         // Claim the name and a fresh id under the registry's lock, so two
@@ -546,6 +547,7 @@ impl Supervisor {
         };
         sup.record.status = "running".into();
         sup.record.child_pid = Some(child);
+        sup.record.ask_wakeup = sup.approvals.as_ref().map(|a| a.wakeup().into());
         let how = match (&spawned.fallback_reason, spawned.containment) {
             (Some(why), c) => format!("{}: no namespaces ({why})", c.word()),
             (None, c) => c.word().to_string(),
