@@ -890,8 +890,10 @@ fn a_second_restore_in_the_same_tree_is_refused_and_names_the_one_running() {
         assert_eq!(o.code, 1, "{o:?}");
         let line = o.stderr.lines().next().unwrap_or_default().to_string();
         assert!(
-            line.contains(&format!("another restore is writing in {}", dir.display()))
-                && line.contains("'nono rollback restore ")
+            line.contains(&format!(
+                "{} is busy: 'nono rollback restore ",
+                dir.display()
+            )) && line.contains("' is writing there (pid ")
                 && line.contains("wait for it to finish"),
             "{o:?}"
         );
@@ -899,6 +901,14 @@ fn a_second_restore_in_the_same_tree_is_refused_and_names_the_one_running() {
     // Reviewing is never locked out.
     let o = rollback(&env, &dir, &["restore", &second, "--dry-run"]);
     assert_eq!(o.code, 0, "{o:?}");
+    // Nor is a baseline captured from a tree being restored.
+    let d = dir.display().to_string();
+    let o = env.run(&["run", "-d", "-a", &d, "--rollback", "--", "true"]);
+    assert_ne!(o.code, 0, "{o:?}");
+    assert!(
+        o.stderr.contains("--rollback: ") && o.stderr.contains("is busy: 'nono rollback restore "),
+        "{o:?}"
+    );
     assert!(fs::read_to_string(dir.join("b")).is_ok());
     asking.send(b"y\r");
     assert_eq!(asking.wait(), 0);

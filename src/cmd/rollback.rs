@@ -33,10 +33,11 @@ in its writable directories. 'list' shows sessions with captures; 'show'
 lists each changed path (+ created, ~ modified, - deleted, m mode only);
 'restore' puts paths back three-way: only where the tree still equals
 what the session left (anything changed since is a conflict, skipped
-unless --force), never deleting a path the session did not have, and
-recording what it changes so --undo can put it back; 'verify' checks
-every stored object; 'prune' removes captures of ended sessions and the
-objects nothing refers to any more. Gitignored paths, VCS metadata,
+unless --force), never deleting a path the session did not have,
+recording what it changes so --undo can put it back, one restore at a
+time in a directory, and finishing one cut off when run again; 'verify'
+checks every stored object; 'prune' removes captures of ended sessions
+and the objects nothing refers to any more. Gitignored paths, VCS metadata,
 --rollback-exclude patterns and files over the size limit are never
 touched. PATH limits show and restore to those paths.
 
@@ -626,11 +627,11 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
         None
     } else {
         let who = format!(
-            "pid {} ('nono rollback restore {short}', started {})",
+            "'nono rollback restore {short}' is writing there (pid {}, since {})",
             std::process::id(),
             fmt_time(registry::now())
         );
-        Some(rb::lock_roots(&meta.roots, &who)?)
+        Some(rb::lock_roots(&meta.roots, &who, true)?)
     };
     let _lock = rb::lock_store(false)?;
     let store = Store::open(&rb::base_dir()?)?;

@@ -745,6 +745,14 @@ pub struct NewSession<'a> {
 pub fn baseline(s: &NewSession, progress: &mut Progress) -> Result<Meta> {
     let base = super::base_dir()?;
     super::ensure_dir(&base)?;
+    let roots: Vec<String> = s.roots.iter().map(|r| r.display().to_string()).collect();
+    let who = format!(
+        "'nono run --rollback' is capturing it (pid {}, since {})",
+        std::process::id(),
+        crate::out::fmt_time(crate::registry::now())
+    );
+    let _roots_lock = super::lock_roots(&roots, &who, false)
+        .map_err(|e| Error::Msg(format!("--rollback: {e}; nothing was started")))?;
     let _lock = super::lock_store(false)?;
     let store = Store::open(&base)?;
     let started = Instant::now();
@@ -753,7 +761,7 @@ pub fn baseline(s: &NewSession, progress: &mut Progress) -> Result<Meta> {
         id: s.id.into(),
         name: s.name.into(),
         command: s.command.to_vec(),
-        roots: s.roots.iter().map(|r| r.display().to_string()).collect(),
+        roots,
         excludes: s.excludes.to_vec(),
         max_file_bytes: s.limits.max_file,
         ..Meta::default()

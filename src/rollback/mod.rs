@@ -592,17 +592,19 @@ pub fn lock_store(exclusive: bool) -> Result<StoreLock> {
     Ok(StoreLock { _file: file })
 }
 
-/// Restore locks held on roots: one restore at a time writes in a root,
-/// whichever session it restores. Released when dropped (or when the
-/// process dies: flock).
+/// Locks held on roots: a restore holds its roots exclusively, so one
+/// restore at a time writes in a root (whichever session it restores) and
+/// no baseline is captured from a half-restored tree; a baseline holds
+/// them shared. Released when dropped (or when the process dies: flock).
 pub struct RootLocks {
     _files: Vec<std::fs::File>,
 }
 
-/// Take the restore lock of every root, without waiting: a busy one is an
-/// error that names who holds it (from what the holder wrote in the lock
-/// file). `who` is what this process writes there for the next one.
-pub fn lock_roots(roots: &[String], who: &str) -> Result<RootLocks> {
+/// Take the lock of every root without waiting (`exclusive` for a
+/// restore, shared for a baseline): a busy one is an error that names
+/// who holds it, from what the holder wrote in the lock file. `who` is
+/// what this process writes there for the next one.
+pub fn lock_roots(roots: &[String], who: &str, exclusive: bool) -> Result<RootLocks> {
     use std::io::{Read, Seek};
     use std::os::fd::AsRawFd;
     let dir = base_dir()?.join("locks");
@@ -619,7 +621,12 @@ pub fn lock_roots(roots: &[String], who: &str) -> Result<RootLocks> {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&path)
             .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
-        match crate::sys::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) {
+        let op = if exclusive {
+            libc::LOCK_EX
+        } else {
+            libc::LOCK_SH
+        };
+        match crate::sys::flock(file.as_raw_fd(), op | libc::LOCK_NB) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 let mut holder = String::new();
@@ -633,11 +640,13 @@ pub fn lock_roots(roots: &[String], who: &str) -> Result<RootLocks> {
                     holder
                 };
                 crate::bail!(
-                    "another restore is writing in {root}: {holder}; wait for it to finish, then run this again"
+                    "{root} is busy: {holder}; wait for it to finish, then run this again"
                 );
             }
             Err(e) => return Err(Error::io(format!("cannot lock {}", path.display()), e)),
         }
+        // Shared holders (baselines) write too: a restore refused by one
+        // names one of them.
         let _ = file.set_len(0);
         let _ = file.rewind();
         let _ = file.write_all(who.as_bytes());
