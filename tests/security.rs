@@ -2385,6 +2385,21 @@ fn what_an_attach_hands_over_must_be_a_terminal_and_anything_else_is_refused() {
     assert!(matches!(got.last(), Some(Frame::Detached(_))), "{got:?}");
     drop(s);
     detached();
+    // Keys over the socket from a client whose terminal is served would
+    // bypass the bound on queued input: the connection ends.
+    let (_master, slave) = nono::sys::open_pty(WinSize::cells(24, 80)).unwrap();
+    let mut s = connect_with(&slave, &attach);
+    let got = frames_until(&mut s, |f| !f.is_empty());
+    assert_eq!(
+        got.first(),
+        Some(&Frame::Reply(ReplyStatus::Ok, ATTACHED_TERMINAL.into()))
+    );
+    s.write_all(&Frame::Input(b"smuggled\r".to_vec()).to_bytes())
+        .unwrap();
+    let (_, closed, _) = read_to_close(&mut s, WAIT);
+    assert!(closed, "still attached after keys over the socket");
+    detached();
+    assert!(events(&env, &id).contains("keystrokes over the socket"));
 
     // Anything else is refused with an event naming it, and the client is
     // served over the socket as one that kept its terminal.

@@ -298,14 +298,16 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
         Fork::Parent(_) => {
             drop(ready_w);
             let mut ours = pair.map(|(ours, _)| ours);
-            let mut term = None;
-            if let Some(s) = ours.as_mut() {
-                // The supervisor reads this before it opens the pty; it
-                // may use the terminal from then on, so raw mode comes first.
-                let t = client::UserTerminal::prepare(&config)?;
-                client::send_hello_with(s, t.attach_request(spec.size), t.handoff_fd())?;
-                term = Some(t);
-            }
+            // The supervisor reads the hello before it opens the pty; it
+            // may use the terminal from then on, so raw mode comes first.
+            let term = match ours.as_mut() {
+                Some(s) => {
+                    let t = client::UserTerminal::prepare(&config)?;
+                    client::send_hello_with(s, t.attach_request(spec.size), t.handoff_fd())?;
+                    Some(t)
+                }
+                None => None,
+            };
             let id = match wait_ready(ready_r)? {
                 Ready::Started(id) => id,
                 Ready::Failed(code, msg) => {
@@ -319,18 +321,17 @@ pub fn main(p: &mut lexopt::Parser) -> Result<i32> {
                 }
             };
             let short = reg.short_id(&id);
-            match ours {
+            match ours.zip(term) {
                 None => {
                     print(&format!(
                         "Started detached session {short}.\nAttach with: nono attach {short}\n"
                     ))?;
                     Ok(0)
                 }
-                Some(mut stream) => {
+                Some((mut stream, term)) => {
                     let mut reader = FrameReader::new();
                     let msg = client::expect_ok(&mut stream, &mut reader, &short)?;
                     let handed = msg == protocol::ATTACHED_TERMINAL;
-                    let term = term.ok_or_else(|| Error::Msg("no terminal state".into()))?;
                     client::run_attached(stream, reader, &short, &config, sandboxed, term, handed)
                 }
             }

@@ -1454,13 +1454,23 @@ impl Supervisor {
             };
             // Keystrokes go from the frame buffer to the pty queue in place;
             // while the overlay shows, frames are taken one at a time.
-            let next = if c.overlay {
+            let next = if c.overlay || c.tty.is_some() {
                 c.reader.next_frame()
             } else {
                 c.reader.take_input(to_pty)
             };
             match next {
                 Ok(None) => break,
+                // Keys come from the handed-over terminal, never from the
+                // socket (where they would not be bounded by `TO_PTY_MAX`).
+                Ok(Some(Frame::Input(_) | Frame::Eof)) if c.tty.is_some() => {
+                    self.event(
+                        "error",
+                        "keystrokes over the socket from a client whose terminal we serve",
+                    );
+                    self.client_gone();
+                    return;
+                }
                 // While the overlay shows, keys answer it and reach nothing else.
                 Ok(Some(Frame::Input(bytes))) if c.overlay => self.overlay_input(&bytes),
                 Ok(Some(Frame::Input(bytes))) => self.to_pty.extend_from_slice(&bytes),
