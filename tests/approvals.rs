@@ -265,13 +265,14 @@ fn a_path_that_starts_inside_the_grant_but_leads_out_of_it_still_asks() {
     let env = Env::new();
     let (proj, out) = dirs(&env);
     fs::write(proj.join("inside.txt"), "INSIDE\n").unwrap();
+    fs::create_dir(proj.join("sub")).unwrap();
     // Stays inside: read at once. Leaves by a relative link, by `..`, and
     // by a dangling link whose target a redirection would create.
     std::os::unix::fs::symlink("inside.txt", proj.join("near")).unwrap();
     std::os::unix::fs::symlink("../outside/secret.txt", proj.join("rel")).unwrap();
     std::os::unix::fs::symlink(out.join("new.txt"), proj.join("dangling")).unwrap();
     let script = format!(
-        "cat near missing 2>&1; echo first-exit=$?; \
+        "cat near missing 2>&1; echo made-inside > sub/new.txt; echo first-exit=$?; \
          cat rel & cat {}/../outside/secret.txt & echo made > dangling & sleep 60",
         proj.display()
     );
@@ -279,6 +280,11 @@ fn a_path_that_starts_inside_the_grant_but_leads_out_of_it_still_asks() {
     let logs = wait_logs(&env, &id, "first-exit=");
     assert!(logs.contains("INSIDE\n"), "{logs}");
     assert!(logs.contains("No such file"), "{logs}");
+    // A new file inside the grant is made at once.
+    assert_eq!(
+        fs::read_to_string(proj.join("sub/new.txt")).unwrap(),
+        "made-inside\n"
+    );
     let mut got: Vec<(String, bool)> = wait_pending(&env, &id, 3)
         .into_iter()
         .map(|r| (r.path, r.create))
