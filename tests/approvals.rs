@@ -299,6 +299,32 @@ fn a_path_that_starts_inside_the_grant_but_leads_out_of_it_still_asks() {
     env.run(&["stop", &id]);
 }
 
+#[test]
+fn the_program_cannot_change_the_root_the_supervisor_resolves_in() {
+    // The supervisor opens the program's root once per session; that holds
+    // only while no process of the session can chroot or take another
+    // mount namespace.
+    if !supported() {
+        return;
+    }
+    if !common::user_namespaces_available() {
+        eprintln!("skipped: no user namespaces here, so the program shares our view");
+        return;
+    }
+    let env = Env::new();
+    let (proj, _) = dirs(&env);
+    let script = "unshare -m true 2>/dev/null; echo unshare-m=$?; \
+                  unshare -U true 2>/dev/null; echo unshare-U=$?; \
+                  chroot / true 2>/dev/null; echo chroot=$?; sleep 60";
+    let id = start_asking(&env, &proj, &[], script);
+    let logs = wait_logs(&env, &id, "chroot=");
+    for step in ["unshare-m", "unshare-U", "chroot"] {
+        assert!(logs.contains(&format!("{step}=")), "{logs}");
+        assert!(!logs.contains(&format!("{step}=0")), "{logs}");
+    }
+    env.run(&["stop", &id]);
+}
+
 /// The user's terminal: a pty running a nono client, and an emulator of
 /// what it shows.
 struct Viewer {

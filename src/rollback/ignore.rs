@@ -21,6 +21,33 @@ struct Pattern {
     anchored: bool,
     /// The glob (leading `/` removed).
     glob: Vec<u8>,
+    /// How it can be matched without the general matcher.
+    shape: Shape,
+}
+
+/// Most ignore lines are a name (`node_modules`) or `*` and a suffix
+/// (`*.log`): those are compared directly, which keeps a capture of a
+/// tree under a long `.gitignore` close to a bare walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// No wildcard or escape: equal or not.
+    Literal,
+    /// `*` then no wildcard or escape: a suffix, with no `/` before it.
+    Suffix,
+    /// Anything else: `wildmatch`.
+    Glob,
+}
+
+/// The shape of a glob.
+fn shape(glob: &[u8]) -> Shape {
+    let special = |b: &u8| matches!(b, b'*' | b'?' | b'[' | b'\\');
+    if !glob.iter().any(special) {
+        Shape::Literal
+    } else if glob[0] == b'*' && !glob[1..].iter().any(special) {
+        Shape::Suffix
+    } else {
+        Shape::Glob
+    }
 }
 
 /// The patterns of one file, with where they apply.
@@ -86,6 +113,7 @@ fn parse_line(line: &[u8]) -> Option<Pattern> {
         negated,
         dir_only,
         anchored,
+        shape: shape(&l),
         glob: l,
     })
 }
@@ -195,11 +223,20 @@ fn matches(p: &Pattern, rel: &[u8], is_dir: bool) -> bool {
     if p.dir_only && !is_dir {
         return false;
     }
-    if p.anchored {
-        wildmatch(&p.glob, rel)
+    let t = if p.anchored {
+        rel
     } else {
-        let name = rel.rsplit(|&b| b == b'/').next().unwrap_or(rel);
-        wildmatch(&p.glob, name)
+        rel.rsplit(|&b| b == b'/').next().unwrap_or(rel)
+    };
+    match p.shape {
+        Shape::Literal => p.glob == t,
+        Shape::Suffix => {
+            let suffix = &p.glob[1..];
+            t.len() >= suffix.len()
+                && t.ends_with(suffix)
+                && !t[..t.len() - suffix.len()].contains(&b'/')
+        }
+        Shape::Glob => wildmatch(&p.glob, t),
     }
 }
 
@@ -355,6 +392,51 @@ mod tests {
     }
 
     /// Compare with `git check-ignore` over a real repository.
+    /// The direct comparisons give what the general matcher gives.
+    #[test]
+    fn literal_and_suffix_patterns_match_as_the_glob_would() {
+        assert_eq!(shape(b"node_modules"), Shape::Literal);
+        assert_eq!(shape(b"*.log"), Shape::Suffix);
+        assert_eq!(shape(b"*"), Shape::Suffix);
+        assert_eq!(shape(b"*.l?g"), Shape::Glob);
+        assert_eq!(shape(b"a*"), Shape::Glob);
+        assert_eq!(shape(b"\\#x"), Shape::Glob);
+        let texts: &[&[u8]] = &[
+            b"",
+            b"a.log",
+            b".log",
+            b"log",
+            b"d/a.log",
+            b"node_modules",
+            b"x/node_modules",
+            b"a.log.txt",
+            b"d/",
+            b"d/e/.log",
+        ];
+        for line in [
+            "node_modules",
+            "*.log",
+            "*",
+            "d/*.log",
+            "/*.log",
+            "x/node_modules",
+        ] {
+            let p = parse_line(line.as_bytes()).unwrap();
+            for t in texts {
+                let general = Pattern {
+                    shape: Shape::Glob,
+                    ..p.clone()
+                };
+                assert_eq!(
+                    matches(&p, t, false),
+                    matches(&general, t, false),
+                    "{line} against {}",
+                    String::from_utf8_lossy(t)
+                );
+            }
+        }
+    }
+
     #[test]
     fn ignore_rules_agree_with_git_check_ignore() {
         if Command::new("git").arg("--version").output().is_err() {
