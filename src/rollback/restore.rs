@@ -459,25 +459,36 @@ impl Writer<'_> {
         if st.kind() != libc::S_IFREG || st.nlink != 1 || capture::key(&st) != now.stat {
             return None;
         }
+        // The mode first, before anything is written: a file we may write
+        // but not chmod (another user's, group-writable) gets a new file
+        // of ours instead, as before in-place writes.
+        let old_mode = st.mode & 0o7777;
+        if old_mode != mode && sys::fchmod(fd.as_raw_fd(), mode).is_err() {
+            return None;
+        }
         // A mode-only change: the content stays.
         if old_hash == hash && *old_size == size {
-            return Some(sys::fchmod(fd.as_raw_fd(), mode).map_err(|e| e.to_string()));
+            return Some(Ok(()));
         }
         let file = File::from(fd);
         journal.note("inplace", root, path);
         journal.flush();
         let mut copies = self.copies.borrow_mut();
-        // The mode is set after the write, which clears set-id bits.
         let res = file
             .set_len(0)
             .and_then(|_| self.store.copy_out(hash, size, &file, &mut copies))
-            .and_then(|_| sys::fchmod(file.as_raw_fd(), mode));
+            // Writing cleared any set-id bit: set it again.
+            .and_then(|_| match mode & 0o6000 {
+                0 => Ok(()),
+                _ => sys::fchmod(file.as_raw_fd(), mode),
+            });
         let res = match res {
             Ok(()) => Ok(()),
             Err(e) => {
                 let back = file
                     .set_len(0)
-                    .and_then(|_| self.store.copy_out(old_hash, *old_size, &file, &mut copies));
+                    .and_then(|_| self.store.copy_out(old_hash, *old_size, &file, &mut copies))
+                    .and_then(|_| sys::fchmod(file.as_raw_fd(), old_mode));
                 Err(match back {
                     Ok(()) => e.to_string(),
                     Err(_) => format!(
