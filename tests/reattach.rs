@@ -378,22 +378,29 @@ fn the_supervisor_holds_the_attached_terminal_only_while_its_client_lives() {
 
 /// A seccomp filter under which the client cannot reopen its terminal
 /// (as after `su`, where it belongs to another user): every open with
-/// O_NOCTTY, which only that reopen uses, fails with EACCES.
+/// O_NOCTTY, which only that reopen uses, fails with EACCES (`openat`,
+/// and `open`, which musl uses).
 fn no_reopen() -> nono::sys::Confinement {
     let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
     let jeq = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
     let jset = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
+    let ja = (libc::BPF_JMP | libc::BPF_JA) as u16;
     let ret = (libc::BPF_RET | libc::BPF_K) as u16;
     let ins = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
     nono::sys::Confinement {
         seccomp: Some(vec![
-            ins(ld, 0, 0, 0),
-            ins(jeq, 0, 3, libc::SYS_openat as u32),
-            // The low half of the flags (args[2]).
+            /* 0 */ ins(ld, 0, 0, 0),
+            /* 1 */ ins(jeq, 0, 2, libc::SYS_openat as u32),
+            // openat: the flags are args[2] (their low half at offset 32).
+            /* 2 */
             ins(ld, 0, 0, 32),
-            ins(jset, 0, 1, libc::O_NOCTTY as u32),
-            ins(ret, 0, 0, libc::SECCOMP_RET_ERRNO | libc::EACCES as u32),
-            ins(ret, 0, 0, libc::SECCOMP_RET_ALLOW),
+            /* 3 */ ins(ja, 0, 0, 2),
+            /* 4 */ ins(jeq, 0, 3, libc::SYS_open as u32),
+            // open: args[1], at offset 24.
+            /* 5 */ ins(ld, 0, 0, 24),
+            /* 6 */ ins(jset, 0, 1, libc::O_NOCTTY as u32),
+            /* 7 */ ins(ret, 0, 0, libc::SECCOMP_RET_ERRNO | libc::EACCES as u32),
+            /* 8 */ ins(ret, 0, 0, libc::SECCOMP_RET_ALLOW),
         ]),
         ..Default::default()
     }

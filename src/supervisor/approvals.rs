@@ -461,10 +461,12 @@ impl Approvals {
 
     /// The fast answer for the usual open, inside a directory grant: Some
     /// (continue) when `full` (absolute, in the program's view) resolves
-    /// beneath a granted directory whose rights cover the open, or is
+    /// beneath a granted directory whose rights cover the open; or is
     /// missing there and the call does not create it (the kernel fails it
-    /// with ENOENT). One openat2 of an O_PATH fd, no path built. None:
-    /// not sure, resolve it in full.
+    /// with ENOENT); or is missing, nothing by its name exists (not even a
+    /// dangling symlink the open would follow out), and the directory's
+    /// rights cover creating it. One openat2 of an O_PATH fd (two for a
+    /// new file), no path built. None: not sure, resolve it in full.
     fn inside_grant(&self, full: &[u8], flags: i32, nofollow: bool) -> Option<()> {
         // The program's /proc/self is not ours: resolved in full.
         if after_dir(full, b"/proc").is_some() {
@@ -485,10 +487,22 @@ impl Approvals {
         c.get_mut(..rest.len())?.copy_from_slice(rest);
         let c = std::ffi::CStr::from_bytes_until_nul(&c).ok()?;
         let creates = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
+        let missing = |e: &std::io::Error| e.raw_os_error() == Some(libc::ENOENT);
         match sys::resolves_beneath(dir.fd.as_raw_fd(), c, nofollow) {
             Ok(()) => Some(()),
-            Err(e) if !creates && matches!(e.raw_os_error(), Some(libc::ENOENT)) => Some(()),
-            Err(_) => None,
+            Err(e) if !missing(&e) => None,
+            Err(_) if !creates => Some(()),
+            Err(_) => {
+                let create = notify::access_of(flags, false);
+                if dir.access & create != create {
+                    return None;
+                }
+                // Already not following: nothing by that name. Else look again without following.
+                let absent = nofollow
+                    || sys::resolves_beneath(dir.fd.as_raw_fd(), c, true)
+                        .is_err_and(|e| missing(&e));
+                absent.then_some(())
+            }
         }
     }
 
@@ -1386,6 +1400,22 @@ mod tests {
         assert!(!inside(&d.join("a/../b/x"), rd));
         assert!(!inside(&d.join("b/x"), rd));
         assert!(!inside(Path::new("/proc/self/status"), rd));
+        // A writable grant: a new file is made beneath it, unless its name
+        // is a dangling symlink, which the open would follow out.
+        std::os::unix::fs::symlink(d.join("b/new"), d.join("b/dangling")).unwrap();
+        let (r, _w) = sys::pipe().unwrap();
+        let grants = vec![(d.join("b"), crate::sandbox::READ | crate::sandbox::WRITE)];
+        let b = Approvals::new(r, grants, AskSpec::default(), None);
+        let inside = |p: &Path, flags: i32, nofollow: bool| {
+            b.inside_grant(p.as_os_str().as_bytes(), flags, nofollow)
+                .is_some()
+        };
+        let create = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC;
+        assert!(inside(&d.join("b/made"), create, false));
+        assert!(inside(&d.join("b/made"), create | libc::O_EXCL, true));
+        assert!(!inside(&d.join("b/dangling"), create, false));
+        assert!(inside(&d.join("b/dangling"), create | libc::O_EXCL, true));
+        assert!(!inside(&d.join("b/../a/made"), create, false));
         let _ = std::fs::remove_dir_all(&d);
     }
 

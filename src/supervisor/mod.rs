@@ -1145,10 +1145,11 @@ impl Supervisor {
                 p.reader.push(&buf);
                 // At most one fd per connection is ever held.
                 if truncated || fds.len() + usize::from(p.fd.is_some()) > 1 {
-                    self.pending.swap_remove(i);
+                    // Recorded before the close, which the peer sees at once.
                     self.denied_event(
                         "a connection sent more than one file descriptor; it was closed",
                     );
+                    self.pending.swap_remove(i);
                     return;
                 }
                 if let Some(fd) = fds.pop() {
