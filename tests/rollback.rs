@@ -1079,3 +1079,96 @@ fn a_restore_never_writes_through_a_hard_link_to_a_file_outside_the_tree() {
         "the restore wrote through the hard link"
     );
 }
+
+#[test]
+fn an_undo_killed_with_sigkill_is_finished_not_undone_when_run_again() {
+    let env = Env::new();
+    let dir = project(&env, &[("keep", "k\n")]);
+    let id = agent(
+        &env,
+        &dir,
+        "mkdir m; i=0; while [ $i -lt 4000 ]; do echo $i > m/f$i; i=$((i+1)); done",
+        &[],
+    );
+    let agent_state = snapshot(&dir);
+    let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    let journal = env
+        .home
+        .join("state/nono/rollback/sessions")
+        .join(&env.record(&id).id)
+        .join("restores/2/journal");
+    let mut child = env
+        .cmd(&["rollback", "restore", &id, "--undo", "--yes"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill the undo once it has written something (spin, no sleep).
+    let deadline = std::time::Instant::now() + WAIT;
+    while !fs::read_to_string(&journal).is_ok_and(|j| j.contains("\ndone ")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the undo never started writing"
+        );
+        std::thread::yield_now();
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !fs::read_to_string(&journal).unwrap().contains("complete"),
+        "the undo finished before it was killed"
+    );
+    // The same command again finishes that undo (it does not undo it).
+    let o = rollback(&env, &dir, &["restore", &id, "--undo", "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(
+        o.stdout.contains("Resuming the interrupted restore #2"),
+        "{o:?}"
+    );
+    assert_eq!(snapshot(&dir), agent_state);
+}
+
+#[test]
+fn a_temporary_file_left_by_a_killed_restore_is_removed_by_the_next_one() {
+    let env = Env::new();
+    let dir = project(&env, &[("a", "a0\n")]);
+    let id = agent(&env, &dir, "mkdir d; echo a1 > a; echo x > d/x", &[]);
+    let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    // The state a kill between creating a temporary file and renaming it
+    // leaves: the record not complete, the file in the tree.
+    let record = env
+        .home
+        .join("state/nono/rollback/sessions")
+        .join(&env.record(&id).id)
+        .join("restores/1");
+    let journal = fs::read_to_string(record.join("journal")).unwrap();
+    let prefix = journal
+        .lines()
+        .find_map(|l| l.strip_prefix("temps 0 "))
+        .unwrap_or_else(|| panic!("no temps line in {journal}"))
+        .to_string();
+    let info = fs::read_to_string(record.join("info.json")).unwrap();
+    fs::write(
+        record.join("info.json"),
+        info.replace("\"complete\":true", "\"complete\":false"),
+    )
+    .unwrap();
+    let before = snapshot(&dir);
+    fs::write(dir.join(format!("{prefix}7")), "half").unwrap();
+    // Someone else's file of a similar name is not ours to remove.
+    fs::write(dir.join(".nono-restore.mine"), "mine").unwrap();
+    let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(!o.stdout.contains(&prefix), "{o:?}");
+    assert!(!dir.join(format!("{prefix}7")).exists());
+    assert_eq!(
+        fs::read_to_string(dir.join(".nono-restore.mine")).unwrap(),
+        "mine"
+    );
+    fs::remove_file(dir.join(".nono-restore.mine")).unwrap();
+    assert_eq!(snapshot(&dir), before);
+    let info = fs::read_to_string(record.join("info.json")).unwrap();
+    assert!(info.contains("\"complete\":true"), "{info}");
+}

@@ -652,6 +652,8 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
     // A path whose in-place write the interrupted run began and never
     // finished holds part of its target: finishing it is ours to do.
     let cut_off = resume.as_ref().and_then(|(d, _)| restore::cut_off_write(d));
+    let leftover = restore::leftover_prefixes(dir);
+    let mut leftovers: Vec<Vec<Vec<u8>>> = Vec::new();
     // Per root: (B', F', C, plan) where for an undo B' = pre and F' = post.
     let mut plans = Vec::new();
     for (i, filter) in filt.iter().enumerate() {
@@ -671,6 +673,16 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
         };
         let prev = f.as_ref().unwrap_or(&b);
         let (mut c, _) = capture::current(meta, i, Some(prev))?;
+        // Temporary files a killed restore left: removed, never planned.
+        let mut gone: Vec<Vec<u8>> = Vec::new();
+        c.retain(|k, _| {
+            let ours = restore::is_leftover(k, &leftover);
+            if ours {
+                gone.push(k.clone());
+            }
+            !ours
+        });
+        leftovers.push(gone);
         let target = match &mode {
             Mode::To(t) => *t,
             Mode::Undo(..) => Target::Baseline,
@@ -754,7 +766,17 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
         out.push_str(".\n");
     }
     print(&out)?;
-    if a.dry || apply == 0 {
+    if a.dry {
+        return Ok(0);
+    }
+    if apply == 0 {
+        // An interrupted restore whose every path is done: tidy up after
+        // it and close its record.
+        remove_temporaries(meta, &leftovers);
+        if let Some((d, mut r)) = resume {
+            r.complete = true;
+            restore::write_info(&d, &r)?;
+        }
         return Ok(0);
     }
     if !a.yes {
@@ -819,6 +841,7 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
     }
     journal.flush();
     restore::write_info(&rdir, &info)?;
+    remove_temporaries(meta, &leftovers);
     let mut failed = Vec::new();
     let mut done = 0u64;
     for (i, p) in plans.iter().enumerate() {
@@ -855,6 +878,22 @@ fn restore_cmd(dir: &Path, meta: &Meta, paths: &[String], a: &Args) -> Result<i3
         ),
     );
     Ok(if failed.is_empty() { 0 } else { 1 })
+}
+
+/// Remove the temporary files killed restores left, per root (warning
+/// about any that cannot go).
+fn remove_temporaries(meta: &Meta, leftovers: &[Vec<Vec<u8>>]) {
+    for (i, gone) in leftovers.iter().enumerate() {
+        let root = PathBuf::from(&meta.roots[i]);
+        for rel in gone {
+            if let Err(why) = restore::remove_leftover(&root, rel) {
+                warn(&format!(
+                    "cannot remove {}, left by an interrupted restore: {why}",
+                    root.join(OsStr::from_bytes(rel)).display()
+                ));
+            }
+        }
+    }
 }
 
 /// An index file, or an empty index when it does not exist.

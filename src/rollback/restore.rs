@@ -109,8 +109,9 @@ impl Journal {
         })
     }
 
-    /// Append a line: `plan ROOT PATH`, `inplace ROOT PATH` (an in-place
-    /// write begins), `done ROOT PATH`, `fail ROOT PATH`, `complete`.
+    /// Append a line: `temps ROOT PREFIX` (the temporary names it will
+    /// use), `plan ROOT PATH`, `inplace ROOT PATH` (an in-place write
+    /// begins), `done ROOT PATH`, `fail ROOT PATH`, `complete`.
     pub fn note(&mut self, what: &str, root: usize, path: &[u8]) {
         use std::fmt::Write as _;
         // Writing to a String cannot fail.
@@ -152,6 +153,46 @@ pub fn cut_off_write(record_dir: &Path) -> Option<(usize, Vec<u8>)> {
     f.next().is_none().then_some((root, path))
 }
 
+/// The temporary-name prefixes of every restore of a session that did not
+/// complete: a file of that name in the tree is one it was writing when
+/// it was killed, never anyone else's.
+pub fn leftover_prefixes(session_dir: &Path) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for (dir, info) in records(session_dir) {
+        if info.complete {
+            continue;
+        }
+        let Ok(text) = super::read_own(&dir.join("journal"), super::index_limit()) else {
+            continue;
+        };
+        for line in text.lines() {
+            let mut f = line.split(' ');
+            if f.next() != Some("temps") || f.next().is_none() {
+                continue;
+            }
+            let prefix = f.next().and_then(super::unescape);
+            if let Some(p) = prefix.filter(|p| p.starts_with(TEMP_PREFIX.as_bytes())) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `rel`'s last component is a temporary name with one of `prefixes`.
+pub fn is_leftover(rel: &[u8], prefixes: &[Vec<u8>]) -> bool {
+    let name = rel.rsplit(|&b| b == b'/').next().unwrap_or(rel);
+    prefixes.iter().any(|p| name.starts_with(p))
+}
+
+/// Remove a temporary file or link a killed restore left at `rel` (never
+/// a directory, never through a link).
+pub fn remove_leftover(root: &Path, rel: &[u8]) -> std::result::Result<(), String> {
+    let root_fd = capture::open_root(root).map_err(|e| e.to_string())?;
+    let mut dirs = DirStack::new(root_fd.as_raw_fd());
+    remove(&mut dirs, rel, false)
+}
+
 /// Split a relative path into its parent and last component.
 fn split(rel: &[u8]) -> (&[u8], &OsStr) {
     match rel.iter().rposition(|&b| b == b'/') {
@@ -159,6 +200,9 @@ fn split(rel: &[u8]) -> (&[u8], &OsStr) {
         None => (&rel[..0], OsStr::from_bytes(rel)),
     }
 }
+
+/// How every temporary name of a restore begins.
+const TEMP_PREFIX: &str = ".nono-restore.";
 
 /// Temporary names next to the targets: one random part per restore and a
 /// counter (O_EXCL refuses a clash, which then fails that one path).
@@ -175,7 +219,7 @@ impl TempNames {
         let mut rnd = [0u8; 6];
         let _ = sys::getrandom(&mut rnd);
         TempNames {
-            prefix: format!(".nono-restore.{}.", crate::registry::hex(&rnd)),
+            prefix: format!("{TEMP_PREFIX}{}.", crate::registry::hex(&rnd)),
             n: 0,
         }
     }
@@ -203,6 +247,10 @@ pub fn apply(
         copies: RefCell::new(CopyStats::default()),
         names: RefCell::new(TempNames::new()),
     };
+    // Before the first temporary file: a kill can leave one behind, and a
+    // later restore recognises it by this prefix and removes it.
+    journal.note("temps", root_idx, w.names.borrow().prefix.as_bytes());
+    journal.flush();
     // Modes are given exactly: no umask in between (we are single-threaded).
     let old_umask = sys::umask(0);
     // Removals deepest first: what is in the way of the target, or what
