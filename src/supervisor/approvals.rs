@@ -349,9 +349,9 @@ impl Approvals {
     ) -> Approvals {
         // Wake us on the asking thread's CPU and hand it back the same way
         // (Linux 6.6): a round trip per open is most of what --ask costs,
-        // and on an idle machine a wakeup on the other CPU costs two to
-        // three times as much (make bench's floor rows). Older kernels
-        // lack the flag and work as before.
+        // and on a VM a wakeup on another, idle CPU can cost several times
+        // as much (7x in make bench's floor rows on 2 vCPUs). Older
+        // kernels lack the flag and work as before.
         let sync_wakeup = sys::notif_sync_wakeup(listener.as_raw_fd()).is_ok();
         let canon = |p: PathBuf| p.canonicalize().unwrap_or(p);
         let mut never: Vec<PathBuf> = registry::state_dir()
