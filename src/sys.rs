@@ -1076,36 +1076,12 @@ pub fn read_process_memory(pid: libc::pid_t, addr: u64, buf: &mut [u8]) -> io::R
 /// magic links are not followed). With `nofollow` a final symlink is
 /// itself the result. Err: why not (ENOENT: a component is missing).
 pub fn resolves_beneath(dir: RawFd, path: &CStr, nofollow: bool) -> io::Result<()> {
-    let mut flags = libc::O_PATH | libc::O_CLOEXEC;
+    let mut flags = libc::O_PATH;
     if nofollow {
         flags |= libc::O_NOFOLLOW;
     }
-    let how = OpenHow {
-        flags: flags as u32 as u64,
-        mode: 0,
-        resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
-    };
-    // SAFETY: `path` is NUL-terminated and `how` a valid open_how of the
-    // size we pass, both alive for the call; the kernel only reads them.
-    let fd = retry(|| {
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dir,
-                path.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(r as RawFd)
-        }
-    })?;
-    // SAFETY: openat2 returned a new fd that nothing else owns; dropping it closes it.
-    drop(unsafe { OwnedFd::from_raw_fd(fd) });
-    Ok(())
+    let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+    openat2_c(dir, path, flags, 0, resolve).map(drop)
 }
 
 /// `struct open_how` for openat2 (libc's is non-exhaustive, so it cannot be built here).
@@ -1136,6 +1112,12 @@ fn openat2(
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    openat2_c(dirfd, &c, flags, mode, resolve)
+}
+
+/// [`openat2`] with a path that is already a C string (no allocation: the
+/// `--ask` path checks run per request).
+fn openat2_c(dirfd: RawFd, c: &CStr, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
     let creates = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u32 as u64,
@@ -1523,13 +1505,7 @@ pub fn openat(
 
 /// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`: the entry itself, never a link's target.
 pub fn lstatat(dir: RawFd, name: &std::ffi::OsStr) -> io::Result<Stat> {
-    let c = cname(name)?;
-    // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is NUL-terminated and `st` is a writable stat buffer,
-    // both valid for the call.
-    cvt(unsafe { libc::fstatat(dir, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) })?;
-    Ok(stat_of(&st))
+    lstatat_c(dir, &cname(name)?)
 }
 
 /// `fstat(fd)`.
