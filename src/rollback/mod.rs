@@ -35,7 +35,7 @@ pub const FORMAT_VERSION: u32 = 1;
 /// What a path is, as captured.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// A regular file: its content's SHA-256 (hex) and size.
+    /// A regular file: its content's SHA-256 and size.
     File {
         /// Object name.
         hash: Digest,
@@ -552,6 +552,20 @@ pub fn discard(id: &str) {
     }
 }
 
+/// Open a lock file, created 0600 and never through a symlink; what a
+/// holder wrote in it is kept.
+fn open_lock_file(path: &Path) -> Result<fs::File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))
+}
+
 /// The store lock: captures and restores hold it shared while they write
 /// objects not yet named by an index; prune takes it exclusively, so it
 /// never collects an object a running capture is about to reference.
@@ -566,15 +580,7 @@ pub fn lock_store(exclusive: bool) -> Result<StoreLock> {
     let base = base_dir()?;
     ensure_dir(&base)?;
     let path = base.join("lock");
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&path)
-        .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+    let file = open_lock_file(&path)?;
     let op = if exclusive {
         libc::LOCK_EX | libc::LOCK_NB
     } else {
@@ -612,15 +618,7 @@ pub fn lock_roots(roots: &[String], who: &str, exclusive: bool) -> Result<RootLo
     let mut files = Vec::new();
     for root in roots {
         let path = dir.join(hash::hex_digest(root.as_bytes()));
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+        let mut file = open_lock_file(&path)?;
         let op = if exclusive {
             libc::LOCK_EX
         } else {
