@@ -118,6 +118,49 @@ fn json_number(text: &str, object: &str, key: &str) -> u64 {
         .unwrap()
 }
 
+/// The journal of restore number `n` of session `id`.
+fn restore_journal(env: &Env, id: &str, n: u32) -> PathBuf {
+    env.home
+        .join("state/nono/rollback/sessions")
+        .join(&env.record(id).id)
+        .join(format!("restores/{n}/journal"))
+}
+
+/// Spin (no sleep: the window it waits for may be short) until `cond`
+/// holds; `never` is the failure message if it does not within `WAIT`.
+fn spin_until(never: &str, cond: impl FnMut() -> bool) {
+    assert!(spin(cond), "{never}");
+}
+
+/// Whether `cond` came to hold within `WAIT`, spinning.
+fn spin(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !cond() {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+    true
+}
+
+/// Run `nono rollback <args>` and SIGKILL it the moment `cond` holds
+/// (killed and reaped also when it never does, then the test fails).
+fn kill_when(env: &Env, args: &[&str], never: &str, cond: impl FnMut() -> bool) {
+    let mut all = vec!["rollback"];
+    all.extend_from_slice(args);
+    let mut child = env
+        .cmd(&all)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let held = spin(cond);
+    let _ = child.kill();
+    child.wait().unwrap();
+    assert!(held, "{never}");
+}
+
 #[test]
 fn restore_to_baseline_undoes_edits_deletes_creations_chmods_and_a_symlink_swap_but_not_ignored_paths(
 ) {
@@ -272,28 +315,14 @@ fn a_restore_killed_with_sigkill_converges_when_run_again() {
         &[],
     );
     let agent_state = snapshot(&dir);
-    let journal = env
-        .home
-        .join("state/nono/rollback/sessions")
-        .join(&env.record(&id).id)
-        .join("restores/1/journal");
-    let mut child = env
-        .cmd(&["rollback", "restore", &id, "--yes"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let journal = restore_journal(&env, &id, 1);
     // Kill it as soon as it has written something (no sleep: spin on the journal).
-    let deadline = std::time::Instant::now() + WAIT;
-    while !fs::read_to_string(&journal).is_ok_and(|j| j.contains("\ndone ")) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the restore never started writing"
-        );
-        std::thread::yield_now();
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_when(
+        &env,
+        &["restore", &id, "--yes"],
+        "the restore never started writing",
+        || fs::read_to_string(&journal).is_ok_and(|j| j.contains("\ndone ")),
+    );
     let j = fs::read_to_string(&journal).unwrap();
     assert!(
         !j.contains("complete"),
@@ -927,28 +956,14 @@ fn a_restore_killed_in_the_middle_of_rewriting_a_file_finishes_it_when_run_again
     let dir = project(&env, &[("big.txt", &big), ("small", "s0\n")]);
     let before = snapshot(&dir);
     let id = agent(&env, &dir, "echo agent > big.txt; echo s1 > small", &[]);
-    let journal = env
-        .home
-        .join("state/nono/rollback/sessions")
-        .join(&env.record(&id).id)
-        .join("restores/1/journal");
-    let mut child = env
-        .cmd(&["rollback", "restore", &id, "--yes"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let journal = restore_journal(&env, &id, 1);
     // Kill it once the rewrite of big.txt has begun (spin, no sleep).
-    let deadline = std::time::Instant::now() + WAIT;
-    while !fs::read_to_string(&journal).is_ok_and(|j| j.contains("inplace 0 big.txt")) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the restore never began rewriting big.txt"
-        );
-        std::thread::yield_now();
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_when(
+        &env,
+        &["restore", &id, "--yes"],
+        "the restore never began rewriting big.txt",
+        || fs::read_to_string(&journal).is_ok_and(|j| j.contains("inplace 0 big.txt")),
+    );
     let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
     assert_eq!(o.code, 0, "{o:?}");
     assert!(o.stdout.contains(", 0 conflicts"), "{o:?}");
@@ -980,14 +995,7 @@ fn a_supervisor_killed_during_the_final_capture_leaves_a_baseline_that_lists_res
                 .any(|e| e.file_name().to_string_lossy().starts_with("tmp."))
         })
     };
-    let deadline = std::time::Instant::now() + WAIT;
-    while !storing() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the final capture never began storing"
-        );
-        std::thread::yield_now();
-    }
+    spin_until("the final capture never began storing", storing);
     nono::sys::kill(r.supervisor_pid, libc::SIGKILL).unwrap();
     wait_until("the supervisor to die", WAIT, || {
         !common::alive(r.supervisor_pid)
@@ -1093,28 +1101,14 @@ fn an_undo_killed_with_sigkill_is_finished_not_undone_when_run_again() {
     let agent_state = snapshot(&dir);
     let o = rollback(&env, &dir, &["restore", &id, "--yes"]);
     assert_eq!(o.code, 0, "{o:?}");
-    let journal = env
-        .home
-        .join("state/nono/rollback/sessions")
-        .join(&env.record(&id).id)
-        .join("restores/2/journal");
-    let mut child = env
-        .cmd(&["rollback", "restore", &id, "--undo", "--yes"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let journal = restore_journal(&env, &id, 2);
     // Kill the undo once it has written something (spin, no sleep).
-    let deadline = std::time::Instant::now() + WAIT;
-    while !fs::read_to_string(&journal).is_ok_and(|j| j.contains("\ndone ")) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the undo never started writing"
-        );
-        std::thread::yield_now();
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_when(
+        &env,
+        &["restore", &id, "--undo", "--yes"],
+        "the undo never started writing",
+        || fs::read_to_string(&journal).is_ok_and(|j| j.contains("\ndone ")),
+    );
     assert!(
         !fs::read_to_string(&journal).unwrap().contains("complete"),
         "the undo finished before it was killed"
