@@ -474,10 +474,11 @@ impl Approvals {
         }
         // The rights it needs if the file exists (else the ENOENT case below).
         let access = notify::access_of(flags, true);
-        let dir = self.dirs.iter().find(|d| {
-            d.access & access == access && after_dir(full, d.path.as_os_str().as_bytes()).is_some()
-        })?;
-        let rest = after_dir(full, dir.path.as_os_str().as_bytes())?;
+        let (dir, rest) = self
+            .dirs
+            .iter()
+            .filter(|d| d.access & access == access)
+            .find_map(|d| Some((d, after_dir(full, d.path.as_os_str().as_bytes())?)))?;
         let rest = if rest.is_empty() {
             b".".as_slice()
         } else {
