@@ -380,25 +380,24 @@ impl DirStack {
     /// The fd of directory `rel` ('' for the root), opening what is not open yet.
     fn open(&mut self, rel: &[u8]) -> std::io::Result<RawFd> {
         let comps = rel.split(|&b| b == b'/').filter(|c| !c.is_empty());
+        // Components of `rel` seen so far; `open[..depth]` are theirs.
         let mut depth = 0;
-        for (i, c) in comps.enumerate() {
+        for c in comps {
             if c == b".." || c == b"." {
                 return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
             }
-            if self.open.get(i).is_some_and(|(name, _)| name == c) && depth == i {
-                depth += 1;
-                continue;
+            if self.open.get(depth).is_none_or(|(name, _)| name != c) {
+                self.open.truncate(depth);
+                let at = self.open.last().map_or(self.root, |(_, fd)| fd.as_raw_fd());
+                let fd = sys::openat(
+                    Some(at),
+                    OsStr::from_bytes(c),
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                    0,
+                )?;
+                self.open.push((c.to_vec(), fd));
             }
-            self.open.truncate(i);
-            let at = self.open.last().map_or(self.root, |(_, fd)| fd.as_raw_fd());
-            let fd = sys::openat(
-                Some(at),
-                OsStr::from_bytes(c),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-                0,
-            )?;
-            self.open.push((c.to_vec(), fd));
-            depth = i + 1;
+            depth += 1;
         }
         self.open.truncate(depth);
         Ok(self.open.last().map_or(self.root, |(_, fd)| fd.as_raw_fd()))
@@ -450,6 +449,14 @@ fn writable<T>(dir: std::os::fd::RawFd, op: impl Fn() -> std::io::Result<T>) -> 
             res
         }
         other => other,
+    }
+}
+
+/// Writing to a file clears its set-id bits: give them back when `mode` has any.
+fn setid_again(file: &File, mode: u32) -> std::io::Result<()> {
+    match mode & 0o6000 {
+        0 => Ok(()),
+        _ => sys::fchmod(file.as_raw_fd(), mode),
     }
 }
 
@@ -525,11 +532,7 @@ impl Writer<'_> {
         let res = file
             .set_len(0)
             .and_then(|_| self.store.copy_out(hash, size, &file, &mut copies))
-            // Writing cleared any set-id bit: set it again.
-            .and_then(|_| match mode & 0o6000 {
-                0 => Ok(()),
-                _ => sys::fchmod(file.as_raw_fd(), mode),
-            });
+            .and_then(|_| setid_again(&file, mode));
         let res = match res {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -587,11 +590,7 @@ impl Writer<'_> {
                     let res = self
                         .store
                         .copy_out(hash, *size, &file, &mut self.copies.borrow_mut())
-                        // Writing cleared any set-id bit the creation gave.
-                        .and_then(|_| match to.mode & 0o6000 {
-                            0 => Ok(()),
-                            _ => sys::fchmod(file.as_raw_fd(), to.mode),
-                        })
+                        .and_then(|_| setid_again(&file, to.mode))
                         .and_then(|_| sys::renameat(d, &tmp, d, name));
                     if res.is_err() {
                         let _ = sys::unlinkat(d, &tmp, false);
