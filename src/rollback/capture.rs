@@ -865,9 +865,8 @@ pub fn final_capture(id: &str) -> Result<CaptureInfo> {
 pub fn current(meta: &Meta, i: usize, prev: Option<&Index>) -> Result<(Index, CaptureInfo)> {
     let mut rules = rules_for(meta, i);
     let root = PathBuf::from(&meta.roots[i]);
-    let w = walk(&root, &mut rules, None)?;
+    let mut w = walk(&root, &mut rules, None)?;
     let mut progress = Progress::new(false, "");
-    let mut w = w;
     build(
         &root,
         &mut w,

@@ -391,7 +391,6 @@ mod tests {
         assert!(!wildmatch(b"\\*", b"x"));
     }
 
-    /// Compare with `git check-ignore` over a real repository.
     /// The direct comparisons give what the general matcher gives.
     #[test]
     fn literal_and_suffix_patterns_match_as_the_glob_would() {
@@ -437,6 +436,7 @@ mod tests {
         }
     }
 
+    /// Compare with `git check-ignore` over a real repository.
     #[test]
     fn ignore_rules_agree_with_git_check_ignore() {
         if Command::new("git").arg("--version").output().is_err() {
