@@ -1017,30 +1017,26 @@ impl Supervisor {
                         ..
                     } = self;
                     let read_bytes = buf.get(..n).unwrap_or(&[]);
-                    // Whether a terminal will see these bytes.
-                    let shown = match client.as_mut() {
-                        Some(c) if queued => {
-                            model_output(term, followers, c.out.tail(n));
-                            true
-                        }
-                        // A handed-over terminal gets them filtered (written
-                        // once per wakeup, in `read_pty`).
-                        Some(Client {
-                            tty: Some(t),
-                            leaving: false,
-                            needs_redraw: false,
-                            overlay: false,
-                            ..
-                        }) => {
-                            t.push_output(read_bytes);
-                            model_output(term, followers, read_bytes);
-                            true
-                        }
-                        _ => {
-                            model_output(term, followers, read_bytes);
-                            false
-                        }
+                    // Whether a terminal will see these bytes: read into the
+                    // client's queue, or given (filtered) to the terminal it
+                    // handed over, which is written once per wakeup in `read_pty`.
+                    let shown = queued
+                        || match client
+                            .as_mut()
+                            .filter(|c| c.takes_output())
+                            .and_then(|c| c.tty.as_mut())
+                        {
+                            Some(t) => {
+                                t.push_output(read_bytes);
+                                true
+                            }
+                            None => false,
+                        };
+                    let bytes = match client {
+                        Some(c) if queued => c.out.tail(n),
+                        _ => read_bytes,
                     };
+                    model_output(term, followers, bytes);
                     // Queries in bytes no terminal will see (none attached,
                     // or one waiting for a redraw) are answered from the model.
                     let replies = term.take_replies();
