@@ -15,8 +15,23 @@ pub struct OutQueue {
 }
 
 /// Compact the buffer once this much has been written, so it does not grow
-/// with the lifetime of the connection.
-const COMPACT_AFTER: usize = 256 * 1024;
+/// with the lifetime of the connection (a handed-over terminal's too).
+pub(super) const COMPACT_AFTER: usize = 256 * 1024;
+
+/// Write `buf[*sent..]` to the non-blocking `fd`, as much as it takes,
+/// advancing `sent`. Ok(()) also when it would block; Err means the peer
+/// is gone.
+pub(super) fn write_pending(fd: RawFd, buf: &[u8], sent: &mut usize) -> io::Result<()> {
+    while *sent < buf.len() {
+        match crate::sys::write(fd, &buf[*sent..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => *sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
 
 impl OutQueue {
     /// Queue one frame.
@@ -83,14 +98,7 @@ impl OutQueue {
     /// Write as much as the non-blocking `fd` takes. Ok(()) also when it
     /// would block; Err means the peer is gone.
     pub fn flush(&mut self, fd: RawFd) -> io::Result<()> {
-        while self.sent < self.buf.len() {
-            match crate::sys::write(fd, &self.buf[self.sent..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
-            }
-        }
+        write_pending(fd, &self.buf, &mut self.sent)?;
         if self.sent == self.buf.len() {
             self.buf.clear();
             self.sent = 0;

@@ -7,16 +7,13 @@
 //! (`relay`), and a bounded non-blocking queue, so a stalled terminal never
 //! blocks the loop.
 
+use super::queue::{write_pending, COMPACT_AFTER};
 use crate::config::DetachMatcher;
 use crate::protocol::TerminalSettings;
 use crate::relay::OutputFilter;
 use crate::sys;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-
-/// Compact the output buffer once this much of it has been written, so it
-/// does not grow with the lifetime of the attachment (as the client queue).
-const COMPACT_AFTER: usize = 256 * 1024;
 
 /// A terminal the supervisor serves for the attached client.
 pub struct Tty {
@@ -93,14 +90,7 @@ impl Tty {
     /// Write as much as the terminal takes. Ok(()) also when it would
     /// block; Err means the terminal is gone (hung up).
     pub fn flush(&mut self) -> io::Result<()> {
-        while self.sent < self.out.len() {
-            match sys::write(self.fd(), &self.out[self.sent..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
-            }
-        }
+        write_pending(self.fd.as_raw_fd(), &self.out, &mut self.sent)?;
         if self.sent == self.out.len() {
             self.out.clear();
             self.sent = 0;
