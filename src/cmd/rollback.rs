@@ -888,7 +888,7 @@ fn remove_temporaries(meta: &Meta, leftovers: &[Vec<Vec<u8>>]) {
         for rel in gone {
             if let Err(why) = restore::remove_leftover(&root, rel) {
                 warn(&format!(
-                    "cannot remove {}, left by an interrupted restore: {why}",
+                    "cannot remove {}, left by an interrupted restore: {why}; it holds nothing of yours: remove it by hand",
                     root.join(OsStr::from_bytes(rel)).display()
                 ));
             }
