@@ -1084,6 +1084,12 @@ pub fn resolves_beneath(dir: RawFd, path: &CStr, nofollow: bool) -> io::Result<(
     openat2_c(dir, path, flags, 0, resolve).map(drop)
 }
 
+/// Whether an open with `flags` can create a file (O_CREAT, or O_TMPFILE,
+/// whose value includes O_DIRECTORY's bit, so it is compared whole).
+pub fn may_create(flags: i32) -> bool {
+    flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE
+}
+
 /// `struct open_how` for openat2 (libc's is non-exhaustive, so it cannot be built here).
 #[repr(C)]
 struct OpenHow {
@@ -1118,10 +1124,9 @@ fn openat2(
 /// [`openat2`] with a path that is already a C string (no allocation: the
 /// `--ask` path checks run per request).
 fn openat2_c(dirfd: RawFd, c: &CStr, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
-    let creates = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u32 as u64,
-        mode: if creates { mode as u64 } else { 0 },
+        mode: if may_create(flags) { mode as u64 } else { 0 },
         resolve,
     };
     // SAFETY: `c` is NUL-terminated and `how` a valid open_how of the size

@@ -487,12 +487,11 @@ impl Approvals {
         let mut c = [0u8; libc::PATH_MAX as usize + 1];
         c.get_mut(..rest.len())?.copy_from_slice(rest);
         let c = std::ffi::CStr::from_bytes_until_nul(&c).ok()?;
-        let creates = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
         let missing = |e: &std::io::Error| e.raw_os_error() == Some(libc::ENOENT);
         match sys::resolves_beneath(dir.fd.as_raw_fd(), c, nofollow) {
             Ok(()) => Some(()),
             Err(e) if !missing(&e) => None,
-            Err(_) if !creates => Some(()),
+            Err(_) if !sys::may_create(flags) => Some(()),
             Err(_) => {
                 let create = notify::access_of(flags, false);
                 if dir.access & create != create {
