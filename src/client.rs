@@ -16,6 +16,7 @@ use crate::registry::{Registry, Session};
 use crate::relay::OutputFilter;
 use crate::signals::Signals;
 use crate::sys::{self, PollFd, WinSize, POLLERR_ANY, POLLIN};
+use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
@@ -319,6 +320,10 @@ pub struct UserTerminal {
     /// once the supervisor has the terminal, the program's screen can show
     /// before we are in our loop, and a SIGTERM then must still detach.
     signals: Signals,
+    /// The window size the attach request gave the supervisor: a resize
+    /// from then on is sent, even one made before our loop runs (the
+    /// program's screen may show, and the user resize, before it does).
+    asked: Cell<Option<WinSize>>,
 }
 
 impl UserTerminal {
@@ -332,6 +337,7 @@ impl UserTerminal {
                 guard: None,
                 handoff: None,
                 signals,
+                asked: Cell::new(None),
             });
         }
         let saved = sys::enter_raw_mode(0).map_err(|e| Error::io("cannot set raw mode", e))?;
@@ -340,11 +346,13 @@ impl UserTerminal {
             guard: Some(RawGuard { saved }),
             handoff: settings.and_then(|t| Some((reopen_terminal()?, t))),
             signals,
+            asked: Cell::new(None),
         })
     }
 
     /// The attach request for this terminal at `size`.
     pub fn attach_request(&self, size: WinSize) -> Request {
+        self.asked.set(Some(size));
         match &self.handoff {
             Some((_, settings)) => Request::AttachTerminal(size, *settings),
             None => Request::Attach(size),
@@ -414,6 +422,7 @@ pub fn run_attached(
         guard,
         handoff,
         mut signals,
+        asked,
     } = term;
     // The supervisor has its own; ours is of no further use.
     drop(handoff);
@@ -440,7 +449,15 @@ pub fn run_attached(
     let mut queried = false;
     let mut filtered = Vec::new();
     let stream_fd = stream.as_raw_fd();
-    let mut last_size = window_size();
+    // Compared with what the supervisor was told, not with the size now: a
+    // resize since the hello has its SIGWINCH pending, and one made before
+    // the signals were caught is sent here.
+    let mut last_size = asked.get().unwrap_or_else(window_size);
+    let now = window_size();
+    if now != last_size {
+        last_size = now;
+        let _ = send_all(&mut stream, &Frame::Resize(now).to_bytes());
+    }
     let end = 'outer: loop {
         // Frames already buffered are handled before sleeping; their
         // output goes to the terminal in one write.
